@@ -1,0 +1,133 @@
+"""Save, load, list and validate model files.
+
+A checkpoint is a `.pt` file holding only tensors and plain values, loaded with
+`torch.load(weights_only=True)` so a hostile file cannot run code, plus a JSON side-file
+with the config, data, epochs, final metrics and when it was made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from core.vae import CategoricalVAE, VAEConfig
+
+FORMAT = "gumbel-lab/categorical-vae/1"
+
+
+class CheckpointError(ValueError):
+    """A file is missing, corrupt, foreign or does not fit the model it claims to be."""
+
+
+@dataclass
+class Checkpoint:
+    model: CategoricalVAE
+    metadata: dict
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def metadata_path(path: str | os.PathLike) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(model: CategoricalVAE, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """Write the weights and the JSON side-file atomically; returns the `.pt` path."""
+    path = Path(path).with_suffix(".pt")
+    payload = {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    info = {
+        "format": FORMAT,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(metadata or {}),
+        "config": model.config.to_dict(),
+    }
+    text = json.dumps(info, indent=2, sort_keys=True).encode()
+    _atomic_write(path, lambda handle: torch.save(payload, handle))
+    _atomic_write(metadata_path(path), lambda handle: handle.write(text))
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The JSON side-file of a checkpoint ({} when there is none)."""
+    side = metadata_path(path)
+    if not side.exists():
+        return {}
+    try:
+        data = json.loads(side.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{side.name} is not readable JSON ({err}).") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{side.name} should hold a JSON object.")
+    return data
+
+
+def _invalid(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(f"{path.name} is not a valid Gumbel Lab checkpoint: {why}")
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> Checkpoint:
+    """Load and validate a checkpoint; any problem is a `CheckpointError`, never code execution."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # weights_only refuses code; anything else is a broken file
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise _invalid(path, f"it could not be read safely ({first_line[:200]}).") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise _invalid(path, f"it does not carry the format tag {FORMAT!r}.")
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise _invalid(path, "its weights are not a mapping of names to tensors.")
+    try:
+        config = VAEConfig.from_dict(payload.get("config") or {})
+    except (TypeError, ValueError) as err:
+        raise _invalid(path, f"its model settings are invalid ({err}).") from err
+    model = CategoricalVAE(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != found:
+        mismatched = sorted(set(expected.items()) ^ set(found.items()))[:3]
+        raise _invalid(path, f"its weights do not fit its model settings (e.g. {mismatched}).")
+    if not all(torch.isfinite(v).all() for v in state.values()):
+        raise _invalid(path, "its weights contain NaN or inf.")
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return Checkpoint(model, read_metadata(path), path)
+
+
+def list_checkpoints(folder: str | os.PathLike) -> list[Path]:
+    """The `.pt` files in a folder, by name; a missing folder has none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.pt") if p.is_file())

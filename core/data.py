@@ -1,0 +1,105 @@
+"""MNIST as in-memory tensors, and batches drawn straight from them.
+
+torchvision parses the files once; after that an epoch is a permutation and a gather on
+the training device, with no per-image Python work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator, Literal
+
+import torch
+
+DATA_ENV = "GUMBEL_LAB_DATA"
+RAW_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+Split = Literal["train", "test"]
+
+
+class MissingDataError(RuntimeError):
+    """MNIST is neither on disk nor downloadable; the message says where to put it."""
+
+
+@dataclass(frozen=True)
+class MNISTSplit:
+    images: torch.Tensor  # uint8, (n, 28, 28)
+    labels: torch.Tensor  # int64, (n,)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def pixels(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Float pixel intensities in [0, 1], shape (n, 784), as `ToTensor` gives them."""
+        return self.images.to(device).reshape(len(self), -1).float().div_(255.0)
+
+    def subset(self, n: int | None) -> "MNISTSplit":
+        """The first n examples (all of them when n is None)."""
+        if n is None:
+            return self
+        if not 1 <= n:
+            raise ValueError(f"a subset needs at least one example, got {n}.")
+        return MNISTSplit(self.images[:n], self.labels[:n])
+
+
+def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
+    """An explicit root, else $GUMBEL_LAB_DATA, else ./data."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    return Path("data")
+
+
+def _missing_message(root: Path, reason: str) -> str:
+    raw = root / "MNIST" / "raw"
+    return (
+        f"MNIST is not available ({reason}). Put the four files "
+        f"{', '.join(RAW_FILES)} into {raw.resolve()} (or set {DATA_ENV} to a folder "
+        "that has MNIST/raw/ with them), then try again."
+    )
+
+
+@lru_cache(maxsize=8)
+def _load(root: Path, train: bool, download: bool) -> MNISTSplit:
+    from torchvision.datasets import MNIST
+
+    try:
+        dataset = MNIST(str(root), train=train, download=download)
+    except (RuntimeError, OSError) as err:  # not found, download failed, or read-only folder
+        reason = "not found there and could not be downloaded" if download else "not found"
+        raise MissingDataError(_missing_message(root, reason)) from err
+    return MNISTSplit(dataset.data.contiguous(), dataset.targets.long().contiguous())
+
+
+def load_mnist(
+    split: Split = "train", root: str | os.PathLike | None = None, download: bool = True
+) -> MNISTSplit:
+    """One MNIST split; cached per process, so pages and runs share one copy."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    return _load(resolve_data_root(root).resolve(), split == "train", download)
+
+
+def batch_indices(
+    n: int,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> Iterator[torch.Tensor]:
+    """Index tensors of one epoch; the last batch may be smaller."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = order.to(device)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]

@@ -1,0 +1,167 @@
+"""The categorical VAE of the seed: 30 categorical latents of 10 classes, uniform prior.
+
+The decoder returns pixel logits; the reconstruction term is binary cross-entropy with
+logits, which equals the seed's sigmoid + BCE but never takes log(0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.gumbel import one_hot_argmax, perturbed_logits, relax
+
+Mode = Literal["relaxed", "straight_through", "sample", "mode"]
+MODES: tuple[str, ...] = ("relaxed", "straight_through", "sample", "mode")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture of a categorical VAE; `relu_logits` is the seed's ReLU on the logits."""
+
+    latent_vars: int = 30
+    classes: int = 10
+    hidden: tuple[int, ...] = (512, 256)
+    input_dim: int = 784
+    relu_logits: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for name in ("latent_vars", "classes", "input_dim"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+        if self.classes < 2:
+            raise ValueError(f"classes must be at least 2, got {self.classes}.")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list positive layer sizes, got {self.hidden}.")
+
+    @property
+    def latent_dim(self) -> int:
+        return self.latent_vars * self.classes
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"hidden": list(self.hidden)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VAEConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model settings: {sorted(unknown)}.")
+        return cls(**{k: (tuple(v) if k == "hidden" else v) for k, v in data.items()})
+
+
+PRESETS: dict[str, VAEConfig] = {
+    "faithful": VAEConfig(relu_logits=True),
+    "linear": VAEConfig(relu_logits=False),
+}
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class Objective:
+    """Per-batch means of the negative ELBO and its two parts."""
+
+    total: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+@dataclass
+class Forward:
+    """What one pass produces: logits of q, the code fed to the decoder, pixel logits."""
+
+    logits: torch.Tensor
+    code: torch.Tensor
+    pixel_logits: torch.Tensor
+    scores: torch.Tensor | None = field(default=None, repr=False)
+
+
+class CategoricalVAE(nn.Module):
+    def __init__(self, config: VAEConfig = VAEConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = _mlp([config.input_dim, *config.hidden, config.latent_dim])
+        self.decoder = _mlp([config.latent_dim, *reversed(config.hidden), config.input_dim])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of q(z | x), shape (batch, latent_vars, classes)."""
+        h = self.encoder(x.reshape(x.shape[0], -1))
+        if self.config.relu_logits:
+            h = F.relu(h)
+        return h.view(-1, self.config.latent_vars, self.config.classes)
+
+    def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
+        """Pixel logits for codes of shape (batch, latent_vars, classes)."""
+        return self.decoder(code.reshape(code.shape[0], -1))
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Pixel intensities in [0, 1], shape (batch, input_dim)."""
+        return torch.sigmoid(self.decode_logits(code))
+
+    def sample_code(
+        self,
+        logits: torch.Tensor,
+        mode: Mode = "relaxed",
+        tau: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The code for a mode, and the perturbed logits it came from (None for "mode")."""
+        if mode == "mode":
+            return one_hot_argmax(logits), None
+        scores = perturbed_logits(logits, generator)
+        if mode == "sample":
+            return one_hot_argmax(scores), scores
+        if mode in ("relaxed", "straight_through"):
+            return relax(scores, tau, hard=mode == "straight_through"), scores
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mode: Mode = "relaxed",
+        tau: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Forward:
+        logits = self.encode(x)
+        code, scores = self.sample_code(logits, mode, tau, generator)
+        return Forward(logits, code, self.decode_logits(code), scores)
+
+    def random_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n one-hot codes drawn from the uniform prior."""
+        device = next(self.parameters()).device
+        shape = (n, self.config.latent_vars, self.config.classes)
+        return one_hot_argmax(perturbed_logits(torch.zeros(shape, device=device), generator))
+
+
+def kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
+    """KL(q || uniform) per example, summed over the latent variables: sum q log(C q)."""
+    log_q = torch.log_softmax(logits, dim=-1)
+    classes = logits.shape[-1]
+    return (log_q.exp() * (log_q + math.log(classes))).sum(dim=(-2, -1))
+
+
+def reconstruction_nll(pixel_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy summed over pixels, per example."""
+    target = x.reshape(x.shape[0], -1)
+    return F.binary_cross_entropy_with_logits(pixel_logits, target, reduction="none").sum(-1)
+
+
+def objective(pixel_logits: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> Objective:
+    """The seed's loss: BCE summed over pixels + KL to the uniform prior, mean over the batch."""
+    rec = reconstruction_nll(pixel_logits, x).mean()
+    kl = kl_to_uniform(logits).mean()
+    return Objective(rec + kl, rec, kl)
