@@ -1,0 +1,33 @@
+"""Gumbel Lab: `streamlit run app.py`. Navigation and the sidebar every page shares."""
+
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/temperature.py", title="Temperature", icon=":material/thermostat:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/latent_editor.py", title="Latent editor", icon=":material/grid_on:"),
+    st.Page("pages/estimators.py", title="Gradient estimators", icon=":material/troubleshoot:"),
+    st.Page("pages/structures.py", title="Subsets & permutations", icon=":material/shuffle:"),
+]
+
+navigation = st.navigation(PAGES)
+
+with st.sidebar:
+    st.selectbox("Device", ui.devices(), key="device", format_func=ui.device_label,
+                 help="Where models run. CUDA is used when a GPU is present.")
+    models = ui.available_models()
+    if models:
+        labels = list(models)
+        if st.session_state.get("model_label") not in labels:
+            st.session_state["model_label"] = ui.default_model_label(models)
+        st.selectbox("Model", labels, key="model_label",
+                     help="Shipped models, and those trained in this session.")
+    else:
+        st.caption("No model yet: train one on the Train page.")
+
+navigation.run()

@@ -1,0 +1,3 @@
+import streamlit as st
+st.title('estimators')
+st.info('This page is being built.')

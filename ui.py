@@ -1,0 +1,136 @@
+"""What every page shares: the sidebar state, cached models, errors, query parameters.
+
+Thin Streamlit glue over `core`; no maths lives here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import streamlit as st
+import torch
+
+from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
+
+REPO = Path(__file__).resolve().parent
+SHIPPED_DIR = REPO / "checkpoints"
+RUNS_DIR = REPO / "runs"
+DEFAULT_MODEL = "best"
+
+T = TypeVar("T")
+
+
+def devices() -> list[str]:
+    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+
+
+def device_label(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return "CPU"
+
+
+def current_device() -> str:
+    return st.session_state.get("device", devices()[0])
+
+
+def session_models() -> list[Path]:
+    """Checkpoints trained in this browser session, newest last."""
+    return [p for p in st.session_state.setdefault("trained_models", []) if Path(p).exists()]
+
+
+def add_session_model(path: Path) -> None:
+    models = st.session_state.setdefault("trained_models", [])
+    if path not in models:
+        models.append(path)
+
+
+def available_models() -> dict[str, Path]:
+    """Label -> checkpoint path: the shipped models, then this session's."""
+    models = {f"{p.stem} (shipped)": p for p in list_checkpoints(SHIPPED_DIR)}
+    models |= {f"{p.stem} (this session)": p for p in session_models()}
+    return models
+
+
+def default_model_label(models: dict[str, Path]) -> str | None:
+    for label, path in models.items():
+        if path.stem == DEFAULT_MODEL:
+            return label
+    return next(iter(models), None)
+
+
+def current_model_path() -> Path | None:
+    models = available_models()
+    label = st.session_state.get("model_label")
+    if label not in models:
+        label = default_model_label(models)
+    return models.get(label) if label else None
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _load_cached(path: str, mtime: float, device: str) -> Checkpoint:
+    return load_checkpoint(path, device)
+
+
+def load_model(path: Path, device: str | None = None) -> Checkpoint:
+    """A checkpoint shared read-only by all sessions; reloaded when the file changes."""
+    device = device or current_device()
+    return _load_cached(str(path), path.stat().st_mtime, device)
+
+
+def model_metadata(path: Path) -> dict:
+    try:
+        return read_metadata(path)
+    except CheckpointError:
+        return {}
+
+
+def show_error(err: BaseException) -> None:
+    """An error as a message a user can act on, never a traceback."""
+    st.error(str(err) or type(err).__name__, icon=":material/error:")
+
+
+def guarded(fn: Callable[[], T]) -> T | None:
+    """Run fn; show ValueError / RuntimeError / OSError as a message instead of a traceback."""
+    try:
+        return fn()
+    except (ValueError, RuntimeError, OSError) as err:
+        show_error(err)
+        return None
+
+
+def query_value(name: str, default: T, cast: Callable[[str], T] | None = None, choices: list | None = None) -> T:
+    """A page setting from the URL, falling back to default when absent or malformed."""
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = (cast or type(default))(raw)
+    except (TypeError, ValueError):
+        return default
+    if choices is not None and value not in choices:
+        return default
+    return value
+
+
+def query_list(name: str, default: list[T], cast: Callable[[str], T]) -> list[T]:
+    """A comma-separated list from the URL."""
+    raw = st.query_params.get(name)
+    if not raw:
+        return default
+    try:
+        return [cast(part) for part in raw.split(",") if part != ""] or default
+    except (TypeError, ValueError):
+        return default
+
+
+def write_query(**values: Any) -> None:
+    """Mirror a page's key settings into the URL (lists become comma-separated)."""
+    encoded = {
+        k: ",".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
+        for k, v in values.items()
+    }
+    for key, value in encoded.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
