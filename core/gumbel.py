@@ -40,7 +40,7 @@ def gumbel_noise(
     return u.clamp_min_(torch.finfo(work).tiny).log_().neg_().log_().neg_().to(dtype)
 
 
-def _check_logits(logits: torch.Tensor, dim: int) -> int:
+def check_logits(logits: torch.Tensor, dim: int) -> int:
     if not isinstance(logits, torch.Tensor):
         raise ValueError(f"logits must be a torch.Tensor, got {type(logits).__name__}.")
     if not logits.is_floating_point():
@@ -65,8 +65,10 @@ def _check_logits(logits: torch.Tensor, dim: int) -> int:
     return dim % logits.dim()
 
 
-def _check_tau(tau: float) -> float:
+def check_tau(tau: float) -> float:
     try:
+        if isinstance(tau, (str, bytes)):  # float("0.5") would pass a string silently
+            raise TypeError
         tau = float(tau)
     except (TypeError, ValueError):
         raise ValueError(f"tau must be a number, got {tau!r}.") from None
@@ -120,7 +122,7 @@ def gumbel_argmax(
     logits: torch.Tensor, dim: int = -1, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """An exact sample from Categorical(softmax(logits)) as a one-hot (the Gumbel-max trick)."""
-    dim = _check_logits(logits, dim)
+    dim = check_logits(logits, dim)
     return one_hot_argmax(perturbed_logits(logits, generator), dim).to(logits.dtype)
 
 
@@ -135,6 +137,6 @@ def gumbel_softmax(
 
     Stays finite for tau down to 1e-3, logits of magnitude 1e4 and logits holding -inf.
     """
-    tau = _check_tau(tau)
-    dim = _check_logits(logits, dim)
+    tau = check_tau(tau)
+    dim = check_logits(logits, dim)
     return relax(perturbed_logits(logits, generator), tau, hard, dim).to(logits.dtype)

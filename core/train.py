@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,7 +16,7 @@ from tqdm import tqdm
 from core.data import MissingDataError, load_mnist
 from core.checkpoints import save_checkpoint
 from core.training import (ESTIMATORS, EpochMetrics, StepMetrics, TrainConfig, Trainer,
-                           checkpoint_metadata, default_device)
+                           checkpoint_metadata, default_device, device_name)
 from core.vae import PRESETS
 
 # Jang et al. 2017 anneal with these when --anneal is given without its own settings.
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Training {args.preset} preset, {config.estimator}, on {config.device}: "
           f"{trainer.total_steps} steps", file=sys.stderr)
     epochs: list[EpochMetrics] = []
+    started = time.perf_counter()
     with tqdm(total=trainer.total_steps, disable=args.quiet, unit="step", file=sys.stderr, leave=False) as bar:
         for event in trainer.events():
             if isinstance(event, StepMetrics):
@@ -88,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         words = sys.argv[1:] if argv is None else argv
         command = " ".join(["python -m core.train", *(shlex.quote(w) for w in words)])
         metadata = checkpoint_metadata(trainer, epochs, name=Path(args.out).stem, preset=args.preset,
-                                       command=command, status="finished")
+                                       command=command, status="finished",
+                                       wall_seconds=round(time.perf_counter() - started, 1),
+                                       device=device_name(config.device))
         print(f"saved {save_checkpoint(trainer.model, Path(args.out), metadata)}", file=sys.stderr)
     return 0
 

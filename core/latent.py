@@ -1,0 +1,105 @@
+"""Editing a trained model's discrete code: codes as class indices, decoded to digits.
+
+A code is a vector of `latent_vars` class indices (one active class per variable); this
+module turns it into one-hots, decodes it and builds the sweeps the Latent editor shows.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from core.vae import CategoricalVAE
+
+
+def _device(model: CategoricalVAE) -> torch.device:
+    return next(model.parameters()).device
+
+
+def check_code(model: CategoricalVAE, code: torch.Tensor | list[int]) -> torch.Tensor:
+    """A code as an int64 tensor of class indices, validated against the model."""
+    code = torch.as_tensor(code, dtype=torch.long)
+    vars_, classes = model.config.latent_vars, model.config.classes
+    if code.shape != (vars_,):
+        raise ValueError(f"a code needs {vars_} class indices, got shape {tuple(code.shape)}.")
+    if code.min() < 0 or code.max() >= classes:
+        raise ValueError(f"class indices must lie in 0..{classes - 1}.")
+    return code
+
+
+def check_variable(model: CategoricalVAE, variable: int) -> int:
+    if not 0 <= variable < model.config.latent_vars:
+        raise ValueError(f"variable must lie in 0..{model.config.latent_vars - 1}, got {variable}.")
+    return int(variable)
+
+
+def one_hot_codes(model: CategoricalVAE, codes: torch.Tensor) -> torch.Tensor:
+    """(n, latent_vars) indices -> (n, latent_vars, classes) one-hots on the model's device."""
+    return F.one_hot(codes.to(_device(model)), model.config.classes).float()
+
+
+@torch.inference_mode()
+def decode_codes(model: CategoricalVAE, codes: torch.Tensor) -> torch.Tensor:
+    """Decoded digits (n, 28, 28) on the CPU for (n, latent_vars) class indices."""
+    pixels = model.decode(one_hot_codes(model, codes))
+    side = int(round(model.config.input_dim ** 0.5))
+    return pixels.reshape(-1, side, side).cpu()
+
+
+def decode_code(model: CategoricalVAE, code: torch.Tensor | list[int]) -> torch.Tensor:
+    return decode_codes(model, check_code(model, code).unsqueeze(0))[0]
+
+
+@torch.inference_mode()
+def encode_digit(model: CategoricalVAE, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(z | x) for one image in [0, 1]: its probabilities (latent_vars, classes) and most likely code."""
+    if image.numel() != model.config.input_dim:
+        raise ValueError(f"the image must have {model.config.input_dim} pixels, got {image.numel()}.")
+    logits = model.encode(image.reshape(1, -1).float().to(_device(model)))[0]
+    probs = torch.softmax(logits, -1).cpu()
+    return probs, probs.argmax(-1)
+
+
+def prior_code(model: CategoricalVAE, seed: int) -> torch.Tensor:
+    """A code drawn from the uniform prior."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(model.config.classes, (model.config.latent_vars,), generator=generator)
+
+
+def set_class(model: CategoricalVAE, code: torch.Tensor | list[int], variable: int, cls: int) -> torch.Tensor:
+    """A copy of the code with one variable switched to another class."""
+    code = check_code(model, code).clone()
+    variable = check_variable(model, variable)
+    if not 0 <= cls < model.config.classes:
+        raise ValueError(f"class must lie in 0..{model.config.classes - 1}, got {cls}.")
+    code[variable] = cls
+    return code
+
+
+def randomize_variable(model: CategoricalVAE, code: torch.Tensor | list[int], variable: int, seed: int) -> torch.Tensor:
+    """A copy of the code with one variable redrawn uniformly among the *other* classes."""
+    code = check_code(model, code)
+    variable = check_variable(model, variable)
+    generator = torch.Generator().manual_seed(seed)
+    shift = 1 + int(torch.randint(model.config.classes - 1, (1,), generator=generator))
+    return set_class(model, code, variable, (int(code[variable]) + shift) % model.config.classes)
+
+
+def variable_sweep(model: CategoricalVAE, code: torch.Tensor | list[int], variable: int) -> torch.Tensor:
+    """The code decoded with each class of one variable in turn: (classes, 28, 28)."""
+    code = check_code(model, code)
+    variable = check_variable(model, variable)
+    codes = code.repeat(model.config.classes, 1)
+    codes[:, variable] = torch.arange(model.config.classes)
+    return decode_codes(model, codes)
+
+
+def interpolation_path(model: CategoricalVAE, start: torch.Tensor | list[int], end: torch.Tensor | list[int]) -> torch.Tensor:
+    """Codes from start to end, switching one differing variable per step (in variable order)."""
+    start, end = check_code(model, start), check_code(model, end)
+    path = [start.clone()]
+    for variable in torch.nonzero(start != end).flatten().tolist():
+        step = path[-1].clone()
+        step[variable] = end[variable]
+        path.append(step)
+    return torch.stack(path)
