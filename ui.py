@@ -5,6 +5,7 @@ Thin Streamlit glue over `core`; no maths lives here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -15,7 +16,7 @@ from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
-RUNS_DIR = REPO / "runs"
+RUNS_DIR = Path(os.environ.get("GUMBEL_LAB_RUNS", REPO / "runs"))
 DEFAULT_MODEL = "best"
 
 T = TypeVar("T")

@@ -55,6 +55,11 @@ def _as_logits(logits: torch.Tensor | list[float]) -> torch.Tensor:
     return logits
 
 
+def categorical_probabilities(logits: torch.Tensor | list[float]) -> torch.Tensor:
+    """softmax(logits), the distribution every sampler on the page targets."""
+    return torch.softmax(_as_logits(logits), -1)
+
+
 def _check_taus(taus: list[float] | tuple[float, ...]) -> tuple[float, ...]:
     if len(taus) == 0:
         raise ValueError("give at least one temperature.")

@@ -8,26 +8,45 @@ history that a page polls.
 from __future__ import annotations
 
 import math
+import platform
 import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 
 from core.checkpoints import save_checkpoint
 from core.data import MNISTSplit, batch_indices
+from core.estimators import gumbel_rao
 from core.gumbel import one_hot_argmax, perturbed_logits
-from core.vae import PRESETS, CategoricalVAE, VAEConfig, kl_to_uniform, objective, reconstruction_nll
+from core.vae import PRESETS, CategoricalVAE, Forward, VAEConfig, kl_to_uniform, objective, reconstruction_nll
 
-ESTIMATORS: tuple[str, ...] = ("relaxed", "straight_through")
+ESTIMATORS: tuple[str, ...] = ("relaxed", "straight_through", "gumbel_rao")
 EVAL_BATCH = 1000
 
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_name(device: str) -> str:
+    """A readable name for a device: the GPU's model, or the CPU's."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"CPU ({_cpu_model()}, {torch.get_num_threads()} threads)"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,7 @@ class TrainConfig:
     tau_min: float = 0.5
     anneal_every: int = 1000
     estimator: str = "relaxed"
+    rao_samples: int = 10
     seed: int = 0
     device: str = "cpu"
     max_steps: int | None = None
@@ -84,12 +104,18 @@ class TrainConfig:
             raise ValueError(f"the learning rate must be a finite number > 0, got {self.lr}.")
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}.")
+        if self.rao_samples < 1:
+            raise ValueError(f"Gumbel-Rao needs at least 1 conditional draw (rao_samples), got {self.rao_samples}.")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max steps must be at least 1, got {self.max_steps}.")
         for name in ("train_subset", "test_subset"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 image, got {value}.")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"unknown device {self.device!r}; use 'cpu' or 'cuda'.") from None
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device 'cuda' was asked for, but no CUDA GPU is available here.")
         self.schedule  # validates the temperature settings
@@ -192,20 +218,29 @@ class Trainer:
         total = self.steps_per_epoch * self.config.epochs
         return min(total, self.config.max_steps) if self.config.max_steps else total
 
+    def _forward(self, x: torch.Tensor, tau: float) -> Forward:
+        """The pass with the configured estimator's code; Gumbel-Rao's comes from core.estimators."""
+        if self.config.estimator != "gumbel_rao":
+            return self.model(x, self.config.estimator, tau, self.noise)
+        logits = self.model.encode(x)
+        code = gumbel_rao(logits, tau, self.config.rao_samples, self.noise)
+        return Forward(logits, code, self.model.decode_logits(code))
+
     def train_step(self, x: torch.Tensor, tau: float) -> tuple[float, float, float, float]:
         """One Adam step; returns (relaxed, unrelaxed, kl, reconstruction) batch means."""
-        hard = self.config.estimator == "straight_through"
-        out = self.model(x, "straight_through" if hard else "relaxed", tau, self.noise)
+        hard = self.config.estimator != "relaxed"
+        out = self._forward(x, tau)
         loss = objective(out.pixel_logits, x, out.logits)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
-        self.optimizer.step()
+        # The unrelaxed objective comes before the update, so both describe the same weights.
         if hard:  # the forward code already is the exact sample
             unrelaxed = loss.total.detach()
         else:  # the same draw's argmax is an exact sample from q: decode it, no new encoding
             with torch.no_grad():
                 exact = one_hot_argmax(out.scores)
                 unrelaxed = reconstruction_nll(self.model.decode_logits(exact), x).mean() + loss.kl
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        self.optimizer.step()
         values = torch.stack(
             [loss.total.detach(), unrelaxed.detach(), loss.kl.detach(), loss.reconstruction.detach()]
         ).tolist()
@@ -475,3 +510,49 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
         "final_metrics": final,
         "history": [asdict(e) for e in epochs],
     }
+
+
+def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
+    """Exponential moving average, debiased as in TensorBoard so the curve starts at the
+    data rather than at 0; per-batch objectives are too noisy to read on a projector."""
+    if not 0 <= weight < 1:
+        raise ValueError(f"the smoothing weight must be in [0, 1), got {weight}.")
+    out: list[float] = []
+    average, decay = 0.0, 1.0
+    for value in values:
+        average = weight * average + (1 - weight) * value
+        decay *= weight
+        out.append(average / (1 - decay))
+    return out
+
+
+@dataclass(frozen=True)
+class TrainingCurves:
+    """Per-step metrics ready to draw: smoothed at full resolution, then thinned."""
+
+    step: list[int]
+    relaxed: list[float]
+    unrelaxed: list[float]
+    kl: list[float]
+    reconstruction: list[float]
+    tau: list[float]
+
+
+def training_curves(steps: Sequence[StepMetrics], weight: float = 0.9, max_points: int = 500) -> TrainingCurves:
+    """Smooth every step, then keep at most about max_points evenly spaced ones (always the
+    first and the newest), so a page polling a long run draws a bounded number of points."""
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2, got {max_points}.")
+    n = len(steps)
+    keep = list(range(0, n, math.ceil(n / max_points) or 1))
+    if n and keep[-1] != n - 1:
+        keep.append(n - 1)
+
+    def series(name: str) -> list[float]:
+        full = smooth([getattr(s, name) for s in steps], weight)
+        return [full[i] for i in keep]
+
+    return TrainingCurves(
+        [steps[i].step for i in keep], series("relaxed"), series("unrelaxed"), series("kl"),
+        series("reconstruction"), [steps[i].tau for i in keep],
+    )

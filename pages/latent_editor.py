@@ -108,10 +108,10 @@ with grid_col:
     st.plotly_chart(figures.code_grid_figure(code, classes, selected=state.editor_variable),
                     key=f"grid_{state.grid_version}", on_select=clicked, selection_mode="points",
                     width="stretch", config={"displayModeBar": False})
-    v, c, r = st.columns([1, 3, 1], vertical_alignment="bottom")
+    v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
     v.number_input("Variable", min_value=0, max_value=variables - 1, step=1, key="editor_variable", on_change=sync_class)
     c.segmented_control("Class", list(range(classes)), key="editor_class", on_change=set_class, required=True)
-    r.button("Randomize variable", on_click=randomize, icon=":material/shuffle:", width="stretch")
+    r.button("Randomize", on_click=randomize, icon=":material/shuffle:", width="stretch")
 with digit_col:
     decoded = latent.decode_code(model, code)
     if state.original is not None:

@@ -1,0 +1,179 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright, as a user would use it.
+
+Starts `streamlit run app.py` on a free local port and saves screenshots under
+artifacts/browser/ so a person can look at what the test saw.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "artifacts" / "browser"
+PLOTS = ".stPlotlyChart .js-plotly-plot"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def server(data_root, tmp_path_factory):
+    """The app on a free port, with its own folder for models trained during the test."""
+    port = _free_port()
+    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root),
+                        "GUMBEL_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        seconds = _wait_healthy(url, process)
+        print(f"\nstreamlit answered its health check {seconds:.1f} s after start")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed: apt-get install -y chromium")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def open_page(page, url: str, path: str = "") -> None:
+    page.goto(f"{url}/{path}")
+    page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=90_000)
+    settle(page)
+
+
+def settle(page, timeout: float = 90_000) -> None:
+    """Wait until the script run has finished: no 'running' status widget for a moment."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
+    )
+    page.wait_for_timeout(300)
+
+
+def wait_for_change(page, index: int, before: list, timeout: float = 30) -> list:
+    """Poll a chart's data until it differs from `before` (or time runs out)."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        after = plot_data(page, index)
+        if after != before or time.perf_counter() > deadline:
+            return after
+        page.wait_for_timeout(200)
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def no_errors(page) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def plot_data(page, index: int) -> list:
+    """The data of the index-th plotly chart on the page, as the browser holds it."""
+    return page.evaluate(
+        f"(i) => Array.from(document.querySelectorAll('{PLOTS}'))[i].data.map("
+        "t => [t.y, t.z, t.a].map(v => v ? Array.from(v, r => Array.isArray(r) ? Array.from(r) : r) : null))",
+        index,
+    )
+
+
+def test_home_links_every_page(server, page):
+    open_page(page, server)
+    assert page.get_by_role("heading", name="Gumbel Lab").is_visible()
+    for label in ("Temperature", "Train", "Latent editor", "Gradient estimators", "Subsets & permutations"):
+        assert page.locator('[data-testid="stPageLink"]').filter(has_text=label).count() >= 1
+    page.wait_for_selector(PLOTS)
+    no_errors(page)
+    shot(page, "home")
+
+
+def test_temperature_slider_changes_charts(server, page):
+    open_page(page, server, "temperature")
+    page.wait_for_selector(PLOTS)
+    before = plot_data(page, 0)
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="class 0").get_by_role("slider")
+    slider.focus()
+    for _ in range(10):
+        slider.press("ArrowRight")
+    after = wait_for_change(page, 0, before)
+    assert after != before, "moving a logit slider did not change the expected-sample chart"
+    settle(page)
+    assert "logits=" in page.url
+    no_errors(page)
+    shot(page, "temperature")
+
+
+def test_latent_edit_changes_digit(server, page):
+    open_page(page, server, "latent_editor")
+    page.wait_for_selector(PLOTS)
+    digit = 1  # the grid is chart 0, the decoded digit chart 1
+    before = plot_data(page, digit)
+    control = page.locator('[data-testid="stButtonGroup"]')
+    current = page.evaluate("() => new URLSearchParams(location.search).get('code')")[0]
+    target = "7" if current != "7" else "2"
+    control.get_by_role("radio", name=target, exact=True).click()
+    after = wait_for_change(page, digit, before)
+    assert after != before, "changing a class did not change the decoded digit"
+    settle(page)
+    assert page.evaluate("() => new URLSearchParams(location.search).get('code')")[0] == target
+    no_errors(page)
+    shot(page, "latent_editor")

@@ -1,0 +1,97 @@
+"""The Gradient estimators page: renders, reacts to widgets, shows errors, degrades without a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import ui
+from core.checkpoints import save_checkpoint
+from core.vae import CategoricalVAE, VAEConfig
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "estimators.py")
+
+
+def page(**query: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def first_trace_y(at: AppTest) -> list[float]:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
+
+
+@pytest.fixture
+def no_models(tmp_path, monkeypatch):
+    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path / "none")
+
+
+@pytest.fixture
+def small_model(tmp_path, monkeypatch, data_root):
+    torch.manual_seed(0)
+    save_checkpoint(CategoricalVAE(VAEConfig(latent_vars=3, classes=4, hidden=(16,))), tmp_path / "best.pt")
+    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path)
+
+
+def test_the_default_renders_figures_and_mirrors_the_settings_in_the_url() -> None:
+    at = page()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 2
+    assert float(metric(at, "Exact gradient norm ‖∇‖")) > 0
+    assert at.query_params["preset"] == "quadratic" and at.query_params["K"] == "10"
+
+
+def test_changing_the_classes_changes_the_numbers_and_the_figure() -> None:
+    at = page(N="200")
+    norm, curve = metric(at, "Exact gradient norm ‖∇‖"), first_trace_y(at)
+    at.slider(key="est_classes").set_value(4).run()
+    assert not at.exception
+    assert metric(at, "Exact gradient norm ‖∇‖") != norm
+    assert first_trace_y(at) != curve
+    assert at.query_params["K"] == "4"
+
+
+def test_the_url_sets_the_widgets() -> None:
+    at = page(preset="reward", K="6", V="2", N="200", tau="0.5,2.0")
+    assert not at.exception
+    assert at.slider(key="est_classes").value == 6
+    assert at.select_slider(key="est_taus").value == (0.5, 2.0)
+    assert at.button_group(key="est_preset").value == "reward"
+
+
+def test_bad_input_shows_an_error_not_a_traceback() -> None:
+    at = page(N="200", K="20", V="5")
+    assert not at.exception
+    assert "too many to enumerate" in at.error[0].value
+    at = page(preset="reward", K="5", reward="7", N="200")
+    assert not at.exception
+    assert "rewarded class" in at.error[0].value
+
+
+def test_the_decoder_preset_says_when_no_model_is_available(no_models) -> None:
+    at = page(preset="decoder")
+    assert not at.exception
+    assert "No trained model" in at.info[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_the_decoder_preset_differentiates_a_model_on_a_test_digit(small_model) -> None:
+    at = page(preset="decoder", N="200", var="2")
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 2
+    norm = metric(at, "Exact gradient norm ‖∇‖")
+    at.number_input(key="est_variable").set_value(1).run()
+    assert metric(at, "Exact gradient norm ‖∇‖") != norm
+    at.number_input(key="est_variable").set_value(3).run()
+    assert not at.exception
+    assert "between 0 and 2" in at.error[0].value
