@@ -239,3 +239,22 @@ def probabilities_figure(probabilities: torch.Tensor, code: torch.Tensor, height
         yaxis=dict(title_text="class", tickmode="linear", dtick=1, autorange="reversed", fixedrange=True),
     )
     return _figure(data, layout, "Encoder probabilities q(z | x) for the test digit", height)
+
+
+def epoch_curves_figure(curves: dict[str, dict[str, Sequence[float]]], height: int = 460) -> go.Figure:
+    """Per-epoch objectives of whole runs: for each run, relaxed (solid), unrelaxed (dashed) and
+    test (dotted) in one colour, so the gap between relaxed and exact samples is visible."""
+    styles = (("relaxed", "solid", "train, relaxed"), ("unrelaxed", "dash", "train, exact samples"),
+              ("test", "dot", "test, exact samples"))
+    data = []
+    for i, (label, series) in enumerate(curves.items()):
+        for key, dash, what in styles:
+            values = list(series[key])
+            data.append(dict(type="scatter", x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
+                             name=f"{label}: {what}", line=dict(color=PALETTE[i % len(PALETTE)], dash=dash, width=3),
+                             marker=dict(size=6)))
+    layout = dict(xaxis=dict(title_text="epoch", dtick=1 if max(len(s["test"]) for s in curves.values()) <= 15 else 5),
+                  yaxis=dict(title_text="objective (nats per image)"),
+                  legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"),
+                  margin=dict(l=70, r=20, t=70, b=60))
+    return _figure(data, layout, "Training curves: relaxed vs exact-sample objectives", height)

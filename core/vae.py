@@ -7,6 +7,7 @@ logits, which equals the seed's sigmoid + BCE but never takes log(0).
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -31,9 +32,17 @@ class VAEConfig:
     relu_logits: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        try:  # operator.index takes ints (numpy's too) and refuses 2.5 and "30"
+            object.__setattr__(self, "hidden", tuple(operator.index(h) for h in self.hidden))
+            for name in ("latent_vars", "classes", "input_dim"):
+                object.__setattr__(self, name, operator.index(getattr(self, name)))
+        except TypeError:
+            raise ValueError(
+                "latent_vars, classes, input_dim and the hidden sizes must be whole numbers, got "
+                f"{self.latent_vars!r}, {self.classes!r}, {self.input_dim!r}, {self.hidden!r}."
+            ) from None
         for name in ("latent_vars", "classes", "input_dim"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
         if self.classes < 2:
             raise ValueError(f"classes must be at least 2, got {self.classes}.")

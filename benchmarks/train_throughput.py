@@ -1,0 +1,169 @@
+"""Training throughput of our step against the textbook loop, and our sampler against torch's.
+
+    python benchmarks/train_throughput.py [--steps N] [--warmup N] [--chunk N] [--threads N]
+
+(a) ours: `core.training.Trainer.train_step` on batches of the full training set drawn by
+    `core.data.batch_indices`, exactly as `Trainer.events()` runs them (its per-epoch test
+    evaluation is left out), relaxed estimator, unrelaxed objective included.
+(b) baseline, the common textbook way: torchvision MNIST + ToTensor through a shuffling
+    DataLoader, the same network, torch.rand Gumbel-Softmax, sigmoid + binary_cross_entropy
+    + KL, default Adam, then a second full forward pass without gradients on a hard one-hot
+    sample for the unrelaxed objective, and `.item()` on both losses.
+Both run batch 100 at tau 1 on one process, warmed up, timed in alternating chunks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.data import batch_indices, load_mnist, resolve_data_root  # noqa: E402
+from core.gumbel import gumbel_softmax  # noqa: E402
+from core.training import TrainConfig, Trainer  # noqa: E402
+from core.vae import PRESETS, CategoricalVAE  # noqa: E402
+
+BATCH = 100
+TAU = 1.0
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def our_steps(trainer: Trainer):
+    """An endless stream of our training steps, one per next()."""
+    while True:
+        for idx in batch_indices(trainer.x_train.shape[0], BATCH, generator=trainer.shuffle):
+            yield trainer.train_step(trainer.x_train[idx], TAU)
+
+
+def textbook_gumbel_softmax(logits: torch.Tensor, tau: float, eps: float = 1e-20) -> torch.Tensor:
+    u = torch.rand(logits.shape)
+    return F.softmax((logits - torch.log(-torch.log(u + eps) + eps)) / tau, dim=-1)
+
+
+def textbook_hard(y: torch.Tensor) -> torch.Tensor:
+    shape = y.size()
+    _, ind = y.max(dim=-1)
+    y_hard = torch.zeros_like(y).view(-1, shape[-1])
+    y_hard.scatter_(1, ind.view(-1, 1), 1)
+    return y_hard.view(*shape)
+
+
+def textbook_loss(recon: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    bce = F.binary_cross_entropy(recon, x, reduction="sum") / x.shape[0]
+    q = F.softmax(logits, dim=-1)
+    kl = torch.sum(q * torch.log(q * logits.shape[-1] + 1e-20), dim=(-2, -1)).mean()
+    return bce + kl
+
+
+def baseline_steps(root: Path):
+    """The textbook loop, one training step per next()."""
+    dataset = datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor())
+    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True)
+    torch.manual_seed(0)
+    model = CategoricalVAE(PRESETS["faithful"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    while True:
+        for data, _ in loader:
+            x = data.view(-1, 784)
+            optimizer.zero_grad()
+            logits = model.encode(x)
+            recon = torch.sigmoid(model.decode_logits(textbook_gumbel_softmax(logits, TAU)))
+            loss = textbook_loss(recon, x, logits)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                logits = model.encode(x)
+                hard = textbook_hard(textbook_gumbel_softmax(logits, TAU))
+                unrelaxed = textbook_loss(torch.sigmoid(model.decode_logits(hard)), x, logits)
+            yield loss.item(), unrelaxed.item()
+
+
+def run_for(steps, n: int) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
+        next(steps)
+    return time.perf_counter() - started
+
+
+def sampler_microseconds(sample, logits: torch.Tensor, calls: int = 100, repeats: int = 31) -> tuple[float, float]:
+    """Median and fastest per-call time over repeats (the fastest shows the cost on a busy machine)."""
+    for _ in range(calls):
+        sample(logits)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(calls):
+            sample(logits)
+        times.append((time.perf_counter() - started) / calls * 1e6)
+    return statistics.median(times), min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="timed steps for each side")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps for each side first")
+    parser.add_argument("--chunk", type=int, default=20, help="steps per side before switching")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's); 1 is steadier on a busy machine")
+    args = parser.parse_args()
+    if min(args.steps, args.warmup, args.chunk, args.threads or 1) < 1:
+        parser.error("--steps, --warmup, --chunk and --threads must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {cpu_model()} "
+          f"({os.cpu_count()} logical cores, load average {load})")
+
+    root = resolve_data_root()
+    trainer = Trainer(TrainConfig(epochs=1, batch_size=BATCH), load_mnist("train", root), load_mnist("test", root))
+    ours, baseline = our_steps(trainer), baseline_steps(root)
+    run_for(ours, args.warmup)
+    run_for(baseline, args.warmup)
+
+    seconds = {"ours": 0.0, "baseline": 0.0}
+    done = 0
+    while done < args.steps:
+        n = min(args.chunk, args.steps - done)
+        seconds["ours"] += run_for(ours, n)
+        seconds["baseline"] += run_for(baseline, n)
+        done += n
+
+    rate = {k: args.steps * BATCH / v for k, v in seconds.items()}
+    print(f"training step, batch {BATCH}, {args.steps} timed steps each after {args.warmup} warm-up, "
+          f"alternating in chunks of {args.chunk}:")
+    for name, label in (("ours", "ours (Trainer)"), ("baseline", "textbook baseline")):
+        print(f"  {label:<18} {rate[name]:8.0f} images/s  {1000 * seconds[name] / args.steps:7.2f} ms/step")
+    print(f"  ratio ours / baseline: {rate['ours'] / rate['baseline']:.2f}x")
+
+    logits = torch.randn(100, 30, 10, generator=torch.Generator().manual_seed(0))
+    print("sampler on a 100x30x10 float32 batch, us per call, median (fastest) of 31 repeats of 100 calls:")
+    for hard in (False, True):
+        ours_us = sampler_microseconds(lambda z: gumbel_softmax(z, TAU, hard=hard), logits)
+        torch_us = sampler_microseconds(lambda z: F.gumbel_softmax(z, tau=TAU, hard=hard), logits)
+        print(f"  {'hard' if hard else 'soft'}: core.gumbel.gumbel_softmax {ours_us[0]:7.1f} ({ours_us[1]:6.1f}), "
+              f"torch.nn.functional.gumbel_softmax {torch_us[0]:7.1f} ({torch_us[1]:6.1f}), "
+              f"ratio torch / ours {torch_us[0] / ours_us[0]:.2f}x ({torch_us[1] / ours_us[1]:.2f}x)")
+
+if __name__ == "__main__":
+    main()

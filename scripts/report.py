@@ -1,0 +1,139 @@
+"""Build the results table and figure from the runs of `scripts/reproduce.py`.
+
+    python scripts/report.py
+
+Reads runs/repro/*.json and their models, computes held-out bounds on the full test set
+(negative ELBO over 10 exact samples per image, importance-sampled NLL with 100 samples),
+writes docs/results.json, docs/training_curves.png and the table in README.md, and copies
+the faithful and the best model into checkpoints/ with a quality bound in their metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from core.checkpoints import load_checkpoint, read_metadata  # noqa: E402
+from core.data import load_mnist  # noqa: E402
+from core.evaluation import held_out_bounds  # noqa: E402
+from core.figures import epoch_curves_figure  # noqa: E402
+from core.training import evaluate  # noqa: E402
+from scripts.reproduce import CONFIGS, RUNS  # noqa: E402
+
+DOCS = REPO / "docs"
+README = REPO / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORIGINAL = {"relaxed": 111.95, "unrelaxed": 127.09, "test": 126.71}
+ORIGINAL_ON_THIS_CPU = {"relaxed": 115.07, "unrelaxed": 130.42, "test": 129.64}
+SHIPPED = {"faithful": "faithful", "best": "best"}
+CHECK_IMAGES = 1000
+CHECK_MARGIN = 2.0
+
+
+def run_summary(path: Path, test_x) -> dict:
+    """Final metrics, wall time and held-out bounds of one run (bounds cached beside it)."""
+    meta = read_metadata(path)
+    cache = path.with_suffix(".bounds.json")
+    if cache.exists() and cache.stat().st_mtime >= path.stat().st_mtime:
+        bounds = json.loads(cache.read_text())
+    else:
+        model = load_checkpoint(path).model
+        result = held_out_bounds(model, test_x, elbo_samples=10, is_samples=100, seed=0)
+        bounds = {"negative_elbo": result.negative_elbo, "nll": result.nll}
+        cache.write_text(json.dumps(bounds))
+    final = meta["final_metrics"]
+    return {"relaxed": final["relaxed"], "unrelaxed": final["unrelaxed"], "test": final["test"],
+            "wall_seconds": meta.get("wall_seconds"), "device": meta.get("device"), "epochs": meta["epochs"],
+            "history": meta.get("history", []), **bounds}
+
+
+def mean_spread(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(values: list[float]) -> str:
+    mean, spread = mean_spread(values)
+    return f"{mean:.2f} ± {spread:.2f}"
+
+
+def table(results: dict[str, list[dict]]) -> str:
+    rows = [
+        "| configuration | options | seeds | epochs | relaxed (train) | unrelaxed (train) | test, 1 sample | "
+        "test −ELBO, 10 samples | test NLL, IS 100 | wall time / run | device |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| original (printed) | seed code | 1 | 10 | {ORIGINAL['relaxed']} | {ORIGINAL['unrelaxed']} | "
+        f"{ORIGINAL['test']} | | | | |",
+        f"| original, re-run here | seed code | 1 | 10 | {ORIGINAL_ON_THIS_CPU['relaxed']} | "
+        f"{ORIGINAL_ON_THIS_CPU['unrelaxed']} | {ORIGINAL_ON_THIS_CPU['test']} | | | | this CPU |",
+    ]
+    for name, runs in results.items():
+        options = " ".join(CONFIGS[name])
+        walls = [r["wall_seconds"] for r in runs if r["wall_seconds"]]
+        rows.append(
+            f"| **{name}** | `{options}` | {len(runs)} | {runs[0]['epochs']} | {fmt([r['relaxed'] for r in runs])} | "
+            f"{fmt([r['unrelaxed'] for r in runs])} | {fmt([r['test'] for r in runs])} | "
+            f"{fmt([r['negative_elbo'] for r in runs])} | {fmt([r['nll'] for r in runs])} | "
+            f"{statistics.fmean(walls):.0f} s | {runs[0]['device'] or ''} |"
+        )
+    return "\n".join(rows)
+
+
+def mean_curves(runs: list[dict]) -> dict[str, list[float]]:
+    return {key: [statistics.fmean(r["history"][e][key] for r in runs) for e in range(len(runs[0]["history"]))]
+            for key in ("relaxed", "unrelaxed", "test")}
+
+
+def ship(name: str, runs: list[tuple[Path, dict]], test_x) -> Path:
+    """Copy the run with the median test objective into checkpoints/, with a quality bound."""
+    ordered = sorted(runs, key=lambda item: item[1]["test"])
+    source, _ = ordered[len(ordered) // 2]
+    target = REPO / "checkpoints" / f"{SHIPPED[name]}.pt"
+    shutil.copy(source, target)
+    model = load_checkpoint(target).model
+    check = evaluate(model, test_x[:CHECK_IMAGES], seed=0).total
+    meta = read_metadata(source) | {
+        "name": SHIPPED[name], "source_run": source.stem,
+        "quality_check": {"test_images": CHECK_IMAGES, "seed": 0, "measured": round(check, 3),
+                          "bound": round(check + CHECK_MARGIN, 3)},
+    }
+    target.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return target
+
+
+def main() -> int:
+    test_x = load_mnist("test").pixels()
+    found: dict[str, list[tuple[Path, dict]]] = {}
+    for name in CONFIGS:
+        paths = sorted(RUNS.glob(f"{name}-s*.pt"))
+        if paths:
+            found[name] = [(p, run_summary(p, test_x)) for p in paths]
+            print(f"{name}: {len(paths)} run(s)", flush=True)
+    if not found:
+        print("no runs: train them first with python scripts/reproduce.py", file=sys.stderr)
+        return 1
+    results = {name: [summary for _, summary in runs] for name, runs in found.items()}
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "results.json").write_text(json.dumps(
+        {name: [{k: v for k, v in r.items() if k != "history"} for r in runs] for name, runs in results.items()},
+        indent=2))
+    curves = {name: mean_curves(results[name]) for name in ("faithful", "best") if name in results}
+    epoch_curves_figure(curves).write_image(DOCS / "training_curves.png", width=1300, height=520, scale=1)
+    text = README.read_text()
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        README.write_text(head + START + "\n" + table(results) + "\n" + END + rest.split(END, 1)[1])
+    print(table(results))
+    for name in SHIPPED:
+        if name in found:
+            print(f"shipped {ship(name, found[name], test_x)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

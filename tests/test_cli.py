@@ -1,0 +1,68 @@
+"""`python -m core.train`: a short real run, and one-line errors for bad input."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from core.checkpoints import load_checkpoint
+from core.data import RAW_FILES
+from core.train import main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(args, data_root, **env):
+    """The CLI in a fresh interpreter, one intra-op thread (the test machine's cores are shared)."""
+    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "OMP_NUM_THREADS": "1"} | env
+    return subprocess.run([sys.executable, "-m", "core.train", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
+    out = tmp_path / "x"
+    result = run_cli(["--epochs", "1", "--max-steps", "20", "--train-subset", "2000", "--quiet",
+                      "--out", str(out)], data_root)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len([line for line in lines if line.startswith("Epoch")]) == 1
+    assert re.match(r"Epoch  1: relaxed \d+\.\d\d  unrelaxed \d+\.\d\d  test \d+\.\d\d", lines[0])
+    side = json.loads((tmp_path / "x.json").read_text())
+    assert side["command"].startswith("python -m core.train --epochs 1 --max-steps 20")
+    assert side["steps"] == 20 and side["status"] == "finished"
+    assert load_checkpoint(tmp_path / "x.pt").metadata == side
+
+
+BAD_ARGS = [
+    (["--tau", "0"], "tau"),
+    (["--epochs", "0"], "epochs"),
+    (["--batch-size", "0"], "batch size"),
+    (["--lr", "-1"], "learning rate"),
+    (["--device", "banana"], "device"),
+    pytest.param(["--device", "cuda"], "no CUDA GPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")),
+]
+
+
+@pytest.mark.parametrize("args, words", BAD_ARGS)
+def test_bad_args_give_one_error_line(args, words, capsys):
+    assert main(args) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
+
+
+def test_empty_data_root_names_the_four_files(data_root, tmp_path):
+    """Exit code and stderr of the real entry point; the CLI tries a download, and a dead proxy
+    makes that fail at once instead of waiting on the network."""
+    dead = "http://127.0.0.1:9"
+    result = run_cli(["--data-root", str(tmp_path)], data_root,
+                     http_proxy=dead, https_proxy=dead, HTTP_PROXY=dead, HTTPS_PROXY=dead, no_proxy="", NO_PROXY="")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert all(name in err[0] for name in RAW_FILES) and str(tmp_path.resolve()) in err[0]

@@ -1,0 +1,210 @@
+"""Gumbel noise, Gumbel-max and Gumbel-Softmax: statistics, numerics, gradients, validation."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import stats
+
+import core.gumbel
+from core.gumbel import gumbel_argmax, gumbel_noise, gumbel_softmax
+
+EULER_GAMMA = 0.5772156649015329
+INF = float("inf")
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# --- noise -------------------------------------------------------------------------------
+
+
+def test_noise_mean_and_variance_are_gumbels():
+    """Mean gamma and variance pi^2/6, within 5 standard errors of a million draws."""
+    n = 1_000_000
+    g = gumbel_noise((n,), dtype=torch.float64, generator=gen(0))
+    var = math.pi**2 / 6
+    se_mean = math.sqrt(var / n)
+    se_var = var * math.sqrt((2.4 + 2) / n)  # excess kurtosis of a Gumbel is 12/5
+    assert abs(g.mean().item() - EULER_GAMMA) < 5 * se_mean
+    assert abs(g.var().item() - var) < 5 * se_var
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_noise_is_finite_in_its_dtype(dtype):
+    g = gumbel_noise((200_000,), dtype=dtype, generator=gen(1))
+    assert g.dtype == dtype
+    assert torch.isfinite(g).all()
+
+
+@pytest.mark.parametrize("top", [False, True], ids=["zero", "largest-below-one"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_extreme_uniform_draws_stay_finite(monkeypatch, top, dtype):
+    """The ends of torch.rand's range must not give inf (-log(-log 0) is -inf without care)."""
+
+    def constant_rand(shape, *, dtype=None, device=None, generator=None):
+        zero = torch.zeros(shape, dtype=dtype, device=device)
+        return torch.nextafter(torch.ones_like(zero), zero) if top else zero
+
+    monkeypatch.setattr(core.gumbel.torch, "rand", constant_rand)
+    assert torch.isfinite(gumbel_noise((8,), dtype=dtype)).all()
+    logits = torch.tensor([[0.0, 1.0, -INF]], dtype=dtype)
+    for tau in (1.0, 1e-3):
+        y = gumbel_softmax(logits, tau)
+        assert torch.isfinite(y).all() and y[0, 2] == 0
+
+
+def test_integer_dtype_noise_is_refused():
+    with pytest.raises(ValueError, match="floating"):
+        gumbel_noise((3,), dtype=torch.int64)
+
+
+def test_generator_determinism():
+    a = gumbel_noise((1000,), generator=gen(7))
+    assert torch.equal(a, gumbel_noise((1000,), generator=gen(7)))
+    assert not torch.equal(a, gumbel_noise((1000,), generator=gen(8)))
+    logits = torch.randn(50, 10, generator=gen(0))
+    assert torch.equal(gumbel_softmax(logits, 0.5, generator=gen(3)), gumbel_softmax(logits, 0.5, generator=gen(3)))
+    assert not torch.equal(gumbel_softmax(logits, 0.5, generator=gen(3)), gumbel_softmax(logits, 0.5, generator=gen(4)))
+    assert torch.equal(gumbel_argmax(logits, generator=gen(3)), gumbel_argmax(logits, generator=gen(3)))
+
+
+# --- Gumbel-max --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0.0, 0.0, 0.0], [2.0, -1.0, 0.5, 3.0], [-3.0, 0.0, 1.0, 2.0, 4.0], [1.0, -INF, 0.0, -2.0]],
+    ids=["uniform", "mixed", "spread", "impossible-class"],
+)
+def test_gumbel_argmax_frequencies_match_softmax(values):
+    """Chi-square on 200k draws: Gumbel-max is an exact categorical sampler."""
+    n = 200_000
+    logits = torch.tensor(values, dtype=torch.float64)
+    draws = gumbel_argmax(logits.expand(n, -1), generator=gen(11))
+    assert torch.all(draws.sum(-1) == 1)
+    counts = draws.sum(0)
+    possible = torch.isfinite(logits)
+    assert torch.all(counts[~possible] == 0)
+    expected = torch.softmax(logits, -1)[possible] * n
+    p = stats.chisquare(counts[possible].numpy(), expected.numpy()).pvalue
+    assert p > 0.001
+
+
+def test_gumbel_argmax_along_another_dim():
+    """Each column has one possible class, so the one-hot along dim 0 is forced."""
+    logits = torch.tensor([[0.0, -INF, -INF], [-INF, 0.0, 0.0]])
+    y = gumbel_argmax(logits, dim=0, generator=gen(0))
+    assert torch.equal(y, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]))
+
+
+# --- Gumbel-Softmax ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tau", [0.1, 1.0, 10.0])
+def test_soft_samples_lie_on_the_simplex(tau):
+    y = gumbel_softmax(torch.randn(1000, 10, generator=gen(0)) * 3, tau, generator=gen(1))
+    assert torch.all(y >= 0)
+    assert torch.allclose(y.sum(-1), torch.ones(1000), atol=1e-5)
+
+
+def test_samples_approach_one_hot_as_tau_shrinks():
+    """Mean largest component rises with falling tau and is ~1 at tau = 1e-3."""
+    logits = torch.randn(20_000, 10, generator=gen(0))
+    peaks = [gumbel_softmax(logits, tau, generator=gen(1)).max(-1).values.mean().item()
+             for tau in (5.0, 1.0, 0.1, 0.01, 1e-3)]
+    assert peaks == sorted(peaks) and len(set(peaks)) == len(peaks)
+    assert peaks[-1] > 0.999
+
+
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_extreme_inputs_stay_finite(dtype, hard):
+    """Tiny tau, logits of magnitude 1e4 and -inf classes: finite, dtype kept, -inf gets 0."""
+    logits = torch.randn(500, 6, generator=gen(0)) * 1e4
+    logits[:, 2] = -INF
+    logits = logits.to(dtype)
+    for tau in (1e-3, 1.0):
+        y = gumbel_softmax(logits, tau, hard=hard, generator=gen(1))
+        assert y.dtype == dtype
+        assert torch.isfinite(y).all()
+        assert torch.all(y[:, 2] == 0)
+        assert torch.allclose(y.float().sum(-1), torch.ones(500), atol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_at_moderate_scale(dtype):
+    logits = torch.randn(300, 10, generator=gen(2)).to(dtype)
+    y = gumbel_softmax(logits, 0.5, generator=gen(3))
+    assert y.dtype == dtype and torch.isfinite(y).all() and torch.all(y >= 0)
+
+
+def test_hard_is_one_hot_argmax_of_the_same_soft_sample():
+    logits = torch.randn(400, 30, 10, generator=gen(0))
+    soft = gumbel_softmax(logits, 0.7, generator=gen(5))
+    hard = gumbel_softmax(logits, 0.7, hard=True, generator=gen(5))
+    assert set(hard.unique().tolist()) <= {0.0, 1.0}
+    assert torch.all(hard.sum(-1) == 1)
+    assert torch.equal(hard.argmax(-1), soft.argmax(-1))
+
+
+def test_hard_gradient_equals_relaxed_gradient():
+    """Straight-through: backward is the soft sample's gradient, for the same draw."""
+    base = torch.randn(64, 10, generator=gen(0))
+    weights = torch.randn(64, 10, generator=gen(1))
+    grads = []
+    for hard in (False, True):
+        logits = base.clone().requires_grad_()
+        y = gumbel_softmax(logits, 0.5, hard=hard, generator=gen(2))
+        (y * weights).sum().backward()
+        grads.append(logits.grad)
+    assert grads[0].abs().sum() > 0
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_matches_torch_gumbel_softmax_in_distribution():
+    """Per-class mean of soft samples agrees with torch's within 5 standard errors."""
+    n = 200_000
+    logits = torch.tensor([1.0, 0.0, -1.0, 2.0]).expand(n, -1)
+    ours = gumbel_softmax(logits, 0.5, generator=gen(0))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        theirs = F.gumbel_softmax(logits, tau=0.5)
+    se = torch.sqrt(ours.var(0) / n + theirs.var(0) / n)
+    assert torch.all((ours.mean(0) - theirs.mean(0)).abs() < 5 * se)
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tau, words",
+    [(0.0, "tau"), (-1.0, "tau"), (float("nan"), "tau"), (INF, "tau"), ("hot", "number"), ("0.5", "number"),
+     (None, "number")],
+)
+def test_bad_tau_raises(tau, words):
+    with pytest.raises(ValueError, match=words):
+        gumbel_softmax(torch.zeros(3), tau)
+
+
+BAD_LOGITS = [
+    (torch.zeros(3, 4), {"dim": 2}, "dim=2 is out of range"),
+    (torch.zeros(3, 4), {"dim": -3}, "dim=-3 is out of range"),
+    (torch.zeros(0), {}, "empty"),
+    (torch.zeros(4, 0), {}, "empty"),
+    (torch.tensor([1, 2, 3]), {}, "floating"),
+    (torch.tensor([0.0, float("nan")]), {}, "NaN"),
+    (torch.tensor([0.0, INF]), {}, r"\+inf"),
+    (torch.tensor([[0.0, 1.0], [-INF, -INF]]), {}, "-inf"),
+    (torch.tensor(1.0), {}, "at least one dimension"),
+    ([0.0, 1.0], {}, "torch.Tensor"),
+]
+
+
+@pytest.mark.parametrize("logits, kwargs, message", BAD_LOGITS)
+@pytest.mark.parametrize("sampler", [gumbel_softmax, gumbel_argmax])
+def test_bad_logits_raise(sampler, logits, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sampler(logits, **kwargs)

@@ -1,0 +1,248 @@
+"""The training engine: schedules, configs, steps, epochs, and runs in a worker thread."""
+
+import copy
+import dataclasses
+import itertools
+import json
+import math
+import time
+
+import pytest
+import torch
+
+from core.checkpoints import load_checkpoint
+from core.gumbel import one_hot_argmax
+from core.training import (EpochMetrics, RunSlots, StepMetrics, TemperatureSchedule, TooManyRunsError,
+                           TrainConfig, Trainer, TrainingRun, evaluate)
+from core.vae import VAEConfig, objective
+
+TINY = VAEConfig(latent_vars=4, classes=5, hidden=(32,))
+
+
+def tiny(**changes):
+    """A model and data small enough for a step to take about a millisecond."""
+    return TrainConfig(**({"model": TINY, "epochs": 1, "batch_size": 50, "train_subset": 500,
+                           "test_subset": 200} | changes))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared CPU: a second intra-op thread mostly waits at barriers (30x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def wait_until(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the run"
+        time.sleep(0.02)
+
+
+# --- temperature schedule ----------------------------------------------------------------
+
+
+def test_constant_schedule():
+    schedule = TemperatureSchedule(tau0=0.7)
+    assert [schedule.at(s) for s in (0, 1, 999, 10**6)] == [0.7] * 4
+
+
+def test_annealed_schedule_holds_for_every_steps_and_floors_at_tau_min():
+    schedule = TemperatureSchedule(tau0=2.0, tau_min=0.5, rate=1e-3, every=100)
+    assert schedule.at(0) == schedule.at(99) == 2.0
+    assert schedule.at(100) == schedule.at(199) == pytest.approx(2.0 * math.exp(-0.1))
+    assert schedule.at(250) == pytest.approx(2.0 * math.exp(-0.2))
+    assert schedule.at(1300) == pytest.approx(2.0 * math.exp(-1.3))  # 0.545, still above the floor
+    assert schedule.at(1400) == 0.5  # 2 e^-1.4 = 0.49 would be below it
+    assert schedule.at(10**7) == 0.5
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"tau0": 0.0}, {"tau0": float("nan")}, {"tau0": float("inf")}, {"tau_min": 0.0}, {"tau_min": -1.0},
+     {"rate": -1e-3}, {"rate": float("nan")}, {"every": 0}],
+)
+def test_schedule_validation(kwargs):
+    with pytest.raises(ValueError):
+        TemperatureSchedule(**kwargs)
+
+
+# --- config ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [({"epochs": 0}, "epochs"), ({"lr": 0.0}, "learning rate"), ({"lr": float("nan")}, "learning rate"),
+     ({"lr": -1e-3}, "learning rate"), ({"estimator": "reinforce"}, "unknown estimator"),
+     ({"batch_size": 0}, "batch size"), ({"max_steps": 0}, "max steps"), ({"train_subset": 0}, "train_subset"),
+     ({"tau": 0.0}, "temperature"), ({"anneal_every": 0}, "interval"), ({"device": "banana"}, "device")],
+)
+def test_config_validation(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        TrainConfig(**kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_refused():
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        TrainConfig(device="cuda")
+
+
+def test_config_to_dict_is_json():
+    data = json.loads(json.dumps(tiny().to_dict()))
+    assert data["model"]["hidden"] == [32] and data["estimator"] == "relaxed"
+
+
+# --- trainer -----------------------------------------------------------------------------
+
+
+def first_steps(config, mnist, n=5):
+    """The first n step metrics, without the (timing-dependent) speed."""
+    events = itertools.islice(Trainer(config, *mnist).events(), n)
+    return [dataclasses.replace(e, images_per_second=0.0) for e in events]
+
+
+def test_same_seed_same_steps_different_seed_different_steps(mnist):
+    a = first_steps(tiny(seed=3), mnist)
+    assert all(isinstance(e, StepMetrics) for e in a)
+    assert a == first_steps(tiny(seed=3), mnist)
+    assert [e.relaxed for e in a] != [e.relaxed for e in first_steps(tiny(seed=4), mnist)]
+
+
+def test_unrelaxed_decodes_the_argmax_of_the_same_draw_with_the_same_weights(mnist):
+    """Both objectives of a step describe the model before its update, on one Gumbel draw."""
+    trainer = Trainer(tiny(), *mnist)
+    x = trainer.x_train[:50]
+    before = copy.deepcopy(trainer.model)
+    noise = torch.Generator().set_state(trainer.noise.get_state())
+    relaxed, unrelaxed, kl, reconstruction = trainer.train_step(x, 0.5)
+    with torch.no_grad():
+        out = before(x, "relaxed", 0.5, noise)
+        soft = objective(out.pixel_logits, x, out.logits)
+        exact = objective(before.decode_logits(one_hot_argmax(out.scores)), x, out.logits)
+    assert any(not torch.equal(p, q) for p, q in zip(before.parameters(), trainer.model.parameters()))
+    assert relaxed == pytest.approx(soft.total.item(), rel=1e-6)
+    assert kl == pytest.approx(soft.kl.item(), rel=1e-6)
+    assert reconstruction == pytest.approx(soft.reconstruction.item(), rel=1e-6)
+    assert unrelaxed == pytest.approx(exact.total.item(), rel=1e-6)
+
+
+def test_straight_through_objectives_coincide(mnist):
+    """Its forward code already is the exact sample, so relaxed == unrelaxed."""
+    steps = first_steps(tiny(estimator="straight_through"), mnist)
+    assert all(e.relaxed == e.unrelaxed for e in steps)
+
+
+def test_max_steps_stops_mid_epoch_with_a_final_epoch_event(mnist):
+    trainer = Trainer(tiny(epochs=3, max_steps=15), *mnist)
+    assert trainer.steps_per_epoch == 10 and trainer.total_steps == 15
+    events = list(trainer.events())
+    steps = [e for e in events if isinstance(e, StepMetrics)]
+    epochs = [e for e in events if isinstance(e, EpochMetrics)]
+    assert [e.step for e in steps] == list(range(1, 16))
+    assert [(e.epoch, e.step) for e in epochs] == [(1, 10), (2, 15)]
+    assert isinstance(events[-1], EpochMetrics) and math.isfinite(events[-1].test)
+    assert epochs[-1].relaxed == pytest.approx(sum(e.relaxed for e in steps[10:]) / 5)
+
+
+def test_steps_follow_the_schedule(mnist):
+    config = tiny(max_steps=7, anneal_rate=0.1, anneal_every=3, tau_min=0.1)
+    steps = [e for e in Trainer(config, *mnist).events() if isinstance(e, StepMetrics)]
+    assert [e.tau for e in steps] == [config.schedule.at(i) for i in range(7)]
+
+
+@pytest.mark.slow
+def test_short_training_lowers_the_test_objective(mnist):
+    """60 steps of the seed's model on 3000 images: the exact-sample test objective drops a lot."""
+    config = TrainConfig(epochs=3, train_subset=3000, test_subset=1000, max_steps=60)
+    trainer = Trainer(config, *mnist)
+    before = evaluate(trainer.model, trainer.x_test, seed=config.seed).total
+    epochs = [e for e in trainer.events() if isinstance(e, EpochMetrics)]
+    after = evaluate(trainer.model, trainer.x_test, seed=config.seed).total
+    assert [e.step for e in epochs] == [30, 60]
+    assert epochs[-1].test == pytest.approx(after)
+    assert after < 0.6 * before
+
+
+# --- runs in a thread --------------------------------------------------------------------
+
+
+def forever(**changes):
+    return tiny(epochs=100_000, **changes)
+
+
+def test_run_pauses_resumes_and_stops_with_a_checkpoint(mnist, tmp_path):
+    run = TrainingRun(forever(), *mnist, checkpoint_dir=tmp_path, name="live").start()
+    try:
+        wait_until(lambda: run.snapshot().step >= 3)
+        run.pause()
+        assert run.snapshot().status == "paused"
+        time.sleep(0.5)  # the step under way when paused may still land
+        paused_at = run.snapshot().step
+        time.sleep(0.5)
+        assert run.snapshot().step == paused_at
+        run.resume()
+        assert run.snapshot().status == "running"
+        wait_until(lambda: run.snapshot().step > paused_at + 2)
+    finally:
+        run.stop()
+        assert run.join(30)
+    snap = run.snapshot()
+    assert snap.status == "stopped" and run.done and snap.error is None
+    assert snap.checkpoint == tmp_path / "live.pt" and snap.checkpoint.is_file()
+    loaded = load_checkpoint(snap.checkpoint)
+    assert loaded.metadata["status"] == "stopped" and loaded.metadata["steps"] == snap.step
+    assert loaded.model.config == TINY
+
+
+def test_finished_run_has_epochs_preview_and_checkpoint(mnist, tmp_path):
+    run = TrainingRun(tiny(epochs=2), *mnist, checkpoint_dir=tmp_path, name="done").start()
+    assert run.join(60)
+    snap = run.snapshot()
+    assert snap.status == "finished" and snap.step == snap.total_steps == 20
+    assert [e.epoch for e in snap.epochs] == [1, 2]
+    assert snap.preview.epoch == 2 and snap.preview.reconstructions.shape == (8, 28, 28)
+    assert load_checkpoint(snap.checkpoint).metadata["final_metrics"]["step"] == 20
+
+
+def test_history_is_bounded(mnist):
+    run = TrainingRun(forever(), *mnist, history=5).start()
+    try:
+        wait_until(lambda: run.snapshot().step >= 20)
+    finally:
+        run.stop()
+        assert run.join(30)
+    snap = run.snapshot()
+    assert [e.step for e in snap.steps] == list(range(snap.step - 4, snap.step + 1))
+    assert snap.checkpoint is None  # no checkpoint_dir given
+
+
+def test_slots_refuse_a_run_beyond_the_limit_and_free_on_end(mnist):
+    slots = RunSlots(1)
+    first = TrainingRun(forever(), *mnist, slots=slots).start()
+    try:
+        with pytest.raises(TooManyRunsError, match="limit"):
+            TrainingRun(tiny(), *mnist, slots=slots).start()
+    finally:
+        first.stop()
+        assert first.join(30)
+    second = TrainingRun(tiny(max_steps=2), *mnist, slots=slots).start()
+    assert second.join(30) and second.snapshot().status == "finished"
+    with pytest.raises(ValueError):
+        RunSlots(0)
+
+
+def test_failing_run_reports_and_releases_its_slot(mnist, tmp_path, monkeypatch):
+    def explode(self, x, tau):
+        raise RuntimeError("exploded on purpose")
+
+    monkeypatch.setattr(Trainer, "train_step", explode)
+    slots = RunSlots(1)
+    run = TrainingRun(tiny(), *mnist, slots=slots, checkpoint_dir=tmp_path).start()
+    assert run.join(30)
+    snap = run.snapshot()
+    assert snap.status == "failed" and snap.error == "RuntimeError: exploded on purpose"
+    assert snap.checkpoint is None and list(tmp_path.iterdir()) == []
+    slots.acquire()  # the slot came back
