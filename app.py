@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 
 st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
+ui.leave_a_core_for_the_page()
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

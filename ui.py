@@ -22,6 +22,12 @@ DEFAULT_MODEL = "best"
 T = TypeVar("T")
 
 
+def leave_a_core_for_the_page() -> None:
+    """Run torch on all cores but one: with every core busy training, torch's small ops on a
+    page (a slider move) wait 10-100x longer for their threads than they compute."""
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
 def devices() -> list[str]:
     return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
 

@@ -105,6 +105,11 @@ class _StraightThrough(torch.autograd.Function):
         return None, grad
 
 
+def straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """`hard` in the forward pass, the gradient of `soft` in the backward pass."""
+    return _StraightThrough.apply(hard, soft)
+
+
 def relax(scores: torch.Tensor, tau: float, hard: bool = False, dim: int = -1) -> torch.Tensor:
     """Softmax of perturbed logits at temperature tau.
 
@@ -115,7 +120,7 @@ def relax(scores: torch.Tensor, tau: float, hard: bool = False, dim: int = -1) -
     soft = torch.softmax(scores / tau, dim=dim)
     if not hard:
         return soft
-    return _StraightThrough.apply(one_hot_argmax(scores, dim), soft)
+    return straight_through(one_hot_argmax(scores, dim), soft)
 
 
 def gumbel_argmax(

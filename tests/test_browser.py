@@ -177,3 +177,45 @@ def test_latent_edit_changes_digit(server, page):
     assert page.evaluate("() => new URLSearchParams(location.search).get('code')")[0] == target
     no_errors(page)
     shot(page, "latent_editor")
+
+
+def test_estimators_classes_change_the_figure(server, page):
+    open_page(page, server, "estimators")
+    page.wait_for_selector(PLOTS)
+    before = plot_data(page, 0)
+    norm = (page.locator('[data-testid="stMetric"]').filter(has_text="Exact gradient norm")
+            .locator('[data-testid="stMetricValue"]'))
+    norm_before = norm.inner_text()
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Classes K").get_by_role("slider")
+    slider.focus()
+    for _ in range(4):
+        slider.press("ArrowLeft")
+    after = wait_for_change(page, 0, before)
+    assert after != before, "changing K did not redraw the estimator figure"
+    settle(page)
+    assert norm.inner_text() != norm_before
+    assert page.evaluate("() => new URLSearchParams(location.search).get('K')") not in (None, "10")
+    no_errors(page)
+    shot(page, "estimators")
+
+
+def test_structures_k_and_training(server, page):
+    open_page(page, server, "structures")
+    page.wait_for_selector(PLOTS)
+    metric = lambda label: page.locator('[data-testid="stMetric"]').filter(has_text=label)  # noqa: E731
+    assert "3.000" in metric("Sum of the relaxed k-hot").inner_text()
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="k (items drawn)").get_by_role("slider")
+    slider.focus()
+    slider.press("ArrowRight")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some("
+        "m => m.innerText.includes('Sum of the relaxed k-hot') && m.innerText.includes('4.000'))", timeout=60_000)
+    settle(page)
+    assert "k=4" in page.url
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_selector('[data-testid="stMetric"]:has-text("Element accuracy")', timeout=120_000)
+    settle(page)
+    accuracy = metric("Element accuracy").inner_text()
+    assert float(accuracy.split("\n")[-1].rstrip("%")) >= 90, accuracy
+    no_errors(page)
+    shot(page, "structures")

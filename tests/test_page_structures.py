@@ -1,0 +1,119 @@
+"""The Subsets & permutations page: renders, reacts to widgets, shows errors, trains the sorter."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "structures.py")
+
+
+def page(**query: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def chart(at: AppTest, key: str) -> dict:
+    """A chart's plotly spec, found by its element key."""
+    for element in at.get("plotly_chart"):
+        if element.proto.id.endswith(f"-{key}"):
+            return json.loads(element.proto.spec)
+    raise AssertionError(f"no chart with key {key!r}")
+
+
+def array(values: list | dict) -> np.ndarray:
+    """A trace's data: plotly sends numpy arrays as base64 ("bdata") with a dtype and shape."""
+    if isinstance(values, list):
+        return np.asarray(values)
+    shape = [int(n) for n in str(values.get("shape", "-1")).split(",")]
+    return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).reshape(shape)
+
+
+def test_the_default_renders_every_section_and_mirrors_the_settings_in_the_url() -> None:
+    at = page()
+    assert not at.exception and not at.error
+    assert [h.value for h in at.header] == ["k-subsets: Gumbel top-k and its relaxation",
+                                            "Permutations: Gumbel-Sinkhorn", "A live task: learning to sort"]
+    assert len(at.get("plotly_chart")) == 4
+    assert metric(at, "Sum of the relaxed k-hot") == "3.000"
+    names = [trace["name"] for trace in chart(at, "inclusion")["data"]]
+    assert names[0] == "exact inclusion probability"
+    assert len(chart(at, "sinkhorn_grid")["data"]) == 9
+    assert at.query_params["k"] == "3" and at.query_params["w"] == "6,4,3,2,1,1"
+
+
+def test_changing_k_and_tau_changes_what_is_shown() -> None:
+    at = page()
+    inclusion, gap = array(chart(at, "inclusion")["data"][0]["y"]), metric(at, "Largest gap to the hard k-hot")
+    at.slider(key="subsets_k").set_value(4).run()
+    assert not at.exception
+    assert metric(at, "Sum of the relaxed k-hot") == "4.000"
+    assert not np.allclose(array(chart(at, "inclusion")["data"][0]["y"]), inclusion)
+    assert at.query_params["k"] == "4"
+    at.select_slider(key="subsets_tau").set_value(0.01).run()
+    assert metric(at, "Largest gap to the hard k-hot") != gap
+    assert float(metric(at, "Largest gap to the hard k-hot")) < 0.01
+
+
+def test_the_permutation_grid_follows_its_controls() -> None:
+    at = page()
+    at.multiselect(key="perm_iters").set_value([5, 50]).run()
+    at.slider(key="perm_n").set_value(3).run()
+    assert not at.exception
+    grid = chart(at, "sinkhorn_grid")
+    assert len(grid["data"]) == 6 and array(grid["data"][0]["z"]).shape == (3, 3)
+    assert at.query_params["iters"] == "5,50" and at.query_params["pn"] == "3"
+
+
+def test_settings_come_from_the_url_and_many_items_fall_back_to_monte_carlo() -> None:
+    at = page(n="18", k="5", tau="0.1")
+    assert not at.exception and not at.error
+    assert metric(at, "Sum of the relaxed k-hot") == "5.000"
+    assert chart(at, "inclusion")["data"][0]["name"].startswith("Monte Carlo estimate")
+    assert any("too many to enumerate" in info.value for info in at.info)
+
+
+def test_bad_input_shows_an_error_not_an_exception() -> None:
+    at = page()
+    at.slider(key="subsets_k").set_value(9).run()
+    assert not at.exception
+    assert any("between 1 and the number of items (6)" in e.value for e in at.error)
+    at.slider(key="subsets_k").set_value(3).run()
+    for i in range(6):
+        at.slider(key=f"subsets_w{i}").set_value(0.0 if i else 1.0)
+    at.run()
+    assert not at.exception
+    assert any("only 1 of the 6 items" in e.value for e in at.error)
+    at.multiselect(key="perm_taus").set_value([]).run()
+    assert not at.exception
+    assert any("at least one temperature" in e.value for e in at.error)
+
+
+def test_lowering_the_number_of_items_lowers_k_with_it() -> None:
+    at = page()
+    at.slider(key="subsets_k").set_value(5).run()
+    at.slider(key="subsets_n").set_value(4).run()
+    assert not at.exception and not at.error
+    assert at.slider(key="subsets_k").value == 4
+
+
+def test_train_runs_the_sorting_task_and_shows_its_accuracy() -> None:
+    at = page(sn="5", steps="50")
+    assert any("Press Train" in info.value for info in at.info)
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert float(metric(at, "Element accuracy").rstrip("%")) > 50
+    assert metric(at, "Steps") == "50"
+    assert array(chart(at, "sort_progress")["data"][0]["x"]).shape == (6,)
+    hard = array(chart(at, "sort_hard")["data"][0]["z"])
+    assert hard.shape == (5, 5) and (hard.sum(axis=0) == 1).all() and (hard.sum(axis=1) == 1).all()
