@@ -1,0 +1,108 @@
+"""Plotly builders for the Train page: curves, diagnostics and the per-epoch digits.
+
+The page redraws these twice a second, so they take already smoothed and thinned curves
+(`core.training.training_curves`) and send numbers as float32 arrays, which plotly
+encodes compactly.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from core.figures import PALETTE, _style, digits_figure
+from core.training import EpochMetrics, Preview, TrainingCurves
+
+RELAXED, UNRELAXED, TEST = PALETTE[0], PALETTE[1], PALETTE[2]
+
+
+def _array(values: Sequence[float]) -> np.ndarray:
+    return np.asarray(values, dtype=np.float32)
+
+
+def focus_range(values: Sequence[float], skip: float = 0.1, margin: float = 0.08) -> tuple[float, float] | None:
+    """A y-range that leaves out the first `skip` of the points, so the steep first steps
+    (about 540 nats) do not squash the late gap between the curves into a few pixels;
+    the newest points always stay in view."""
+    finite = _array(values[int(len(values) * skip):])
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    pad = max((high - low) * margin, 1e-3 * max(abs(high), 1.0))
+    return low - pad, high + pad
+
+
+def _union(*ranges: tuple[float, float] | None) -> tuple[float, float] | None:
+    found = [r for r in ranges if r is not None]
+    return (min(r[0] for r in found), max(r[1] for r in found)) if found else None
+
+
+def _line(x: np.ndarray, y: Sequence[float], name: str, color: str, width: float = 3, **extra) -> dict:
+    return dict(type="scatter", x=x, y=_array(y), mode="lines", name=name, line=dict(color=color, width=width),
+                **extra)
+
+
+def objectives_figure(
+    curves: TrainingCurves, epochs: Sequence[EpochMetrics], total_steps: int | None = None, height: int = 430,
+    revision: str = "training",
+) -> go.Figure:
+    """Relaxed and unrelaxed training objectives per step (smoothed) and the test objective
+    per epoch on one step axis; the axis spans the whole run so the chart grows into it.
+    Redraws with the same `revision` (say, the run's name) keep the viewer's zoom and legend clicks."""
+    x = np.asarray(curves.step, dtype=np.int32)
+    test = [e.test for e in epochs]
+    # The exact-sample curve is wider and drawn first, so it shows beside the relaxed one where they meet.
+    traces = [
+        _line(x, curves.unrelaxed, "train, exact samples", UNRELAXED, width=5, legendrank=2),
+        _line(x, curves.relaxed, "train, relaxed", RELAXED, width=2.5, legendrank=1),
+        dict(type="scatter", x=np.asarray([e.step for e in epochs], dtype=np.int32), y=_array(test),
+             mode="lines+markers", name="test, exact samples",
+             line=dict(color=TEST, width=3, dash="dot"), marker=dict(size=10), legendrank=3),
+    ]
+    fig = go.Figure(traces, layout=dict(
+        xaxis=dict(title=dict(text="training step"), range=[0, total_steps] if total_steps else None),
+        yaxis=dict(title=dict(text="objective (nats per image)"),
+                   range=_union(focus_range(curves.relaxed), focus_range(curves.unrelaxed), focus_range(test, 0))),
+        uirevision=revision, hovermode="x unified",
+    ))
+    return _style(fig, "Negative ELBO: lower is better", height)
+
+
+def diagnostics_figure(
+    curves: TrainingCurves, total_steps: int | None = None, height: int = 300, revision: str = "training"
+) -> go.Figure:
+    """Temperature, KL to the prior and reconstruction side by side, on the same step axis.
+    Each figure is built in one constructor call, the panels laid out by hand: make_subplots
+    and repeated updates cost tens of milliseconds, and the page redraws twice a second."""
+    # Short titles: three panels share the width of one chart, narrow on a laptop.
+    panels = (("temperature τ", curves.tau, PALETTE[3], None),
+              ("KL to prior", curves.kl, PALETTE[4], focus_range(curves.kl)),
+              ("reconstruction", curves.reconstruction, PALETTE[5], focus_range(curves.reconstruction)))
+    x = np.asarray(curves.step, dtype=np.int32)
+    width, gap = 0.28, 0.08
+    traces, layout = [], dict(uirevision=revision, annotations=[])
+    for i, (title, values, color, y_range) in enumerate(panels):
+        n = "" if i == 0 else str(i + 1)
+        left = i * (width + gap)
+        traces.append(_line(x, values, title, color, xaxis=f"x{n}", yaxis=f"y{n}", showlegend=False))
+        layout[f"xaxis{n}"] = dict(domain=[left, left + width], anchor=f"y{n}", title=dict(text="step"),
+                                   range=[0, total_steps] if total_steps else None)
+        layout[f"yaxis{n}"] = dict(anchor=f"x{n}", range=y_range)
+        layout["annotations"].append(dict(text=title, x=left + width / 2, y=1.0, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
+    return _style(go.Figure(traces, layout=layout), None, height).update_layout(margin=dict(t=40))
+
+
+def reconstructions_figure(preview: Preview, height: int = 240) -> go.Figure:
+    """The fixed test digits over their reconstructions (decoded from the mode of q)."""
+    images = torch.cat([preview.originals, preview.reconstructions])
+    return digits_figure(images, columns=preview.originals.shape[0], height=height, title="Reconstructions")
+
+
+def prior_samples_figure(preview: Preview, height: int = 480) -> go.Figure:
+    """Digits decoded from codes drawn from the uniform prior, as an 8x8 grid."""
+    return digits_figure(preview.prior_samples, columns=8, height=height, title="Prior samples")

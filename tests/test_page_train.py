@@ -1,0 +1,153 @@
+"""The Train page with AppTest: form defaults, URL settings, starting, controlling and ending
+a run, missing data and the server's run limit. AppTest runs the live fragment once per
+script run (never on its timer), so each `run()` below is one redraw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui
+from core.training import TrainingRun
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch, data_root) -> Path:
+    """Checkpoints go to a temporary folder, and every run a test starts is stopped after it."""
+    monkeypatch.setattr(ui, "RUNS_DIR", tmp_path / "runs")
+    started: list[TrainingRun] = []
+    monkeypatch.setattr(TrainingRun, "start", _recording(TrainingRun.start, started))
+    yield tmp_path / "runs"
+    for run in started:
+        run.stop()
+        assert run.join(30)
+
+
+def _recording(start, started: list):
+    def wrapper(self):
+        result = start(self)
+        started.append(self)
+        return result
+    return wrapper
+
+
+def _page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+
+
+def _start(at: AppTest, **widgets) -> AppTest:
+    """Fill the form (a tiny subset unless told otherwise) and press Start."""
+    widgets.setdefault("data", "tiny")
+    for name, value in widgets.items():
+        _widget(at, name).set_value(value)
+    next(b for b in at.button if b.label == "Start training").click()
+    return at.run()
+
+
+def _widget(at: AppTest, name: str):
+    key = f"train_{name}"
+    for kind in ("selectbox", "radio", "number_input", "checkbox"):
+        found = [w for w in getattr(at, kind) if w.key == key]
+        if found:
+            return found[0]
+    raise KeyError(key)
+
+
+def test_renders_the_form_with_the_seed_preset(runs_dir):
+    at = _page().run()
+    assert not at.exception
+    values = {name: _widget(at, name).value for name in
+              ("preset", "estimator", "tau", "anneal", "epochs", "batch", "lr", "seed", "data", "rao")}
+    assert values == {"preset": "faithful", "estimator": "relaxed", "tau": 1.0, "anneal": False, "epochs": 10,
+                      "batch": 100, "lr": 1e-3, "seed": 0, "data": "full", "rao": 10}
+    assert _widget(at, "device").value in ("cpu", "cuda")
+    assert any("Start training" in b.label for b in at.button)
+    assert "Start training" in at.info[0].value
+    assert at.query_params["estimator"] == "relaxed" and at.query_params["epochs"] == "10"
+
+
+def test_url_settings_fill_the_form_and_bad_ones_fall_back(runs_dir):
+    at = _page()
+    at.query_params.update(preset="linear", estimator="straight_through", tau="100", epochs="two", data="tiny")
+    at.run()
+    assert not at.exception
+    assert _widget(at, "preset").value == "linear"
+    assert _widget(at, "estimator").value == "straight_through"
+    assert _widget(at, "tau").value == 10.0  # clamped to the widget's bounds
+    assert _widget(at, "epochs").value == 10  # malformed: the preset's value
+    assert _widget(at, "data").value == "tiny"
+
+
+def test_start_builds_the_config_from_the_form_and_saves_a_model(runs_dir):
+    at = _start(_page().run(), preset="linear", estimator="straight_through", anneal=True, epochs=1, seed=3)
+    assert not at.exception and not at.error
+    run = at.session_state["train_run"]
+    assert isinstance(run, TrainingRun)
+    config = run.config
+    assert not config.model.relu_logits and config.estimator == "straight_through" and config.seed == 3
+    assert config.anneal_rate > 0 and config.epochs == 1
+    assert (config.train_subset, config.test_subset) == (1000, 500)
+    assert "Straight-through" in " ".join(c.value for c in at.caption)  # the run's summary says what runs
+    assert at.query_params["estimator"] == "straight_through"
+    assert run.join(30)
+    at.run()
+    snap = run.snapshot()
+    assert snap.status == "finished" and snap.checkpoint.exists()
+    assert snap.checkpoint.parent.parent == runs_dir  # one folder per browser session
+    assert snap.checkpoint in at.session_state["trained_models"]  # offered in the sidebar and the editor
+    assert "Finished" in at.success[0].value and snap.checkpoint.stem in at.success[0].value
+    assert len(at.get("plotly_chart")) == 4  # curves, diagnostics, reconstructions, prior samples
+
+
+def test_pause_resume_and_stop(runs_dir):
+    at = _start(_page().run(), epochs=200)
+    run = at.session_state["train_run"]
+    assert not any(b.label == "Start training" and not b.disabled for b in at.button)  # one run per session
+    at.button(key="train_pause").click().run()
+    assert run.snapshot().status == "paused"
+    at.button(key="train_resume").click().run()
+    assert run.snapshot().status == "running"
+    at.button(key="train_stop").click().run()
+    assert run.join(30)
+    at.run()
+    snap = run.snapshot()
+    assert snap.status == "stopped" and snap.checkpoint.exists()
+    assert "Stopped" in at.success[0].value
+    assert not at.exception
+
+
+def test_missing_data_says_where_to_put_it(runs_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GUMBEL_LAB_DATA", str(tmp_path / "empty"))
+    at = _page().run()
+    assert not at.exception
+    assert "MNIST is not available" in at.error[0].value
+    assert str((tmp_path / "empty" / "MNIST" / "raw").resolve()) in at.error[0].value
+
+
+def test_the_server_refuses_runs_past_its_limit(runs_dir, monkeypatch):
+    monkeypatch.setenv("GUMBEL_LAB_MAX_RUNS", "1")
+    first = _start(_page().run(), epochs=200)
+    first.session_state["train_run"].pause()
+    second = _start(_page().run())
+    assert not second.exception
+    assert "limit" in second.error[0].value
+    assert "train_run" not in second.session_state
+
+
+def test_a_failed_run_shows_its_error(runs_dir, monkeypatch):
+    def broken(self, *args):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("core.training.Trainer.__init__", broken)
+    at = _start(_page().run())
+    run = at.session_state["train_run"]
+    assert run.join(30)
+    at.run()
+    assert not at.exception
+    assert "The run failed: RuntimeError: out of memory" in at.error[0].value
+    assert not any(b.disabled for b in at.button if b.label == "Start training")  # free to start again
