@@ -53,6 +53,15 @@ def add_session_model(path: Path) -> None:
         models.append(path)
 
 
+def register_finished_run() -> None:
+    """Offer a run that ended while its owner was on another page in the model picker."""
+    run = st.session_state.get("train_run")
+    if run is not None and run.done:
+        checkpoint = run.snapshot().checkpoint
+        if checkpoint is not None:
+            add_session_model(checkpoint)
+
+
 def available_models() -> dict[str, Path]:
     """Label -> checkpoint path: the shipped models, then this session's."""
     models = {f"{p.stem} (shipped)": p for p in list_checkpoints(SHIPPED_DIR)}

@@ -23,7 +23,7 @@ CONFIGS: dict[str, list[str]] = {
     "straight-through": ["--preset", "faithful", "--hard"],
     "annealed": ["--preset", "faithful", "--anneal"],
     "linear": ["--preset", "linear"],
-    "best": ["--preset", "linear", "--anneal", "--epochs", "30"],
+    "best": ["--preset", "faithful", "--anneal", "--epochs", "30"],
 }
 SEEDS = (0, 1, 2)
 

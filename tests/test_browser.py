@@ -7,6 +7,7 @@ artifacts/browser/ so a person can look at what the test saw.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -219,3 +220,37 @@ def test_structures_k_and_training(server, page):
     assert float(accuracy.split("\n")[-1].rstrip("%")) >= 90, accuracy
     no_errors(page)
     shot(page, "structures")
+
+
+def test_train_live_run_stop_and_pick_the_model(server, page):
+    from playwright.sync_api import expect
+
+    open_page(page, server, "train?data=tiny&epochs=50")
+    page.get_by_role("button", name="Start training").click()
+    progress = page.get_by_test_id("stProgress")
+    expect(progress).to_contain_text(re.compile(r"Step \d+ of 500"), timeout=60_000)
+    page.wait_for_selector(PLOTS)
+
+    def steps() -> int:
+        return int(re.search(r"Step ([\d,]+) of", progress.inner_text()).group(1).replace(",", ""))
+
+    # The first visible chart is the objectives; its traces are packed float32, so read _fullData.
+    points = f"() => [...document.querySelectorAll('{PLOTS}')].find(e => e.offsetParent)._fullData[0].x.length"
+    s0, n0 = steps(), page.evaluate(points)
+    page.wait_for_function(f"(n) => ({points})() > n", arg=n0, timeout=60_000)  # the chart grows
+    assert steps() > s0
+    no_errors(page)
+    shot(page, "train_running")
+    # Not settle(): the status widget stays while the live fragment keeps rerunning.
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
+    expect(page.get_by_text(re.compile(r"Stopped after [\d,]+ steps"))).to_be_visible(timeout=60_000)
+    name = re.search(r"Run (\S+)", page.get_by_role("heading", name=re.compile("^Run ")).inner_text()).group(1)
+    shot(page, "train_stopped")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Latent editor", exact=True).click()
+    settle(page)
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Model").click()
+    page.get_by_role("option", name=f"{name} (this session)").click()
+    settle(page)
+    expect(page.get_by_test_id("stMainBlockContainer").get_by_text(name).first).to_be_visible()
+    no_errors(page)
+    shot(page, "train_model_in_editor")

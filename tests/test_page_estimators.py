@@ -13,7 +13,7 @@ import ui
 from core.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE, VAEConfig
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "estimators.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "estimators.py")
 
 
 def page(**query: str) -> AppTest:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "structures.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "structures.py")
 
 
 def page(**query: str) -> AppTest:

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 import ui
 from core.training import TrainingRun
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "train.py")
 TIMEOUT = 60
 
 

@@ -31,15 +31,15 @@ st.caption("The same Gumbel draws of a 3-class categorical relaxed at three temp
 
 st.subheader("Pages")
 PAGES = [
-    ("pages/temperature.py", ":material/thermostat:", "Temperature",
+    ("views/temperature.py", ":material/thermostat:", "Temperature",
      "Move the logits and temperatures; compare relaxed samples and check Gumbel-max against softmax."),
-    ("pages/train.py", ":material/model_training:", "Train",
+    ("views/train.py", ":material/model_training:", "Train",
      "Train the categorical VAE live and watch the relaxed and unrelaxed objectives."),
-    ("pages/latent_editor.py", ":material/grid_on:", "Latent editor",
+    ("views/latent_editor.py", ":material/grid_on:", "Latent editor",
      "Edit a trained model's one-hot code and watch the decoded digit change."),
-    ("pages/estimators.py", ":material/troubleshoot:", "Gradient estimators",
+    ("views/estimators.py", ":material/troubleshoot:", "Gradient estimators",
      "Bias and variance of score-function, Gumbel-Softmax, straight-through and Gumbel-Rao gradients."),
-    ("pages/structures.py", ":material/shuffle:", "Subsets & permutations",
+    ("views/structures.py", ":material/shuffle:", "Subsets & permutations",
      "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort."),
 ]
 columns = st.columns(len(PAGES))
