@@ -228,11 +228,11 @@ def test_train_live_run_stop_and_pick_the_model(server, page):
     open_page(page, server, "train?data=tiny&epochs=50")
     page.get_by_role("button", name="Start training").click()
     progress = page.get_by_test_id("stProgress")
-    expect(progress).to_contain_text(re.compile(r"Step \d+ of 500"), timeout=60_000)
+    expect(progress).to_contain_text(re.compile(r"step \d+ of 500", re.IGNORECASE), timeout=60_000)
     page.wait_for_selector(PLOTS)
 
     def steps() -> int:
-        return int(re.search(r"Step ([\d,]+) of", progress.inner_text()).group(1).replace(",", ""))
+        return int(re.search(r"step ([\d,]+) of", progress.inner_text(), re.IGNORECASE).group(1).replace(",", ""))
 
     # The first visible chart is the objectives; its traces are packed float32, so read _fullData.
     points = f"() => [...document.querySelectorAll('{PLOTS}')].find(e => e.offsetParent)._fullData[0].x.length"
