@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tau-min", type=float, default=0.5)
     p.add_argument("--hard", action="store_true", help="straight-through: one-hot forward, relaxed gradient")
     p.add_argument("--estimator", choices=ESTIMATORS, default=None, help="overrides --hard when given")
+    p.add_argument("--rao-samples", type=int, default=10, help="conditional Gumbel draws per Gumbel-Rao gradient")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -53,7 +54,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         model=PRESETS[args.preset], epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         tau=args.tau, anneal_rate=args.anneal_rate if args.anneal else 0.0, tau_min=args.tau_min,
-        anneal_every=args.anneal_every, estimator=estimator, seed=args.seed, device=args.device,
+        anneal_every=args.anneal_every, estimator=estimator, rao_samples=args.rao_samples, seed=args.seed,
+        device=args.device,
         max_steps=args.max_steps, train_subset=args.train_subset,
     )
 

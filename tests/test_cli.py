@@ -43,6 +43,7 @@ BAD_ARGS = [
     (["--batch-size", "0"], "batch size"),
     (["--lr", "-1"], "learning rate"),
     (["--device", "banana"], "device"),
+    (["--estimator", "gumbel_rao", "--rao-samples", "0"], "rao_samples"),
     pytest.param(["--device", "cuda"], "no CUDA GPU",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")),
 ]
