@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,21 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.data import batch_indices, load_mnist, resolve_data_root  # noqa: E402
 from core.gumbel import gumbel_softmax  # noqa: E402
-from core.training import TrainConfig, Trainer  # noqa: E402
+from core.training import TrainConfig, Trainer, cpu_model  # noqa: E402
 from core.vae import PRESETS, CategoricalVAE  # noqa: E402
 
 BATCH = 100
 TAU = 1.0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def our_steps(trainer: Trainer):

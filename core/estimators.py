@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from core.gumbel import gumbel_noise, one_hot_argmax, perturbed_logits, relax
+from core.gumbel import check_tau, gumbel_noise, one_hot_argmax, perturbed_logits, relax
 from core.vae import CategoricalVAE, reconstruction_nll
 
 MAX_OUTCOMES = 100_000
@@ -127,16 +127,6 @@ def _positive_int(value: int, what: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _temperature(tau: float) -> float:
-    try:
-        tau = float(tau)
-    except (TypeError, ValueError):
-        raise ValueError(f"the temperature must be a number, got {tau!r}.") from None
-    if not math.isfinite(tau) or tau <= 0:
-        raise ValueError(f"the temperature must be a finite number > 0, got {tau}.")
-    return tau
-
-
 def _generator(problem: Problem, generator: torch.Generator | None) -> torch.Generator:
     return generator if generator is not None else torch.Generator(problem.logits.device)
 
@@ -214,7 +204,7 @@ def gumbel_rao(
         raise ValueError("logits must be a non-empty floating torch.Tensor with the classes last.")
     if torch.isnan(logits).any() or torch.isposinf(logits).any():
         raise ValueError("logits contain NaN or +inf; only finite values and -inf are allowed.")
-    tau = _temperature(tau)
+    tau = check_tau(tau)
     sample = one_hot_argmax(perturbed_logits(logits, generator))
     conditioned = conditional_perturbed_logits(logits, sample, samples, generator)
     # The noise is a constant: the scores' gradient flows to the logits as the identity.
@@ -273,7 +263,7 @@ def gumbel_softmax_gradients(
     """Gradients of f at the relaxed sample (or, with `hard`, straight-through: f at the
     one-hot argmax, the relaxed sample's gradient), shape (draws, V, K)."""
     draws = _positive_int(draws, "the number of draws")
-    tau = _temperature(tau)
+    tau = check_tau(tau)
     logits = _per_draw_logits(problem, draws)
     codes = relax(perturbed_logits(logits, _generator(problem, generator)), tau, hard=hard)
     return (_hard_gradient if hard else _relaxed_gradient)(problem, codes, logits)
@@ -429,7 +419,7 @@ def compare_estimators(
     Every call reuses `seed`, so the temperatures share their Gumbel draws (smooth curves)
     and straight-through and Gumbel-Rao share their one-hot samples.
     """
-    temperatures = tuple(sorted({_temperature(t) for t in temperatures}))
+    temperatures = tuple(sorted({check_tau(t) for t in temperatures}))
     if not temperatures:
         raise ValueError("give at least one temperature.")
     draws = _positive_int(draws, "the number of draws", 2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,19 +11,11 @@ from streamlit.testing.v1 import AppTest
 import ui
 from core.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE, VAEConfig
-
-PAGE = str(Path(__file__).resolve().parent.parent / "views" / "estimators.py")
-
-
-def page(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+from tests.apptest import metric, run_page
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+def page(**query: str):
+    return run_page("views/estimators.py", **query)
 
 
 def first_trace_y(at: AppTest) -> list[float]:

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parent.parent / "views" / "structures.py")
+from tests.apptest import metric, run_page
 
 
-def page(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+def page(**query: str):
+    return run_page("views/structures.py", **query)
 
 
 def chart(at: AppTest, key: str) -> dict:

@@ -1,22 +1,16 @@
 """Home, Temperature and Latent editor headless (AppTest): they render, and widgets change what is shown."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
 from core.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.apptest import run_page
 
 
 def run(page: str, **query) -> AppTest:
-    app = AppTest.from_file(str(REPO / page), default_timeout=60)
-    for key, value in query.items():
-        app.query_params[key] = value
-    app.run()
+    app = run_page(page, **query)
     assert not app.exception, app.exception
     return app
 
