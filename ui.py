@@ -12,7 +12,7 @@ from typing import Any, Callable, TypeVar
 import streamlit as st
 import torch
 
-from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
+from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
@@ -93,13 +93,6 @@ def load_model(path: Path, device: str | None = None) -> Checkpoint:
     """A checkpoint shared read-only by all sessions; reloaded when the file changes."""
     device = device or current_device()
     return _load_cached(str(path), path.stat().st_mtime, device)
-
-
-def model_metadata(path: Path) -> dict:
-    try:
-        return read_metadata(path)
-    except CheckpointError:
-        return {}
 
 
 def show_error(err: BaseException) -> None:
