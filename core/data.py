@@ -67,12 +67,18 @@ def _missing_message(root: Path, reason: str) -> str:
     )
 
 
+def _archives_present(root: Path) -> bool:
+    raw = root / "MNIST" / "raw"
+    return all((raw / name).is_file() for name in RAW_FILES)
+
+
 @lru_cache(maxsize=8)
 def _load(root: Path, train: bool, download: bool) -> MNISTSplit:
     from torchvision.datasets import MNIST
 
     try:
-        dataset = MNIST(str(root), train=train, download=download)
+        # With the four archives in place torchvision's "download" only checks and extracts them.
+        dataset = MNIST(str(root), train=train, download=download or _archives_present(root))
     except (RuntimeError, OSError) as err:  # not found, download failed, or read-only folder
         reason = "not found there and could not be downloaded" if download else "not found"
         raise MissingDataError(_missing_message(root, reason)) from err
@@ -82,7 +88,11 @@ def _load(root: Path, train: bool, download: bool) -> MNISTSplit:
 def load_mnist(
     split: Split = "train", root: str | os.PathLike | None = None, download: bool = True
 ) -> MNISTSplit:
-    """One MNIST split; cached per process, so pages and runs share one copy."""
+    """One MNIST split; cached per process, so pages and runs share one copy.
+
+    `download=False` never touches the network, but still extracts the four archives when
+    they lie in <root>/MNIST/raw.
+    """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     return _load(resolve_data_root(root).resolve(), split == "train", download)

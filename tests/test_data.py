@@ -1,5 +1,7 @@
 """MNIST tensors, data-root resolution and batching."""
 
+import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,18 @@ def test_batches_are_shuffled_deterministically():
 def test_batch_size_below_one_raises():
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         next(batch_indices(10, 0))
+
+
+def test_archives_alone_load_without_download(data_root, tmp_path, monkeypatch):
+    """A fresh root holding only the four .gz files loads with download=False (extracted locally)."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        shutil.copy(data_root / "MNIST" / "raw" / name, raw / name)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tried the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    test = load_mnist("test", tmp_path, download=False)
+    assert len(test) == 10_000 and test.images.dtype == torch.uint8
