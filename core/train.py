@@ -15,13 +15,9 @@ from tqdm import tqdm
 
 from core.data import MissingDataError, load_mnist
 from core.checkpoints import save_checkpoint
-from core.training import (ESTIMATORS, EpochMetrics, StepMetrics, TrainConfig, Trainer,
-                           checkpoint_metadata, default_device, device_name)
+from core.training import (ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, EpochMetrics, StepMetrics, TrainConfig,
+                           Trainer, checkpoint_metadata, default_device, device_name)
 from core.vae import PRESETS
-
-# Jang et al. 2017 anneal with these when --anneal is given without its own settings.
-ANNEAL_RATE = 3e-5
-ANNEAL_EVERY = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,9 @@ from core.vae import PRESETS, CategoricalVAE, Forward, VAEConfig, kl_to_uniform,
 
 ESTIMATORS: tuple[str, ...] = ("relaxed", "straight_through", "gumbel_rao")
 EVAL_BATCH = 1000
+# Jang et al. 2017's annealing, used when annealing is asked for without its own settings.
+ANNEAL_RATE = 3e-5
+ANNEAL_EVERY = 1000
 
 
 def default_device() -> str:

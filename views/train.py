@@ -12,9 +12,8 @@ import streamlit as st
 
 import ui
 from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
-from core.train import ANNEAL_EVERY, ANNEAL_RATE
-from core.training import (ESTIMATORS, RunSlots, RunSnapshot, TooManyRunsError, TrainConfig, TrainingRun,
-                           device_name, training_curves)
+from core.training import (ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, RunSlots, RunSnapshot, TooManyRunsError,
+                           TrainConfig, TrainingRun, device_name, training_curves)
 from core.training_figures import (diagnostics_figure, objectives_figure, prior_samples_figure,
                                    reconstructions_figure)
 from core.vae import PRESETS
