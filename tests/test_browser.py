@@ -128,6 +128,14 @@ def no_errors(page) -> None:
     assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
+def nudge_slider(page, label: str, key: str, times: int) -> None:
+    """Move the slider labelled `label` by `times` key presses, as a keyboard user would."""
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
+    slider.focus()
+    for _ in range(times):
+        slider.press(key)
+
+
 def plot_data(page, index: int) -> list:
     """The data of the index-th plotly chart on the page, as the browser holds it."""
     return page.evaluate(
@@ -151,10 +159,7 @@ def test_temperature_slider_changes_charts(server, page):
     open_page(page, server, "temperature")
     page.wait_for_selector(PLOTS)
     before = plot_data(page, 0)
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="class 0").get_by_role("slider")
-    slider.focus()
-    for _ in range(10):
-        slider.press("ArrowRight")
+    nudge_slider(page, "class 0", "ArrowRight", 10)
     after = wait_for_change(page, 0, before)
     assert after != before, "moving a logit slider did not change the expected-sample chart"
     settle(page)
@@ -187,10 +192,7 @@ def test_estimators_classes_change_the_figure(server, page):
     norm = (page.locator('[data-testid="stMetric"]').filter(has_text="Exact gradient norm")
             .locator('[data-testid="stMetricValue"]'))
     norm_before = norm.inner_text()
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Classes K").get_by_role("slider")
-    slider.focus()
-    for _ in range(4):
-        slider.press("ArrowLeft")
+    nudge_slider(page, "Classes K", "ArrowLeft", 4)
     after = wait_for_change(page, 0, before)
     assert after != before, "changing K did not redraw the estimator figure"
     settle(page)
@@ -205,9 +207,7 @@ def test_structures_k_and_training(server, page):
     page.wait_for_selector(PLOTS)
     metric = lambda label: page.locator('[data-testid="stMetric"]').filter(has_text=label)  # noqa: E731
     assert "3.000" in metric("Sum of the relaxed k-hot").inner_text()
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="k (items drawn)").get_by_role("slider")
-    slider.focus()
-    slider.press("ArrowRight")
+    nudge_slider(page, "k (items drawn)", "ArrowRight", 1)
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some("
         "m => m.innerText.includes('Sum of the relaxed k-hot') && m.innerText.includes('4.000'))", timeout=60_000)
