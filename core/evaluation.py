@@ -32,10 +32,10 @@ def _check(samples: int, name: str) -> None:
 
 
 @torch.inference_mode()
-def _sample_terms(model: CategoricalVAE, x: torch.Tensor, samples: int, generator: torch.Generator,
-                  max_rows: int = 20_000):
-    """Per sample and image: log p(x | z) and log q(z | x) for z ~ q, shapes (samples, n)."""
-    logits = model.encode(x)
+def _sample_terms(model: CategoricalVAE, x: torch.Tensor, logits: torch.Tensor, samples: int,
+                  generator: torch.Generator, max_rows: int = 20_000):
+    """Per sample and image: log p(x | z) and log q(z | x) for z ~ q(. | x) given by `logits`,
+    shapes (samples, n)."""
     log_q = torch.log_softmax(logits, -1)
     n = x.shape[0]
     chunk = max(1, max_rows // n)
@@ -46,7 +46,7 @@ def _sample_terms(model: CategoricalVAE, x: torch.Tensor, samples: int, generato
         pixel_logits = model.decode_logits(code.reshape(s * n, *logits.shape[1:]))
         log_px.append(-reconstruction_nll(pixel_logits, x.repeat(s, 1)).view(s, n))
         log_qz.append((log_q * code).sum(dim=(-2, -1)))
-    return torch.cat(log_px).double(), torch.cat(log_qz).double(), kl_to_uniform(logits).double()
+    return torch.cat(log_px).double(), torch.cat(log_qz).double()
 
 
 def held_out_bounds(
@@ -68,9 +68,11 @@ def held_out_bounds(
     elbo_sum = nll_sum = 0.0
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)
-        log_px, _, kl = _sample_terms(model, xb, elbo_samples, generator)
-        elbo_sum += (-log_px.mean(0) + kl).sum().item()
-        log_px, log_qz, _ = _sample_terms(model, xb, is_samples, generator)
+        with torch.inference_mode():
+            logits = model.encode(xb)
+        log_px, _ = _sample_terms(model, xb, logits, elbo_samples, generator)
+        elbo_sum += (-log_px.mean(0) + kl_to_uniform(logits).double()).sum().item()
+        log_px, log_qz = _sample_terms(model, xb, logits, is_samples, generator)
         log_w = log_px + log_prior - log_qz
         nll_sum += -(torch.logsumexp(log_w, 0) - math.log(is_samples)).sum().item()
     model.train(was_training)
