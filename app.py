@@ -11,16 +11,9 @@ import ui
 st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
 ui.leave_a_core_for_the_page()
 
-PAGES = [
-    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("views/temperature.py", title="Temperature", icon=":material/thermostat:"),
-    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("views/latent_editor.py", title="Latent editor", icon=":material/grid_on:"),
-    st.Page("views/estimators.py", title="Gradient estimators", icon=":material/troubleshoot:"),
-    st.Page("views/structures.py", title="Subsets & permutations", icon=":material/shuffle:"),
-]
-
-navigation = st.navigation(PAGES)
+navigation = st.navigation(
+    [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(ui.PAGES)]
+)
 
 with st.sidebar:
     st.selectbox("Device", ui.devices(), key="device", format_func=ui.device_label,

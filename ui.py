@@ -6,6 +6,7 @@ Thin Streamlit glue over `core`; no maths lives here.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -20,6 +21,30 @@ RUNS_DIR = Path(os.environ.get("GUMBEL_LAB_RUNS", REPO / "runs"))
 DEFAULT_MODEL = "best"
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    path: str
+    title: str
+    icon: str
+    blurb: str
+
+
+# The one list of pages: app.py navigates over it, Home links to every entry but itself.
+PAGES = (
+    PageEntry("views/home.py", "Home", ":material/home:", "What Gumbel Lab shows."),
+    PageEntry("views/temperature.py", "Temperature", ":material/thermostat:",
+              "Move the logits and temperatures; compare relaxed samples and check Gumbel-max against softmax."),
+    PageEntry("views/train.py", "Train", ":material/model_training:",
+              "Train the categorical VAE live and watch the relaxed and unrelaxed objectives."),
+    PageEntry("views/latent_editor.py", "Latent editor", ":material/grid_on:",
+              "Edit a trained model's one-hot code and watch the decoded digit change."),
+    PageEntry("views/estimators.py", "Gradient estimators", ":material/troubleshoot:",
+              "Bias and variance of score-function, Gumbel-Softmax, straight-through and Gumbel-Rao gradients."),
+    PageEntry("views/structures.py", "Subsets & permutations", ":material/shuffle:",
+              "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort."),
+)
 
 
 def leave_a_core_for_the_page() -> None:

@@ -30,20 +30,8 @@ st.caption("The same Gumbel draws of a 3-class categorical relaxed at three temp
            "at τ = 0.1 samples sit at the one-hot corners, at τ = 10 they crowd the centre.")
 
 st.subheader("Pages")
-PAGES = [
-    ("views/temperature.py", ":material/thermostat:", "Temperature",
-     "Move the logits and temperatures; compare relaxed samples and check Gumbel-max against softmax."),
-    ("views/train.py", ":material/model_training:", "Train",
-     "Train the categorical VAE live and watch the relaxed and unrelaxed objectives."),
-    ("views/latent_editor.py", ":material/grid_on:", "Latent editor",
-     "Edit a trained model's one-hot code and watch the decoded digit change."),
-    ("views/estimators.py", ":material/troubleshoot:", "Gradient estimators",
-     "Bias and variance of score-function, Gumbel-Softmax, straight-through and Gumbel-Rao gradients."),
-    ("views/structures.py", ":material/shuffle:", "Subsets & permutations",
-     "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort."),
-]
-columns = st.columns(len(PAGES))
-for column, (page, icon, label, text) in zip(columns, PAGES):
+links = ui.PAGES[1:]
+for column, entry in zip(st.columns(len(links)), links):
     with column.container(border=True, height="stretch"):
-        st.page_link(page, label=f"**{label}**", icon=icon)
-        st.caption(text)
+        st.page_link(entry.path, label=f"**{entry.title}**", icon=entry.icon)
+        st.caption(entry.blurb)
