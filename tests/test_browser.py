@@ -137,12 +137,13 @@ def nudge_slider(page, label: str, key: str, times: int) -> None:
 
 
 def plot_data(page, index: int) -> list:
-    """The data of the index-th plotly chart on the page, as the browser holds it."""
-    return page.evaluate(
-        f"(i) => Array.from(document.querySelectorAll('{PLOTS}'))[i].data.map("
-        "t => [t.y, t.z, t.a].map(v => v ? Array.from(v, r => Array.isArray(r) ? Array.from(r) : r) : null))",
-        index,
-    )
+    """The data of the index-th plotly chart as plotly.js drew it. `_fullData` holds the decoded
+    arrays (numpy data arrives base64-packed in `.data`), and exists once the chart is drawn."""
+    script = (f"(i) => Array.from(document.querySelectorAll('{PLOTS}'))[i]?._fullData?.map("
+              "t => [t.y, t.z, t.a].map(v => v ? Array.from(v, r => r && r.length !== undefined ? Array.from(r) : r)"
+              " : null))")
+    page.wait_for_function(script, arg=index, timeout=60_000)
+    return page.evaluate(script, index)
 
 
 def test_home_links_every_page(server, page):
