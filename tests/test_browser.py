@@ -142,8 +142,7 @@ def plot_data(page, index: int) -> list:
     script = (f"(i) => Array.from(document.querySelectorAll('{PLOTS}'))[i]?._fullData?.map("
               "t => [t.y, t.z, t.a].map(v => v ? Array.from(v, r => r && r.length !== undefined ? Array.from(r) : r)"
               " : null))")
-    page.wait_for_function(script, arg=index, timeout=60_000)
-    return page.evaluate(script, index)
+    return page.wait_for_function(script, arg=index, timeout=60_000).json_value()
 
 
 def test_home_links_every_page(server, page):
@@ -236,8 +235,11 @@ def test_train_live_run_stop_and_pick_the_model(server, page):
         return int(re.search(r"step ([\d,]+) of", progress.inner_text(), re.IGNORECASE).group(1).replace(",", ""))
 
     # The first visible chart is the objectives; its traces are packed float32, so read _fullData.
-    points = f"() => [...document.querySelectorAll('{PLOTS}')].find(e => e.offsetParent)._fullData[0].x.length"
-    s0, n0 = steps(), page.evaluate(points)
+    # The live fragment redraws that chart, which has no _fullData for a moment: count 0 then.
+    points = (f"() => [...document.querySelectorAll('{PLOTS}')].find(e => e.offsetParent)"
+              "?._fullData?.[0]?.x?.length ?? 0")
+    s0 = steps()
+    n0 = page.wait_for_function(points, timeout=60_000).json_value()
     page.wait_for_function(f"(n) => ({points})() > n", arg=n0, timeout=60_000)  # the chart grows
     assert steps() > s0
     no_errors(page)
