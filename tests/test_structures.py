@@ -132,21 +132,28 @@ def test_relaxed_khot_gradients_are_finite_at_small_tau():
     assert torch.isfinite(logits.grad).all()
 
 
-def test_straight_through_forwards_the_exact_khot_and_backwards_the_relaxed_gradient():
-    logits = torch.randn(30, 6, generator=seeded(9))
-    weights = torch.randn(6, generator=seeded(10))
-    grads = []
+def hard_output_with_the_relaxed_gradient(sample, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The hard output of `sample(inputs, hard)`, after checking that it is 0/1 and that its gradient
+    (of a weighted sum) is the relaxed output's, non-zero."""
+    outputs, grads = [], []
     for hard in (True, False):
-        x = logits.clone().requires_grad_(True)
-        out = relaxed_topk(x, 2, 0.5, hard=hard, generator=seeded(11))
+        x = inputs.clone().requires_grad_(True)
+        out = sample(x, hard)
         (out * weights).sum().backward()
+        outputs.append(out.detach())
         grads.append(x.grad)
-        if hard:
-            assert set(out.unique().tolist()) == {0.0, 1.0}
-            expected = k_hot(gumbel_topk(logits, 2, seeded(11)), 6)
-            torch.testing.assert_close(out.detach(), expected)
+    assert set(outputs[0].unique().tolist()) == {0.0, 1.0}
     torch.testing.assert_close(grads[0], grads[1])
     assert grads[0].abs().sum() > 0
+    return outputs[0]
+
+
+def test_straight_through_forwards_the_exact_khot_and_backwards_the_relaxed_gradient():
+    logits = torch.randn(30, 6, generator=seeded(9))
+    out = hard_output_with_the_relaxed_gradient(
+        lambda x, hard: relaxed_topk(x, 2, 0.5, hard=hard, generator=seeded(11)),
+        logits, torch.randn(6, generator=seeded(10)))
+    torch.testing.assert_close(out, k_hot(gumbel_topk(logits, 2, seeded(11)), 6))
 
 
 # --- input checks ----------------------------------------------------------------------------
@@ -220,19 +227,10 @@ def test_sinkhorn_tends_to_the_best_permutation_as_tau_goes_to_zero():
 
 
 def test_gumbel_sinkhorn_hard_is_a_permutation_with_the_relaxed_gradient():
-    scores = torch.randn(4, 5, 5, generator=seeded(17))
-    weights = torch.randn(5, 5, generator=seeded(18))
-    grads = []
-    for hard in (True, False):
-        x = scores.clone().requires_grad_(True)
-        out = gumbel_sinkhorn(x, 0.5, 30, hard=hard, generator=seeded(19))
-        (out * weights).sum().backward()
-        grads.append(x.grad)
-        if hard:
-            assert set(out.unique().tolist()) == {0.0, 1.0}
-            assert (out.sum(dim=-1) == 1).all() and (out.sum(dim=-2) == 1).all()
-    torch.testing.assert_close(grads[0], grads[1])
-    assert grads[0].abs().sum() > 0
+    out = hard_output_with_the_relaxed_gradient(
+        lambda x, hard: gumbel_sinkhorn(x, 0.5, 30, hard=hard, generator=seeded(19)),
+        torch.randn(4, 5, 5, generator=seeded(17)), torch.randn(5, 5, generator=seeded(18)))
+    assert (out.sum(dim=-1) == 1).all() and (out.sum(dim=-2) == 1).all()
 
 
 def test_gumbel_sinkhorn_is_reproducible_and_noise_free_at_scale_zero():
