@@ -44,7 +44,6 @@ class TemperatureStudy:
     means: torch.Tensor  # (T, K): Monte Carlo E[relaxed sample]
     mean_errors: torch.Tensor  # (T, K): standard errors of `means`
     shown: torch.Tensor  # (T, S, K): a few single samples, same noise in every row t
-    one_hotness: torch.Tensor  # (T,): mean largest component
 
 
 def _as_logits(logits: torch.Tensor | list[float]) -> torch.Tensor:
@@ -87,7 +86,6 @@ def study_temperatures(
         means=samples.mean(1),
         mean_errors=samples.std(1) / math.sqrt(draws),
         shown=samples[:, :shown],
-        one_hotness=samples.amax(-1).mean(1),
     )
 
 
