@@ -14,14 +14,16 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 
 
 def _house_layout(title: str | None, height: int | None, panels: bool) -> dict:
-    """House style as a layout dict; `panels` lifts the legend above the panel titles."""
-    top = (110 if title else 70) if panels else (70 if title else 30)
+    """House style as a layout dict. The title is pinned to the top and the legend to the
+    bottom, so a legend that wraps on a narrow chart pushes the plot, never the title; `panels`
+    leaves room for the panel titles between the title and the plot."""
     layout = dict(
-        font=FONT, margin=dict(l=60, r=20, t=top, b=50),
-        legend=dict(orientation="h", yanchor="bottom", y=1.12 if panels else 1.02, xanchor="right", x=1),
+        font=FONT, margin=dict(l=60, r=20, t=(90 if panels else 60) if title else 30, b=20),
+        legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0),
     )
     if title:
-        layout["title"] = dict(text=title, font=dict(size=20))
+        layout["title"] = dict(text=title, font=dict(size=20), yref="container", y=1, yanchor="top",
+                               pad=dict(t=12), automargin=True)
     if height:
         layout["height"] = height
     return layout
@@ -181,21 +183,22 @@ def one_hotness_figure(taus: torch.Tensor, values: torch.Tensor, marked: Sequenc
         annotations=[dict(xref="paper", x=1, y=y, text=text, showarrow=False, xanchor="right", yanchor=side)
                      for y, text, side in guides],
     )
-    return _figure(data, layout, "How close to one-hot are samples?", height)
+    return _figure(data, layout, "How close to one-hot?", height)
 
 
-def frequency_figure(frequencies: torch.Tensor, probabilities: torch.Tensor, draws: int, p_value: float,
+def frequency_figure(frequencies: torch.Tensor, probabilities: torch.Tensor, draws: int,
                      height: int = 340) -> go.Figure:
-    """Gumbel-max sample frequencies (bars) against softmax(logits) (diamonds)."""
+    """Gumbel-max sample frequencies (bars) against softmax(logits) (diamonds); the page states
+    the χ² test beside it, as a title would be cut on a narrow chart."""
     classes = _class_labels(probabilities.numel())
     data = [
-        dict(type="bar", x=classes, y=frequencies.tolist(), name=f"frequency of {draws:,} Gumbel-max draws",
+        dict(type="bar", x=classes, y=frequencies.tolist(), name=f"frequency ({draws:,} draws)",
              marker_color=PALETTE[2], hovertemplate="class %{x}: %{y:.4f}<extra></extra>"),
         dict(type="scatter", x=classes, y=probabilities.tolist(), mode="markers", name="softmax(logits)",
              marker=dict(symbol="diamond", size=12, color=PALETTE[1])),
     ]
     layout = dict(xaxis=dict(title_text="class", type="category"), yaxis=dict(title_text="probability"))
-    return _figure(data, layout, f"Gumbel-max is exact: χ² test p = {p_value:.3f}", height)
+    return _figure(data, layout, "Gumbel-max vs softmax", height)
 
 
 def code_grid_figure(code: torch.Tensor, classes: int, selected: int | None = None,

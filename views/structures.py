@@ -150,7 +150,7 @@ def permutations_section() -> None:
         left, right = st.columns([1, 1])
         with left:
             st.plotly_chart(figures.matrix_figure(permutation_matrix(grid.permutation).numpy(),
-                                                  "Hard permutation (assignment problem)", "column j", "row i"),
+                                                  "Hard permutation", "column j", "row i"),
                             width="stretch", key="hard_permutation")
         with right:
             st.markdown("**Distance from doubly stochastic** (largest |row or column sum − 1|)")
@@ -205,7 +205,7 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
                         width="stretch", key="sort_soft")
     with right:
         st.plotly_chart(figures.matrix_figure(permutation_matrix(example.permutation).numpy(),
-                                              "Hard permutation (assignment problem)", *axes),
+                                              "Hard permutation", *axes),
                         width="stretch", key="sort_hard")
     order = ", ".join(f"{v:.2f}" for v in example.sorted_values.tolist())
     st.caption(f"One test list through the trained model, without noise. The hard permutation puts it in the "

@@ -76,7 +76,7 @@ with view:
                         width="stretch", key="curve")
     with right:
         check = gumbel_max_check(logits, st.session_state.draws, seed=seed)
-        st.plotly_chart(figures.frequency_figure(check.frequencies, check.probabilities, check.draws, check.p_value),
+        st.plotly_chart(figures.frequency_figure(check.frequencies, check.probabilities, check.draws),
                         width="stretch", key="frequencies")
         st.caption(f"χ² = {check.chi2:.2f}, p = {check.p_value:.3f}: a p-value that is not tiny means the "
                    "frequencies agree with softmax(logits) up to sampling noise.")
