@@ -215,13 +215,13 @@ def live(run: TrainingRun, shown_epoch: int) -> None:
         if snap.checkpoint:
             ui.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
-    pause, stop, _ = st.columns([1, 1, 4])
-    if snap.status == "paused":
-        pause.button("Resume", on_click=run.resume, icon=":material/play_arrow:", key="train_resume", width="stretch")
-    else:
-        pause.button("Pause", on_click=run.pause, icon=":material/pause:", key="train_pause", width="stretch")
-    stop.button("Stop", on_click=run.stop, icon=":material/stop:", key="train_stop", width="stretch",
-                help="Stops after the current step and saves the model.")
+    with st.container(horizontal=True):  # buttons as wide as their labels, at any page width
+        if snap.status == "paused":
+            st.button("Resume", on_click=run.resume, icon=":material/play_arrow:", key="train_resume")
+        else:
+            st.button("Pause", on_click=run.pause, icon=":material/pause:", key="train_pause")
+        st.button("Stop", on_click=run.stop, icon=":material/stop:", key="train_stop",
+                  help="Stops after the current step and saves the model.")
     draw_run(run, snap)
 
 
@@ -275,7 +275,7 @@ st.caption("Train the categorical VAE live and watch the relaxed objective (what
            "30 variables × 10 classes, τ 1.0, batch 100, Adam 1e-3, 10 epochs.")
 
 run: TrainingRun | None = st.session_state.get(RUN_KEY)
-form_column, run_column = st.columns([1, 3], gap="large")
+form_column, run_column = st.columns([1.4, 3], gap="large")
 with form_column:
     values, pressed = settings_form(initial_settings(), busy=run is not None and not run.done)
     ui.write_query(**{name: values[name] for name in DEFAULTS})
