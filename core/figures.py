@@ -149,7 +149,8 @@ def simplex_figure(taus: Sequence[float], cloud: torch.Tensor, probabilities: to
     for i in range(t):
         name = "ternary" if i == 0 else f"ternary{i + 1}"
         points = cloud[i]
-        layout[name] = dict(domain=dict(x=layout["xaxis" if i == 0 else f"xaxis{i + 1}"]["domain"], y=[0, 0.9]),
+        # The corner titles hang below the domain, where no margin is kept for them: lift it off the legend.
+        layout[name] = dict(domain=dict(x=layout["xaxis" if i == 0 else f"xaxis{i + 1}"]["domain"], y=[0.1, 0.9]),
                             sum=1, aaxis=dict(title="0", **axis), baxis=dict(title="1", **axis),
                             caxis=dict(title="2", **axis))
         data.append(dict(type="scatterternary", a=points[:, 0].numpy(), b=points[:, 1].numpy(),
