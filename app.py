@@ -16,17 +16,8 @@ navigation = st.navigation(
 )
 
 with st.sidebar:
-    st.selectbox("Device", ui.devices(), key="device", format_func=ui.device_label,
+    st.selectbox("Device", ui.available_devices(), key=ui.DEVICE_KEY, format_func=ui.device_label,
                  help="Where models run. CUDA is used when a GPU is present.")
-    ui.register_finished_run()
-    models = ui.available_models()
-    if models:
-        labels = list(models)
-        if st.session_state.get("model_label") not in labels:
-            st.session_state["model_label"] = ui.default_model_label(models)
-        st.selectbox("Model", labels, key="model_label",
-                     help="Shipped models, and those trained in this session.")
-    else:
-        st.caption("No model yet: train one on the Train page.")
+    ui.model_picker()
 
 navigation.run()

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.data import batch_indices, load_mnist, resolve_data_root  # noqa: E402
 from core.gumbel import gumbel_softmax  # noqa: E402
-from core.training import TrainConfig, Trainer, cpu_model  # noqa: E402
+from core.device import cpu_model  # noqa: E402
+from core.training import TrainConfig, Trainer  # noqa: E402
 from core.vae import PRESETS, CategoricalVAE  # noqa: E402
 
 BATCH = 100

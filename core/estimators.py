@@ -19,25 +19,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from core.gumbel import check_tau, gumbel_noise, one_hot_argmax, perturbed_logits, relax
+from core.gumbel import check_tau, gumbel_noise, gumbel_rao, one_hot_argmax, perturbed_logits, relax
+from core.names import ESTIMATOR_LABELS, SHORT_LABELS
 from core.vae import CategoricalVAE, reconstruction_nll
 
 MAX_OUTCOMES = 100_000
 
-ESTIMATORS: dict[str, str] = {
-    "score_function": "Score function (REINFORCE)",
-    "score_function_loo": "Score function, leave-one-out baseline",
-    "gumbel_softmax": "Gumbel-Softmax (relaxed)",
-    "straight_through": "Straight-through Gumbel-Softmax",
-    "gumbel_rao": "Gumbel-Rao",
-}
-SHORT_NAMES: dict[str, str] = {
-    "score_function": "REINFORCE",
-    "score_function_loo": "REINFORCE + LOO",
-    "gumbel_softmax": "Gumbel-Softmax",
-    "straight_through": "Straight-through",
-    "gumbel_rao": "Gumbel-Rao",
-}
 TEMPERATURE_FREE: tuple[str, ...] = ("score_function", "score_function_loo")
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
@@ -169,50 +156,6 @@ def exact_gradient(problem: Problem) -> torch.Tensor:
 # --- Gumbel-Rao: relaxed gradients averaged over Gumbels conditioned on the sample --------
 
 
-def conditional_perturbed_logits(
-    logits: torch.Tensor, sample: torch.Tensor, samples: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """`samples` draws of logits + Gumbel noise conditioned on argmax = the one-hot `sample`.
-
-    Shape (samples, *logits.shape). The sampled class gets the maximum, a Gumbel located at
-    logsumexp(logits); every other class a Gumbel located at its logit truncated below that
-    maximum (Maddison et al. 2014; Paulus et al. 2021). Ties in floating point are broken
-    one ulp below the maximum, so the argmax is the sampled class in every draw.
-    """
-    samples = _positive_int(samples, "the number of conditional draws")
-    if sample.shape != logits.shape:
-        raise ValueError(f"the sample's shape {tuple(sample.shape)} must match the logits' {tuple(logits.shape)}.")
-    logits = logits.detach()
-    chosen = sample.detach().to(torch.bool)
-    noise = gumbel_noise((samples, *logits.shape), dtype=logits.dtype, device=logits.device, generator=generator)
-    top = torch.logsumexp(logits, dim=-1, keepdim=True) + (noise * chosen).sum(dim=-1, keepdim=True)
-    truncated = -torch.logaddexp(-top, -(logits + noise))
-    below_top = torch.nextafter(top, torch.full_like(top, -math.inf))
-    return torch.where(chosen, top, torch.minimum(truncated, below_top))
-
-
-def gumbel_rao(
-    logits: torch.Tensor, tau: float = 1.0, samples: int = 10, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """An exact one-hot sample from softmax(logits) (classes last) whose backward pass is the
-    straight-through gradient averaged over `samples` Gumbel draws conditioned on that sample.
-
-    The average lowers the straight-through estimator's variance at no extra cost in f
-    (Gumbel-Rao, Paulus et al. 2021): f is still evaluated at the one-hot sample only.
-    """
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.numel() == 0:
-        raise ValueError("logits must be a non-empty floating torch.Tensor with the classes last.")
-    if torch.isnan(logits).any() or torch.isposinf(logits).any():
-        raise ValueError("logits contain NaN or +inf; only finite values and -inf are allowed.")
-    tau = check_tau(tau)
-    sample = one_hot_argmax(perturbed_logits(logits, generator))
-    conditioned = conditional_perturbed_logits(logits, sample, samples, generator)
-    # The noise is a constant: the scores' gradient flows to the logits as the identity.
-    impossible = torch.isneginf(logits)
-    scores = torch.where(impossible, conditioned, conditioned + (logits - logits.detach()))
-    return relax(scores, tau, hard=True).mean(dim=0).to(logits.dtype)
-
-
 # --- per-draw gradients of N draws -------------------------------------------------------
 
 
@@ -287,7 +230,7 @@ def estimator_gradients(
     seed: int = 0,
     rao_samples: int = 10,
 ) -> torch.Tensor:
-    """Per-draw gradients of one named estimator (see ESTIMATORS), seeded."""
+    """Per-draw gradients of one named estimator (see ESTIMATOR_LABELS), seeded."""
     generator = torch.Generator(problem.logits.device).manual_seed(int(seed))
     if estimator == "score_function":
         return score_function_gradients(problem, draws, generator)
@@ -297,7 +240,7 @@ def estimator_gradients(
         return gumbel_softmax_gradients(problem, draws, tau, generator, hard=estimator == "straight_through")
     if estimator == "gumbel_rao":
         return gumbel_rao_gradients(problem, draws, tau, rao_samples, generator)
-    raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}.")
+    raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATOR_LABELS)}.")
 
 
 # --- how far from the exact gradient ------------------------------------------------------
@@ -392,7 +335,7 @@ class Comparison:
         """A table: one row per estimator and temperature."""
         return [
             {
-                "estimator": ESTIMATORS.get(s.estimator, s.estimator),
+                "estimator": ESTIMATOR_LABELS.get(s.estimator, s.estimator),
                 "temperature": tau,
                 "bias": s.bias,
                 "bias floor": s.bias_floor,
@@ -412,7 +355,7 @@ def compare_estimators(
     draws: int = 1000,
     seed: int = 0,
     rao_samples: int = 10,
-    estimators: list[str] | tuple[str, ...] = tuple(ESTIMATORS),
+    estimators: list[str] | tuple[str, ...] = tuple(ESTIMATOR_LABELS),
 ) -> Comparison:
     """Per-draw gradients of each estimator at each temperature, summarized.
 
@@ -424,9 +367,9 @@ def compare_estimators(
         raise ValueError("give at least one temperature.")
     draws = _positive_int(draws, "the number of draws", 2)
     rao_samples = _positive_int(rao_samples, "the number of Gumbel-Rao draws")
-    unknown = [e for e in estimators if e not in ESTIMATORS]
+    unknown = [e for e in estimators if e not in ESTIMATOR_LABELS]
     if unknown or not estimators:
-        raise ValueError(f"unknown estimators {unknown}; choose from {', '.join(ESTIMATORS)}.")
+        raise ValueError(f"unknown estimators {unknown}; choose from {', '.join(ESTIMATOR_LABELS)}.")
     exact = exact_gradient(problem)
     stats: list[EstimatorStats] = []
     for estimator in estimators:

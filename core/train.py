@@ -13,10 +13,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.data import MissingDataError, load_mnist
 from core.checkpoints import save_checkpoint
-from core.training import (ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, EpochMetrics, StepMetrics, TrainConfig,
-                           Trainer, checkpoint_metadata, default_device, device_name)
+from core.data import MissingDataError, load_mnist
+from core.device import default_device, device_name
+from core.names import ALIASES
+from core.training import (ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, EpochMetrics, StepMetrics, TrainConfig, Trainer,
+                           checkpoint_metadata)
 from core.vae import PRESETS
 
 
@@ -31,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anneal-every", type=int, default=ANNEAL_EVERY, help="steps between temperature updates")
     p.add_argument("--tau-min", type=float, default=0.5)
     p.add_argument("--hard", action="store_true", help="straight-through: one-hot forward, relaxed gradient")
-    p.add_argument("--estimator", choices=ESTIMATORS, default=None, help="overrides --hard when given")
+    p.add_argument("--estimator", choices=[*ESTIMATORS, *ALIASES], default=None,
+                   help="overrides --hard when given ('relaxed' is the older name of gumbel_softmax)")
     p.add_argument("--rao-samples", type=int, default=10, help="conditional Gumbel draws per Gumbel-Rao gradient")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -46,13 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    estimator = args.estimator or ("straight_through" if args.hard else "relaxed")
-    return TrainConfig(
-        model=PRESETS[args.preset], epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        tau=args.tau, anneal_rate=args.anneal_rate if args.anneal else 0.0, tau_min=args.tau_min,
-        anneal_every=args.anneal_every, estimator=estimator, rao_samples=args.rao_samples, seed=args.seed,
-        device=args.device,
-        max_steps=args.max_steps, train_subset=args.train_subset,
+    return TrainConfig.from_settings(
+        preset=args.preset, estimator=args.estimator or ("straight_through" if args.hard else "gumbel_softmax"),
+        anneal=args.anneal, anneal_rate=args.anneal_rate, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, tau=args.tau, tau_min=args.tau_min, anneal_every=args.anneal_every,
+        rao_samples=args.rao_samples, seed=args.seed, device=args.device, max_steps=args.max_steps,
+        train_subset=args.train_subset,
     )
 
 

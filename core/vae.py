@@ -81,7 +81,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 @dataclass
-class Objective:
+class VAELoss:
     """Per-batch means of the negative ELBO and its two parts."""
 
     total: torch.Tensor
@@ -169,8 +169,8 @@ def reconstruction_nll(pixel_logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return F.binary_cross_entropy_with_logits(pixel_logits, target, reduction="none").sum(-1)
 
 
-def objective(pixel_logits: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> Objective:
+def vae_loss(pixel_logits: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> VAELoss:
     """The seed's loss: BCE summed over pixels + KL to the uniform prior, mean over the batch."""
     rec = reconstruction_nll(pixel_logits, x).mean()
     kl = kl_to_uniform(logits).mean()
-    return Objective(rec + kl, rec, kl)
+    return VAELoss(rec + kl, rec, kl)

@@ -21,9 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from core.checkpoints import load_checkpoint, read_metadata  # noqa: E402
 from core.data import load_mnist  # noqa: E402
-from core.evaluation import held_out_bounds  # noqa: E402
-from core.figures import epoch_curves_figure  # noqa: E402
-from core.training import evaluate  # noqa: E402
+from core.evaluation import exact_sample_objective, held_out_bounds  # noqa: E402
+from core.figures.training import epoch_curves_figure  # noqa: E402
 from scripts.reproduce import CONFIGS, RUNS  # noqa: E402
 
 DOCS = REPO / "docs"
@@ -96,7 +95,7 @@ def ship(name: str, runs: list[tuple[Path, dict]], test_x) -> Path:
     target = REPO / "checkpoints" / f"{SHIPPED[name]}.pt"
     shutil.copy(source, target)
     model = load_checkpoint(target).model
-    check = evaluate(model, test_x[:CHECK_IMAGES], seed=0).total
+    check = exact_sample_objective(model, test_x[:CHECK_IMAGES], seed=0).total
     meta = read_metadata(source) | {
         "name": SHIPPED[name], "source_run": source.stem,
         "quality_check": {"test_images": CHECK_IMAGES, "seed": 0, "measured": round(check, 3),

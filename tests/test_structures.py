@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from core import structure_figures as figures
+from core.figures import structures as figures
 from core.structures import (MAX_EXACT_ITEMS, SortingConfig, SortingTask, doubly_stochastic_error,
                              gumbel_sinkhorn, gumbel_topk, inclusion_probabilities, is_permutation, k_hot, matching,
                              monte_carlo_inclusion, permutation_matrix, random_scores, relaxed_topk,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.training import EpochMetrics, Preview, StepMetrics, smooth, training_curves
-from core.training_figures import (diagnostics_figure, focus_range, objectives_figure, prior_samples_figure,
+from core.figures.training import (diagnostics_figure, focus_range, objectives_figure, prior_samples_figure,
                                    reconstructions_figure)
 
 

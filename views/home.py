@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from core import figures
+from core.figures.temperature import simplex_figure
 from core.temperature import categorical_probabilities, simplex_cloud
 
 st.title("Gumbel Lab")
@@ -22,7 +22,7 @@ st.caption(f"Running on **{ui.device_label(ui.current_device())}** (change it in
 def hero_figure():
     taus = [0.1, 1.0, 10.0]
     logits = [1.0, 0.0, -0.5]
-    return figures.simplex_figure(taus, simplex_cloud(logits, taus, draws=500), categorical_probabilities(logits), 360)
+    return simplex_figure(taus, simplex_cloud(logits, taus, draws=500), categorical_probabilities(logits), 360)
 
 
 st.plotly_chart(hero_figure(), width="stretch", config={"displayModeBar": False})

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 import ui
-from core import structure_figures as figures
+from core.figures import structures as figures
 from core.structures import (MAX_EXACT_ITEMS, REFERENCE_SAMPLES, SinkhornGrid, SortingConfig, SortingTask,
                              SortProgress, SubsetSummary, permutation_matrix, random_scores, sinkhorn_grid,
                              subset_summary, weights_to_logits)
@@ -19,6 +19,7 @@ DRAW_CHOICES = [1000, 10000, 50000]
 SINKHORN_TAUS = [0.03, 0.1, 0.3, 1.0, 3.0]
 SINKHORN_ITERATIONS = [1, 2, 5, 10, 20, 50, 100]
 SORT_TAUS = [0.3, 0.5, 1.0, 2.0]
+MAX_SINKHORN_TAUS, MAX_SINKHORN_ITERATIONS = 4, 5
 REPORT_EVERY = 10
 SORT_DEFAULTS = SortingConfig()
 
@@ -31,35 +32,40 @@ def default_weight(i: int) -> float:
     return DEFAULT_WEIGHTS[i] if i < len(DEFAULT_WEIGHTS) else 1.0
 
 
-def init_from_url() -> None:
-    """Give every setting missing from the session its value from the URL, else its default.
+SUBSET_FIELDS = (
+    ui.IntField("subsets_n", "n", 6, low=2, high=MAX_ITEMS),
+    ui.IntField("subsets_k", "k", 3, low=1, high=MAX_ITEMS),
+    ui.ChoiceField("subsets_tau", "tau", 0.5, choices=tuple(KHOT_TAUS)),
+    ui.ChoiceField("subsets_draws", "draws", 10000, choices=tuple(DRAW_CHOICES)),
+    ui.IntField("subsets_seed", "seed", 0, high=ui.SEED_MAX, fold=True),
+)
+WEIGHTS = ui.FloatListField("subsets_weights", "w", [], low=0.0, high=10.0, max_count=MAX_ITEMS)
+PERMUTATION_FIELDS = (
+    ui.IntField("perm_n", "pn", 5, low=2, high=10),
+    ui.ListField("perm_taus", "ptaus", [0.1, 0.3, 1.0], choices=tuple(SINKHORN_TAUS), max_count=MAX_SINKHORN_TAUS),
+    ui.ListField("perm_iters", "iters", [1, 5, 20], choices=tuple(SINKHORN_ITERATIONS),
+                 max_count=MAX_SINKHORN_ITERATIONS),
+    ui.FlagField("perm_noise", "noise", True),
+    ui.IntField("perm_seed", "pseed", 0, high=ui.SEED_MAX, fold=True),
+)
+SORT_FIELDS = (
+    ui.IntField("sort_n", "sn", SORT_DEFAULTS.n, low=3, high=12),
+    ui.ChoiceField("sort_steps", "steps", SORT_DEFAULTS.steps, choices=tuple(range(50, 501, 50))),
+    ui.ChoiceField("sort_tau", "stau", SORT_DEFAULTS.tau, choices=tuple(SORT_TAUS)),
+    ui.IntField("sort_seed", "sseed", 0, high=ui.SEED_MAX, fold=True),
+)
 
-    Runs each time: Streamlit drops a widget's state when the widget is not drawn (another
-    page, or a weight slider beyond the current number of items)."""
-    state = st.session_state
-    settings = {
-        "subsets_n": lambda: ui.query_value("n", 6, int, list(range(2, MAX_ITEMS + 1))),
-        "subsets_k": lambda: ui.query_value("k", 3, int, list(range(1, MAX_ITEMS + 1))),
-        "subsets_tau": lambda: ui.query_value("tau", 0.5, float, KHOT_TAUS),
-        "subsets_draws": lambda: ui.query_value("draws", 10000, int, DRAW_CHOICES),
-        "subsets_seed": lambda: max(0, ui.query_value("seed", 0, int)),
-        "perm_n": lambda: ui.query_value("pn", 5, int, list(range(2, 11))),
-        "perm_taus": lambda: [t for t in ui.query_list("ptaus", [0.1, 0.3, 1.0], float) if t in SINKHORN_TAUS],
-        "perm_iters": lambda: [i for i in ui.query_list("iters", [1, 5, 20], int) if i in SINKHORN_ITERATIONS],
-        "perm_noise": lambda: ui.query_value("noise", "on", str, ["on", "off"]) == "on",
-        "perm_seed": lambda: max(0, ui.query_value("pseed", 0, int)),
-        "sort_n": lambda: ui.query_value("sn", SORT_DEFAULTS.n, int, list(range(3, 13))),
-        "sort_steps": lambda: ui.query_value("steps", SORT_DEFAULTS.steps, int, list(range(50, 501, 50))),
-        "sort_tau": lambda: ui.query_value("stau", SORT_DEFAULTS.tau, float, SORT_TAUS),
-        "sort_seed": lambda: max(0, ui.query_value("sseed", 0, int)),
-    }
-    for key, value in settings.items():
-        if key not in state:
-            state[key] = value()
-    weights = ui.query_list("w", [], float)
+
+def weight_key(i: int) -> str:
+    return f"subsets_w{i}"
+
+
+def init_from_url() -> None:
+    """Every setting missing from the session: from the URL, else the session's last, else its default."""
+    ui.url_state(SUBSET_FIELDS + PERMUTATION_FIELDS + SORT_FIELDS)
+    weights = ui.url_value(WEIGHTS) or []
     for i in range(MAX_ITEMS):
-        if f"subsets_w{i}" not in state:
-            state[f"subsets_w{i}"] = min(10.0, max(0.0, weights[i] if i < len(weights) else default_weight(i)))
+        st.session_state.setdefault(weight_key(i), weights[i] if i < len(weights) else default_weight(i))
 
 
 def clamp_k() -> None:
@@ -89,13 +95,14 @@ def subsets_section() -> None:
         st.slider("k (items drawn)", 1, MAX_ITEMS, key="subsets_k")
         st.select_slider("Temperature τ of the relaxed k-hot", KHOT_TAUS, key="subsets_tau")
         st.selectbox("Draws", DRAW_CHOICES, key="subsets_draws", format_func="{:,}".format)
-        st.number_input("Subset seed", min_value=0, step=1, key="subsets_seed")
+        st.number_input("Subset seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="subsets_seed")
         with st.expander("Weights", expanded=True):
-            weights = [st.slider(f"Weight of item {i + 1}", 0.0, 10.0, step=0.1, key=f"subsets_w{i}")
+            weights = [st.slider(f"Weight of item {i + 1}", 0.0, 10.0, step=0.1, key=weight_key(i))
                        for i in range(st.session_state.subsets_n)]
     state = st.session_state
     k, tau, draws, seed = state.subsets_k, state.subsets_tau, state.subsets_draws, int(state.subsets_seed)
-    ui.write_query(n=len(weights), k=k, tau=f"{tau:g}", draws=draws, seed=seed, w=[f"{w:g}" for w in weights])
+    ui.write_url(SUBSET_FIELDS)
+    ui.write_param(WEIGHTS, weights)
     with view:
         summary = ui.guarded(lambda: cached_subsets(tuple(weights), k, tau, draws, seed))
         if summary is None:
@@ -130,15 +137,14 @@ def permutations_section() -> None:
     controls, view = st.columns([1, 3], gap="large")
     with controls:
         st.slider("Matrix size n", 2, 10, key="perm_n")
-        st.multiselect("Temperatures τ (rows)", SINKHORN_TAUS, key="perm_taus", max_selections=4)
-        st.multiselect("Sinkhorn iterations L (columns)", SINKHORN_ITERATIONS, key="perm_iters", max_selections=5)
+        st.multiselect("Temperatures τ (rows)", SINKHORN_TAUS, key="perm_taus", max_selections=MAX_SINKHORN_TAUS)
+        st.multiselect("Sinkhorn iterations L (columns)", SINKHORN_ITERATIONS, key="perm_iters", max_selections=MAX_SINKHORN_ITERATIONS)
         st.toggle("Add Gumbel noise", key="perm_noise", help="Off: plain Sinkhorn of the scores.")
-        st.number_input("Permutation seed", min_value=0, step=1, key="perm_seed")
+        st.number_input("Permutation seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="perm_seed")
     state = st.session_state
     taus, iterations = sorted(state.perm_taus), sorted(state.perm_iters)
     n, seed = state.perm_n, int(state.perm_seed)
-    ui.write_query(pn=n, ptaus=[f"{t:g}" for t in taus], iters=iterations,
-                   noise="on" if state.perm_noise else "off", pseed=seed)
+    ui.write_url(PERMUTATION_FIELDS)
     with view:
         grid = ui.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
         if grid is None:
@@ -223,10 +229,10 @@ def sorting_section() -> None:
         st.slider("List length", 3, 12, key="sort_n")
         st.slider("Training steps", 50, 500, step=50, key="sort_steps")
         st.select_slider("Training temperature τ", SORT_TAUS, key="sort_tau")
-        st.number_input("Training seed", min_value=0, step=1, key="sort_seed")
+        st.number_input("Training seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="sort_seed")
         train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
     state = st.session_state
-    ui.write_query(sn=state.sort_n, steps=state.sort_steps, stau=f"{state.sort_tau:g}", sseed=int(state.sort_seed))
+    ui.write_url(SORT_FIELDS)
     with view:
         config = ui.guarded(lambda: SortingConfig(n=state.sort_n, steps=state.sort_steps, tau=state.sort_tau,
                                                   seed=int(state.sort_seed)))

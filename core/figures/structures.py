@@ -1,38 +1,22 @@
 """Plotly figures for subsets and permutations: data in, go.Figure out.
 
-Sized for a projector: large fonts, labelled axes, and one colour scale shared by every
-heatmap on a figure (0 to 1, the range of a doubly-stochastic matrix).
+In the house style, with one colour scale shared by every heatmap on a figure (0 to 1, the
+range of a doubly-stochastic matrix).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-FONT_SIZE = 18
-TITLE_SIZE = 22
-HEATMAP_SCALE = "Blues"
-SERIES_COLOURS = ("#1f4e79", "#e07b00", "#2e8b57", "#8e44ad")
+from core.figures.style import FONT_SIZE, HEATMAP_SCALE, PALETTE, style
 
-
-def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=TITLE_SIZE), yref="container", y=1, yanchor="top", pad=dict(t=12)),
-        font=dict(size=FONT_SIZE),
-        height=height,
-        margin=dict(l=70, r=30, t=130, b=70),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0,
-                    font=dict(size=FONT_SIZE - 2)),
-    )
-    # Set on the axes themselves: the Streamlit chart theme would otherwise shrink them.
-    axis_fonts = dict(tickfont=dict(size=FONT_SIZE - 2), title_font=dict(size=FONT_SIZE))
-    fig.update_xaxes(**axis_fonts)
-    fig.update_yaxes(**axis_fonts)
-    return fig
+SERIES_COLOURS = PALETTE
+MARGIN = dict(l=70, r=30, t=90, b=20)
 
 
 def item_labels(n: int) -> list[str]:
@@ -53,7 +37,7 @@ def inclusion_figure(series: dict[str, Sequence[float]], title: str) -> go.Figur
     fig.update_layout(barmode="group")
     fig.update_xaxes(title_text="item", type="category")
     fig.update_yaxes(title_text="inclusion probability / mean value", rangemode="tozero")
-    return _layout(fig, title, 440)
+    return style(fig, title, 440, margin=MARGIN)
 
 
 def khot_draw_figure(relaxed: Sequence[float], hard: Sequence[float], title: str) -> go.Figure:
@@ -66,7 +50,7 @@ def khot_draw_figure(relaxed: Sequence[float], hard: Sequence[float], title: str
                     mode="markers", marker=dict(symbol="diamond", size=16, color=SERIES_COLOURS[0]))
     fig.update_xaxes(title_text="item", type="category")
     fig.update_yaxes(title_text="value", rangemode="tozero")
-    return _layout(fig, title, 380)
+    return style(fig, title, 380, margin=MARGIN)
 
 
 def _heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str]) -> go.Heatmap:
@@ -103,8 +87,7 @@ def permutation_grid_figure(
     fig.update_yaxes(showticklabels=False)
     fig.update_xaxes(showticklabels=True, row=rows)
     fig.update_yaxes(showticklabels=True, col=1)
-    fig.update_annotations(font=dict(size=FONT_SIZE))
-    return _layout(fig, title, 140 + 230 * rows)
+    return style(fig, title, 140 + 230 * rows, margin=MARGIN)
 
 
 def matrix_figure(
@@ -123,7 +106,7 @@ def matrix_figure(
     _shared_scale(fig)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
-    return _layout(fig, title, 460)
+    return style(fig, title, 460, margin=MARGIN)
 
 
 def sorting_progress_figure(
@@ -147,4 +130,4 @@ def sorting_progress_figure(
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="test accuracy", range=[0, 1.05], secondary_y=False)
     fig.update_yaxes(title_text="loss", rangemode="tozero", tickformat=".2f", secondary_y=True, showgrid=False)
-    return _layout(fig, title, 440)
+    return style(fig, title, 440, margin=MARGIN)
