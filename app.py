@@ -7,6 +7,7 @@ page file alone (no sidebar, no wide layout) until app.py has run once on the se
 import streamlit as st
 
 import ui
+from core.device import available_devices, device_label
 
 st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
 ui.leave_a_core_for_the_page()
@@ -16,8 +17,13 @@ navigation = st.navigation(
 )
 
 with st.sidebar:
-    st.selectbox("Device", ui.available_devices(), key=ui.DEVICE_KEY, format_func=ui.device_label,
-                 help="Where models run. CUDA is used when a GPU is present.")
+    st.selectbox(
+        "Device",
+        available_devices(),
+        key=ui.DEVICE_KEY,
+        format_func=device_label,
+        help="Where models run. CUDA is used when a GPU is present.",
+    )
     ui.model_picker()
 
 navigation.run()

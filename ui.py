@@ -19,7 +19,7 @@ import torch
 
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
 from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
-from core.device import available_devices, device_label
+from core.device import available_devices
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
@@ -46,16 +46,36 @@ class PageEntry:
 # The one list of pages: app.py navigates over it, Home links to every entry but itself.
 PAGES = (
     PageEntry("views/home.py", "Home", ":material/home:", "What Gumbel Lab shows."),
-    PageEntry("views/temperature.py", "Temperature", ":material/thermostat:",
-              "Move the logits and temperatures; compare relaxed samples and check Gumbel-max against softmax."),
-    PageEntry("views/train.py", "Train", ":material/model_training:",
-              "Train the categorical VAE live and watch the relaxed and unrelaxed objectives."),
-    PageEntry("views/latent_editor.py", "Latent editor", ":material/grid_on:",
-              "Edit a trained model's one-hot code and watch the decoded digit change."),
-    PageEntry("views/estimators.py", "Gradient estimators", ":material/troubleshoot:",
-              "Bias and variance of score-function, Gumbel-Softmax, straight-through and Gumbel-Rao gradients."),
-    PageEntry("views/structures.py", "Subsets & permutations", ":material/shuffle:",
-              "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort."),
+    PageEntry(
+        "views/temperature.py",
+        "Temperature",
+        ":material/thermostat:",
+        "Move the logits and temperatures; compare relaxed samples and check Gumbel-max against softmax.",
+    ),
+    PageEntry(
+        "views/train.py",
+        "Train",
+        ":material/model_training:",
+        "Train the categorical VAE live and watch the relaxed and unrelaxed objectives.",
+    ),
+    PageEntry(
+        "views/latent_editor.py",
+        "Latent editor",
+        ":material/grid_on:",
+        "Edit a trained model's one-hot code and watch the decoded digit change.",
+    ),
+    PageEntry(
+        "views/estimators.py",
+        "Gradient estimators",
+        ":material/troubleshoot:",
+        "Bias and variance of score-function, Gumbel-Softmax, straight-through and Gumbel-Rao gradients.",
+    ),
+    PageEntry(
+        "views/structures.py",
+        "Subsets & permutations",
+        ":material/shuffle:",
+        "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort.",
+    ),
 )
 
 

@@ -12,15 +12,15 @@ measured against the exact gradient of the discrete one.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from core.gumbel import check_tau, gumbel_noise, gumbel_rao, one_hot_argmax, perturbed_logits, relax
-from core.names import ESTIMATOR_LABELS, SHORT_LABELS
+from core.gumbel import check_tau, gumbel_rao, one_hot_argmax, perturbed_logits, relax
+from core.names import ESTIMATOR_LABELS
 from core.vae import CategoricalVAE, reconstruction_nll
 
 MAX_OUTCOMES = 100_000
@@ -47,9 +47,7 @@ class Problem:
         if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
             raise ValueError("logits must be a floating torch.Tensor of shape (variables, classes).")
         if logits.dim() != 2 or logits.shape[0] < 1 or logits.shape[1] < 2:
-            raise ValueError(
-                f"logits must have shape (variables >= 1, classes >= 2), got {tuple(logits.shape)}."
-            )
+            raise ValueError(f"logits must have shape (variables >= 1, classes >= 2), got {tuple(logits.shape)}.")
         if not torch.isfinite(logits).all():
             raise ValueError("logits must be finite; give impossible classes a very low logit instead.")
         if self.outcomes > MAX_OUTCOMES:
@@ -128,7 +126,7 @@ def enumerate_codes(
     variables = _positive_int(variables, "the number of variables")
     classes = _positive_int(classes, "the number of classes", 2)
     if classes**variables > MAX_OUTCOMES:
-        raise ValueError(f"{classes ** variables:,} outcomes is more than {MAX_OUTCOMES:,} to enumerate.")
+        raise ValueError(f"{classes**variables:,} outcomes is more than {MAX_OUTCOMES:,} to enumerate.")
     index = torch.cartesian_prod(*[torch.arange(classes, device=device)] * variables).reshape(-1, variables)
     return F.one_hot(index, classes).to(dtype)
 
@@ -272,9 +270,7 @@ def summarize(
     """Bias, variance (trace of the covariance), mean squared error and cosine similarity of
     per-draw gradients (draws, V, K) against the exact gradient (V, K)."""
     if gradients.dim() < 2 or gradients.shape[1:] != exact.shape:
-        raise ValueError(
-            f"gradients must have shape (draws, *{tuple(exact.shape)}), got {tuple(gradients.shape)}."
-        )
+        raise ValueError(f"gradients must have shape (draws, *{tuple(exact.shape)}), got {tuple(gradients.shape)}.")
     draws = gradients.shape[0]
     if draws < 2:
         raise ValueError("the variance needs at least 2 draws.")
@@ -446,9 +442,7 @@ def decoder_problem(model: CategoricalVAE, image: torch.Tensor, variable: int) -
 
     def f(codes: torch.Tensor) -> torch.Tensor:
         n = codes.shape[0]
-        full = torch.cat(
-            [before.expand(n, -1, -1), codes.to(code.dtype), after.expand(n, -1, -1)], dim=1
-        )
+        full = torch.cat([before.expand(n, -1, -1), codes.to(code.dtype), after.expand(n, -1, -1)], dim=1)
         return reconstruction_nll(model.decode_logits(full), x.expand(n, -1)).to(codes.dtype)
 
     return Problem(f"decoder loss, variable {variable}", logits[variable : variable + 1].double(), f)

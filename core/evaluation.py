@@ -54,8 +54,14 @@ class HeldOutBounds:
     images: int
 
 
-def _sample_terms(model: CategoricalVAE, x: torch.Tensor, logits: torch.Tensor, samples: int,
-                  generator: torch.Generator, max_rows: int = 20_000) -> tuple[torch.Tensor, torch.Tensor]:
+def _sample_terms(
+    model: CategoricalVAE,
+    x: torch.Tensor,
+    logits: torch.Tensor,
+    samples: int,
+    generator: torch.Generator,
+    max_rows: int = 20_000,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per sample and image: log p(x | z) and log q(z | x) for z ~ q(. | x) given by `logits`,
     shapes (samples, n)."""
     log_q = torch.log_softmax(logits, -1)

@@ -47,24 +47,18 @@ def check_logits(logits: torch.Tensor, dim: int) -> int:
     if not isinstance(logits, torch.Tensor):
         raise ValueError(f"logits must be a torch.Tensor, got {type(logits).__name__}.")
     if not logits.is_floating_point():
-        raise ValueError(
-            f"logits must be a floating tensor, got {logits.dtype}; convert with .float()."
-        )
+        raise ValueError(f"logits must be a floating tensor, got {logits.dtype}; convert with .float().")
     if logits.numel() == 0:
         raise ValueError(f"logits are empty (shape {tuple(logits.shape)}); give at least one class.")
     if logits.dim() == 0:
         raise ValueError("logits must have at least one dimension (the classes).")
     if not -logits.dim() <= dim < logits.dim():
-        raise ValueError(
-            f"dim={dim} is out of range for logits of shape {tuple(logits.shape)}."
-        )
+        raise ValueError(f"dim={dim} is out of range for logits of shape {tuple(logits.shape)}.")
     # amax propagates NaN, so one reduction catches NaN, +inf and an all -inf slice.
     if not torch.isfinite(logits.amax(dim=dim)).all():
         if torch.isnan(logits).any() or torch.isposinf(logits).any():
             raise ValueError("logits contain NaN or +inf; only finite values and -inf are allowed.")
-        raise ValueError(
-            "every class has logit -inf in some slice; at least one class must be possible."
-        )
+        raise ValueError("every class has logit -inf in some slice; at least one class must be possible.")
     return dim % logits.dim()
 
 
@@ -80,14 +74,10 @@ def check_tau(tau: float) -> float:
     return tau
 
 
-def perturbed_logits(
-    logits: torch.Tensor, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def perturbed_logits(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """logits + Gumbel noise, in the working dtype: the shared draw behind every sampler."""
     work = logits.to(_work_dtype(logits.dtype))
-    return work + gumbel_noise(
-        work.shape, dtype=work.dtype, device=work.device, generator=generator
-    )
+    return work + gumbel_noise(work.shape, dtype=work.dtype, device=work.device, generator=generator)
 
 
 def one_hot_argmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -126,9 +116,7 @@ def relax(scores: torch.Tensor, tau: float, hard: bool = False, dim: int = -1) -
     return straight_through(one_hot_argmax(scores, dim), soft)
 
 
-def gumbel_argmax(
-    logits: torch.Tensor, dim: int = -1, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def gumbel_argmax(logits: torch.Tensor, dim: int = -1, generator: torch.Generator | None = None) -> torch.Tensor:
     """An exact sample from Categorical(softmax(logits)) as a one-hot (the Gumbel-max trick)."""
     dim = check_logits(logits, dim)
     return one_hot_argmax(perturbed_logits(logits, generator), dim).to(logits.dtype)

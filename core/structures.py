@@ -15,8 +15,8 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -82,9 +82,7 @@ def k_hot(indices: torch.Tensor, n: int, dtype: torch.dtype = torch.float32) -> 
     return out.scatter_(-1, indices, 1.0)
 
 
-def gumbel_topk(
-    logits: torch.Tensor, k: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def gumbel_topk(logits: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """k item indices (shape (..., k)), in draw order, sampled without replacement.
 
     The top-k of logits + Gumbel noise has exactly the law of drawing items one by one with
@@ -218,9 +216,7 @@ def _check_scores(scores: torch.Tensor) -> None:
     if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
         raise ValueError("scores must be a floating torch.Tensor of shape (..., n, n).")
     if scores.dim() < 2 or scores.shape[-1] != scores.shape[-2]:
-        raise ValueError(
-            f"scores must be square in their last two dims (n x n), got shape {tuple(scores.shape)}."
-        )
+        raise ValueError(f"scores must be square in their last two dims (n x n), got shape {tuple(scores.shape)}.")
     if scores.shape[-1] == 0:
         raise ValueError("scores are empty; give at least a 1 x 1 matrix.")
     if not torch.isfinite(scores).all():
@@ -234,9 +230,7 @@ def _check_iterations(n_iters: int) -> int:
     return n_iters
 
 
-def _perturbed_scores(
-    scores: torch.Tensor, noise_scale: float, generator: torch.Generator | None
-) -> torch.Tensor:
+def _perturbed_scores(scores: torch.Tensor, noise_scale: float, generator: torch.Generator | None) -> torch.Tensor:
     if not math.isfinite(noise_scale) or noise_scale < 0:
         raise ValueError(f"noise_scale must be a finite number >= 0, got {noise_scale}.")
     noise = gumbel_noise(scores.shape, dtype=scores.dtype, device=scores.device, generator=generator)
@@ -353,9 +347,7 @@ def subset_summary(
     samples = _check_samples(samples)
     exact = logits.shape[-1] <= MAX_EXACT_ITEMS
     reference = (
-        inclusion_probabilities(logits, k)
-        if exact
-        else monte_carlo_inclusion(logits, k, REFERENCE_SAMPLES, generator)
+        inclusion_probabilities(logits, k) if exact else monte_carlo_inclusion(logits, k, REFERENCE_SAMPLES, generator)
     )
     scores = perturbed_logits(logits.expand(samples, -1), generator)
     hard = k_hot(scores.topk(k, dim=-1).indices, scores.shape[-1], scores.dtype)
@@ -407,9 +399,7 @@ def sinkhorn_grid(
     taus = tuple(check_tau(t) for t in taus)
     iterations = tuple(_check_iterations(i) for i in iterations)
     perturbed = _perturbed_scores(scores, noise_scale, generator)
-    matrices = torch.stack(
-        [torch.stack([sinkhorn(perturbed, t, i) for i in iterations]) for t in taus]
-    )
+    matrices = torch.stack([torch.stack([sinkhorn(perturbed, t, i) for i in iterations]) for t in taus])
     errors = torch.tensor([[doubly_stochastic_error(m) for m in row] for row in matrices])
     return SinkhornGrid(perturbed, taus, iterations, matrices, errors, matching(perturbed))
 
@@ -434,8 +424,14 @@ class SortingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, least in (("n", 2), ("steps", 1), ("batch_size", 1), ("hidden", 1),
-                            ("sinkhorn_iters", 1), ("test_lists", 1)):
+        for name, least in (
+            ("n", 2),
+            ("steps", 1),
+            ("batch_size", 1),
+            ("hidden", 1),
+            ("sinkhorn_iters", 1),
+            ("test_lists", 1),
+        ):
             value = getattr(self, name)
             if _whole_number(value, name) < least:
                 raise ValueError(f"{name} must be at least {least}, got {value}.")
@@ -478,9 +474,7 @@ class SortingTask:
         self.config = config
         self.generator = torch.Generator().manual_seed(config.seed)
         self.test_values = torch.rand(config.test_lists, config.n, generator=self.generator)
-        self.net = nn.Sequential(
-            nn.Linear(1, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.n)
-        )
+        self.net = nn.Sequential(nn.Linear(1, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.n))
         self._init_parameters()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step = 0
@@ -501,8 +495,9 @@ class SortingTask:
     def train_step(self) -> float:
         cfg = self.config
         values = torch.rand(cfg.batch_size, cfg.n, generator=self.generator)
-        soft = gumbel_sinkhorn(self.scores(values), cfg.tau, cfg.sinkhorn_iters,
-                               cfg.noise_scale, generator=self.generator)
+        soft = gumbel_sinkhorn(
+            self.scores(values), cfg.tau, cfg.sinkhorn_iters, cfg.noise_scale, generator=self.generator
+        )
         arranged = torch.einsum("bij,bi->bj", soft, values)
         loss = (arranged - values.sort(dim=-1).values).pow(2).sum(dim=-1).mean()
         self.optimizer.zero_grad()

@@ -3,12 +3,12 @@ conditional sampling, summaries, figures, and Gumbel-Rao training."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 import torch
 
-from core.figures.estimators import estimator_figure, gradient_figure
 from core.estimators import (
     Problem,
     compare_estimators,
@@ -21,9 +21,10 @@ from core.estimators import (
     reward_problem,
     summarize,
 )
+from core.evaluation import exact_sample_objective
+from core.figures.estimators import estimator_figure, gradient_figure
 from core.gumbel import conditional_perturbed_logits, gumbel_argmax, gumbel_rao
 from core.names import ESTIMATOR_LABELS
-from core.evaluation import exact_sample_objective
 from core.training import TrainConfig, Trainer
 from core.vae import CategoricalVAE, VAEConfig
 
@@ -95,7 +96,7 @@ def test_relaxed_bias_shrinks_as_the_temperature_falls_for_a_linear_f() -> None:
         summarize(estimator_gradients(problem, "gumbel_softmax", 20_000, tau, seed=1), exact)
         for tau in (2.0, 1.0, 0.5, 0.25)
     ]
-    for warmer, colder in zip(stats, stats[1:]):
+    for warmer, colder in itertools.pairwise(stats):
         # the drop must exceed what the draws' noise alone could produce (3 floors each side)
         assert colder.bias + 3 * (warmer.bias_floor + colder.bias_floor) < warmer.bias
     assert stats[-1].bias < 0.1 * stats[0].bias
@@ -245,8 +246,9 @@ def test_figures_plot_every_estimator_on_log_axes() -> None:
 
 
 def test_a_gumbel_rao_training_step_decodes_one_hot_codes(mnist) -> None:
-    config = TrainConfig(model=SMALL_VAE, estimator="gumbel_rao", rao_samples=4, batch_size=20,
-                         train_subset=40, test_subset=20)
+    config = TrainConfig(
+        model=SMALL_VAE, estimator="gumbel_rao", rao_samples=4, batch_size=20, train_subset=40, test_subset=20
+    )
     trainer = Trainer(config, *mnist)
     codes = []
     decode = trainer.model.decode_logits
@@ -259,8 +261,9 @@ def test_a_gumbel_rao_training_step_decodes_one_hot_codes(mnist) -> None:
 
 
 def test_a_short_gumbel_rao_run_lowers_the_test_loss(mnist) -> None:
-    config = TrainConfig(model=SMALL_VAE, estimator="gumbel_rao", epochs=1, batch_size=50,
-                         train_subset=2000, test_subset=500, seed=1)
+    config = TrainConfig(
+        model=SMALL_VAE, estimator="gumbel_rao", epochs=1, batch_size=50, train_subset=2000, test_subset=500, seed=1
+    )
     trainer = Trainer(config, *mnist)
     before = exact_sample_objective(trainer.model, trainer.x_test).total
     for _ in trainer.events():

@@ -11,10 +11,18 @@ import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
-from core.gumbel import one_hot_argmax
-from core.training import (EpochMetrics, RunSlots, StepMetrics, TemperatureSchedule, TooManyRunsError,
-                           TrainConfig, Trainer, TrainingRun)
 from core.evaluation import exact_sample_objective
+from core.gumbel import one_hot_argmax
+from core.training import (
+    EpochMetrics,
+    RunSlots,
+    StepMetrics,
+    TemperatureSchedule,
+    TooManyRunsError,
+    TrainConfig,
+    Trainer,
+    TrainingRun,
+)
 from core.vae import VAEConfig, vae_loss
 
 TINY = VAEConfig(latent_vars=4, classes=5, hidden=(32,))
@@ -22,8 +30,9 @@ TINY = VAEConfig(latent_vars=4, classes=5, hidden=(32,))
 
 def tiny(**changes):
     """A model and data small enough for a step to take about a millisecond."""
-    return TrainConfig(**({"model": TINY, "epochs": 1, "batch_size": 50, "train_subset": 500,
-                           "test_subset": 200} | changes))
+    return TrainConfig(
+        **({"model": TINY, "epochs": 1, "batch_size": 50, "train_subset": 500, "test_subset": 200} | changes)
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -62,8 +71,16 @@ def test_annealed_schedule_holds_for_every_steps_and_floors_at_tau_min():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"tau0": 0.0}, {"tau0": float("nan")}, {"tau0": float("inf")}, {"tau_min": 0.0}, {"tau_min": -1.0},
-     {"rate": -1e-3}, {"rate": float("nan")}, {"every": 0}],
+    [
+        {"tau0": 0.0},
+        {"tau0": float("nan")},
+        {"tau0": float("inf")},
+        {"tau_min": 0.0},
+        {"tau_min": -1.0},
+        {"rate": -1e-3},
+        {"rate": float("nan")},
+        {"every": 0},
+    ],
 )
 def test_schedule_validation(kwargs):
     with pytest.raises(ValueError):
@@ -75,10 +92,19 @@ def test_schedule_validation(kwargs):
 
 @pytest.mark.parametrize(
     "kwargs, words",
-    [({"epochs": 0}, "epochs"), ({"lr": 0.0}, "learning rate"), ({"lr": float("nan")}, "learning rate"),
-     ({"lr": -1e-3}, "learning rate"), ({"estimator": "reinforce"}, "unknown estimator"),
-     ({"batch_size": 0}, "batch size"), ({"max_steps": 0}, "max steps"), ({"train_subset": 0}, "train_subset"),
-     ({"tau": 0.0}, "temperature"), ({"anneal_every": 0}, "interval"), ({"device": "banana"}, "device")],
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": 0.0}, "learning rate"),
+        ({"lr": float("nan")}, "learning rate"),
+        ({"lr": -1e-3}, "learning rate"),
+        ({"estimator": "reinforce"}, "unknown estimator"),
+        ({"batch_size": 0}, "batch size"),
+        ({"max_steps": 0}, "max steps"),
+        ({"train_subset": 0}, "train_subset"),
+        ({"tau": 0.0}, "temperature"),
+        ({"anneal_every": 0}, "interval"),
+        ({"device": "banana"}, "device"),
+    ],
 )
 def test_config_validation(kwargs, words):
     with pytest.raises(ValueError, match=words):

@@ -99,8 +99,16 @@ def test_unknown_mode_raises(model):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"latent_vars": 0}, {"classes": 1}, {"input_dim": 0}, {"hidden": ()}, {"hidden": (16, 0)},
-     {"latent_vars": 2.5}, {"classes": "10"}, {"hidden": (16.5,)}],
+    [
+        {"latent_vars": 0},
+        {"classes": 1},
+        {"input_dim": 0},
+        {"hidden": ()},
+        {"hidden": (16, 0)},
+        {"latent_vars": 2.5},
+        {"classes": "10"},
+        {"hidden": (16.5,)},
+    ],
 )
 def test_config_validation(kwargs):
     with pytest.raises(ValueError):

@@ -7,10 +7,9 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from core.estimators import Comparison, compare_estimators, decoder_problem, quadratic_problem, reward_problem
 from core.figures.estimators import estimator_figure, gradient_figure
 from core.names import SHORT_LABELS
-from core.estimators import (Comparison, compare_estimators, decoder_problem,
-                             quadratic_problem, reward_problem)
 
 PRESETS = {
     "quadratic": "Quadratic target ‖z − t‖²",
@@ -29,15 +28,28 @@ TAUS = ui.RangeField("est_taus", "tau", (0.1, 10.0), choices=TAU_GRID)
 RAO = ui.ChoiceField("est_rao", "M", 10, choices=RAO_CHOICES)
 SEED = ui.IntField("est_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
 COMMON = (PRESET, DRAWS, RAO, SEED)
-DECODER = (ui.IntField("est_digit", "digit", 0, high=TEST_DIGITS - 1),
-           ui.IntField("est_variable", "var", 0, high=MAX_VARIABLE))
-TOY = (ui.IntField("est_classes", "K", 10, low=2, high=20), ui.IntField("est_variables", "V", 1, low=1, high=5),
-       ui.IntField("est_rewarded", "reward", 0, high=MAX_REWARDED_CLASS))
+DECODER = (
+    ui.IntField("est_digit", "digit", 0, high=TEST_DIGITS - 1),
+    ui.IntField("est_variable", "var", 0, high=MAX_VARIABLE),
+)
+TOY = (
+    ui.IntField("est_classes", "K", 10, low=2, high=20),
+    ui.IntField("est_variables", "V", 1, low=1, high=5),
+    ui.IntField("est_rewarded", "reward", 0, high=MAX_REWARDED_CLASS),
+)
 
 
 @st.cache_data(max_entries=64, show_spinner="Estimating gradients…")
-def toy_comparison(preset: str, classes: int, variables: int, rewarded: int, draws: int,
-                   temperatures: tuple[float, ...], rao_samples: int, seed: int) -> Comparison:
+def toy_comparison(
+    preset: str,
+    classes: int,
+    variables: int,
+    rewarded: int,
+    draws: int,
+    temperatures: tuple[float, ...],
+    rao_samples: int,
+    seed: int,
+) -> Comparison:
     if preset == "reward":
         problem = reward_problem(classes, variables, rewarded, seed)
     else:
@@ -46,8 +58,17 @@ def toy_comparison(preset: str, classes: int, variables: int, rewarded: int, dra
 
 
 @st.cache_data(max_entries=32, show_spinner="Estimating gradients through the decoder…")
-def decoder_comparison(model_path: str, modified: float, device: str, digit: int, variable: int, draws: int,
-                       temperatures: tuple[float, ...], rao_samples: int, seed: int) -> Comparison:
+def decoder_comparison(
+    model_path: str,
+    modified: float,
+    device: str,
+    digit: int,
+    variable: int,
+    draws: int,
+    temperatures: tuple[float, ...],
+    rao_samples: int,
+    seed: int,
+) -> Comparison:
     model = ui.load_model(Path(model_path), device).model
     image = ui.mnist()[1].pixels()[digit]
     problem = decoder_problem(model, image, variable)
@@ -59,23 +80,49 @@ def settings() -> None:
     left, middle, right = st.columns(3)
     with left:
         st.select_slider("Draws N", DRAW_CHOICES, key=DRAWS.key, help="Draws per estimator and temperature.")
-        st.select_slider("Temperatures τ", TAU_GRID, value=ui.initial_value(TAUS), key=TAUS.key,
-                         help="Every grid value in this range is computed.")
+        st.select_slider(
+            "Temperatures τ",
+            TAU_GRID,
+            value=ui.initial_value(TAUS),
+            key=TAUS.key,
+            help="Every grid value in this range is computed.",
+        )
     with middle:
-        st.select_slider("Gumbel-Rao draws M", RAO_CHOICES, key=RAO.key,
-                         help="Gumbel draws conditioned on the sampled class, averaged per estimate.")
+        st.select_slider(
+            "Gumbel-Rao draws M",
+            RAO_CHOICES,
+            key=RAO.key,
+            help="Gumbel draws conditioned on the sampled class, averaged per estimate.",
+        )
         st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
     with right:
         if st.session_state[PRESET.key] == "decoder":
             st.number_input("Test digit", min_value=0, max_value=TEST_DIGITS - 1, step=1, key="est_digit")
-            st.number_input("Latent variable edited", min_value=0, max_value=MAX_VARIABLE, step=1, key="est_variable",
-                            help="This variable is the categorical; the others keep the encoder's most likely class.")
+            st.number_input(
+                "Latent variable edited",
+                min_value=0,
+                max_value=MAX_VARIABLE,
+                step=1,
+                key="est_variable",
+                help="This variable is the categorical; the others keep the encoder's most likely class.",
+            )
         else:
             st.slider("Classes K", 2, 20, key="est_classes")
-            st.slider("Variables V", 1, 5, key="est_variables",
-                      help="Independent categoricals; the exact gradient enumerates all K^V outcomes.")
-            st.number_input("Rewarded class", min_value=0, max_value=MAX_REWARDED_CLASS, step=1, key="est_rewarded",
-                            disabled=st.session_state[PRESET.key] != "reward")
+            st.slider(
+                "Variables V",
+                1,
+                5,
+                key="est_variables",
+                help="Independent categoricals; the exact gradient enumerates all K^V outcomes.",
+            )
+            st.number_input(
+                "Rewarded class",
+                min_value=0,
+                max_value=MAX_REWARDED_CLASS,
+                step=1,
+                key="est_rewarded",
+                disabled=st.session_state[PRESET.key] != "reward",
+            )
 
 
 def comparison_for(state) -> tuple[Comparison | None, str]:
@@ -86,18 +133,31 @@ def comparison_for(state) -> tuple[Comparison | None, str]:
     if state[PRESET.key] == "decoder":
         model_path = ui.current_model_path()
         if model_path is None:
-            st.info("No trained model is available yet, so the decoder preset has nothing to differentiate. "
-                    "Train one on the Train page, or pick another function f.", icon=":material/info:")
+            st.info(
+                "No trained model is available yet, so the decoder preset has nothing to differentiate. "
+                "Train one on the Train page, or pick another function f.",
+                icon=":material/info:",
+            )
             return None, ""
         digit, variable = int(state["est_digit"]), int(state["est_variable"])
-        comparison = ui.guarded(lambda: decoder_comparison(
-            str(model_path), model_path.stat().st_mtime, ui.current_device(), digit, variable, *common))
-        return comparison, f"Model {model_path.stem}, test digit {digit}: θ are the encoder's logits for variable {variable}."
+        comparison = ui.guarded(
+            lambda: decoder_comparison(
+                str(model_path), model_path.stat().st_mtime, ui.current_device(), digit, variable, *common
+            )
+        )
+        return (
+            comparison,
+            f"Model {model_path.stem}, test digit {digit}: θ are the encoder's logits for variable {variable}.",
+        )
     preset, rewarded = state[PRESET.key], int(state["est_rewarded"])
-    comparison = ui.guarded(lambda: toy_comparison(
-        preset, state["est_classes"], state["est_variables"], rewarded, *common))
-    note = ("t is evenly spaced in [0, 1]; θ are standard-normal logits from the seed."
-            if preset == "quadratic" else f"f counts the variables that pick class {rewarded}: a linear f.")
+    comparison = ui.guarded(
+        lambda: toy_comparison(preset, state["est_classes"], state["est_variables"], rewarded, *common)
+    )
+    note = (
+        "t is evenly spaced in [0, 1]; θ are standard-normal logits from the seed."
+        if preset == "quadratic"
+        else f"f counts the variables that pick class {rewarded}: a linear f."
+    )
     return comparison, note
 
 
@@ -107,13 +167,19 @@ def results(comparison: Comparison, note: str) -> None:
     first, second, third = st.columns(3)
     first.metric("Exact E[f]", f"{comparison.value:.4g}")
     second.metric("Exact gradient norm ‖∇‖", f"{comparison.exact.norm().item():.4g}")
-    third.metric("Lowest MSE", SHORT_LABELS[best.estimator], f"{where}, MSE {best.mse:.3g}",
-                 delta_color="off", delta_arrow="off")
-    st.caption(note + " Dashed: score-function estimators (no temperature). "
-               "Dotted in the bias panel: √(variance / N), the bias noise alone produces.")
+    third.metric(
+        "Lowest MSE", SHORT_LABELS[best.estimator], f"{where}, MSE {best.mse:.3g}", delta_color="off", delta_arrow="off"
+    )
+    st.caption(
+        note + " Dashed: score-function estimators (no temperature). "
+        "Dotted in the bias panel: √(variance / N), the bias noise alone produces."
+    )
     st.plotly_chart(estimator_figure(comparison), width="stretch")
-    shown = st.select_slider("Temperature for the gradient bars", comparison.temperatures,
-                             value=1.0 if 1.0 in comparison.temperatures else comparison.temperatures[0])
+    shown = st.select_slider(
+        "Temperature for the gradient bars",
+        comparison.temperatures,
+        value=1.0 if 1.0 in comparison.temperatures else comparison.temperatures[0],
+    )
     st.plotly_chart(gradient_figure(comparison, shown), width="stretch")
     with st.expander("All numbers"):
         st.dataframe(comparison.rows(), width="stretch", hide_index=True)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 import ui
+from core.device import device_label
 from core.figures.temperature import simplex_figure
 from core.temperature import categorical_probabilities, simplex_cloud
 
@@ -15,7 +16,7 @@ st.markdown(
     "gradient backward. A *categorical VAE* on MNIST puts it all to work: train one live, then edit its "
     "one-hot code and watch the digit change."
 )
-st.caption(f"Running on **{ui.device_label(ui.current_device())}** (change it in the sidebar).")
+st.caption(f"Running on **{device_label(ui.current_device())}** (change it in the sidebar).")
 
 
 @st.cache_data(show_spinner=False)
@@ -26,8 +27,10 @@ def hero_figure():
 
 
 st.plotly_chart(hero_figure(), width="stretch", config={"displayModeBar": False})
-st.caption("The same Gumbel draws of a 3-class categorical relaxed at three temperatures: "
-           "at τ = 0.1 samples sit at the one-hot corners, at τ = 10 they crowd the centre.")
+st.caption(
+    "The same Gumbel draws of a 3-class categorical relaxed at three temperatures: "
+    "at τ = 0.1 samples sit at the one-hot corners, at τ = 10 they crowd the centre."
+)
 
 st.subheader("Pages")
 links = ui.PAGES[1:]

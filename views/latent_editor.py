@@ -70,8 +70,9 @@ def clicked(model: CategoricalVAE) -> None:
 
 def randomize(model: CategoricalVAE) -> None:
     state[RANDOMIZE_KEY] = state.get(RANDOMIZE_KEY, 0) + 1
-    state[CODE_KEY] = latent.randomize_variable(model, state[CODE_KEY], state[VARIABLE_KEY],
-                                                state[RANDOMIZE_KEY]).tolist()
+    state[CODE_KEY] = latent.randomize_variable(
+        model, state[CODE_KEY], state[VARIABLE_KEY], state[RANDOMIZE_KEY]
+    ).tolist()
     sync_class()
 
 
@@ -95,12 +96,18 @@ def start_controls(model: CategoricalVAE) -> None:
         a, b = st.columns(2)
         with a:
             st.number_input("Prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=START_SEED.key)
-            st.button("Sample from the prior", on_click=lambda: start_from_prior(model, int(state[START_SEED.key])),
-                      icon=":material/casino:")
+            st.button(
+                "Sample from the prior",
+                on_click=lambda: start_from_prior(model, int(state[START_SEED.key])),
+                icon=":material/casino:",
+            )
         with b:
             st.number_input("Test digit index", min_value=0, max_value=TEST_DIGITS - 1, key=START_DIGIT.key)
-            st.button("Encode this test digit", on_click=lambda: start_from_digit(model, int(state[START_DIGIT.key])),
-                      icon=":material/input:")
+            st.button(
+                "Encode this test digit",
+                on_click=lambda: start_from_digit(model, int(state[START_DIGIT.key])),
+                icon=":material/input:",
+            )
 
 
 def editor(model: CategoricalVAE, code: torch.Tensor) -> None:
@@ -108,14 +115,19 @@ def editor(model: CategoricalVAE, code: torch.Tensor) -> None:
     variables, classes = model.config.latent_vars, model.config.classes
     grid_col, digit_col = st.columns([3, 1], gap="large")
     with grid_col:
-        st.plotly_chart(code_grid_figure(code, classes, selected=state[VARIABLE_KEY]),
-                        key=f"grid_{state[GRID_VERSION_KEY]}", on_select=lambda: clicked(model),
-                        selection_mode="points", width="stretch", config=NO_TOOLBAR)
+        st.plotly_chart(
+            code_grid_figure(code, classes, selected=state[VARIABLE_KEY]),
+            key=f"grid_{state[GRID_VERSION_KEY]}",
+            on_select=lambda: clicked(model),
+            selection_mode="points",
+            width="stretch",
+            config=NO_TOOLBAR,
+        )
         v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
-        v.number_input("Variable", min_value=0, max_value=variables - 1, step=1, key=VARIABLE_KEY,
-                       on_change=sync_class)
-        c.segmented_control("Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model),
-                            required=True)
+        v.number_input("Variable", min_value=0, max_value=variables - 1, step=1, key=VARIABLE_KEY, on_change=sync_class)
+        c.segmented_control(
+            "Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True
+        )
         r.button("Randomize", on_click=lambda: randomize(model), icon=":material/shuffle:", width="stretch")
     with digit_col:
         decoded = latent.decode_code(model, code)
@@ -133,16 +145,26 @@ def explore(model: CategoricalVAE, code: torch.Tensor) -> None:
     sweep_tab, path_tab = st.tabs([f"What does variable {variable} control?", "Interpolate"])
     with sweep_tab:
         sweep = latent.variable_sweep(model, code, variable)
-        st.plotly_chart(digits_figure(sweep, classes, f"Variable {variable} set to each class", 220,
-                                      [f"class {k}" for k in range(classes)]), width="stretch", config=NO_TOOLBAR)
+        st.plotly_chart(
+            digits_figure(
+                sweep, classes, f"Variable {variable} set to each class", 220, [f"class {k}" for k in range(classes)]
+            ),
+            width="stretch",
+            config=NO_TOOLBAR,
+        )
     with path_tab:
-        st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1,
-                        key=TARGET_SEED.key)
+        st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
         target_seed = int(state[TARGET_SEED.key])
-        strip = latent.decode_codes(model, latent.interpolation_path(model, code, latent.prior_code(model, target_seed)))
-        st.plotly_chart(digits_figure(strip, min(len(strip), 16),
-                                      f"From this code to prior sample {target_seed}, one variable at a time"),
-                        width="stretch", config=NO_TOOLBAR)
+        strip = latent.decode_codes(
+            model, latent.interpolation_path(model, code, latent.prior_code(model, target_seed))
+        )
+        st.plotly_chart(
+            digits_figure(
+                strip, min(len(strip), 16), f"From this code to prior sample {target_seed}, one variable at a time"
+            ),
+            width="stretch",
+            config=NO_TOOLBAR,
+        )
 
 
 st.title("Latent editor")
@@ -158,8 +180,10 @@ if state.get(SHAPE_KEY) != (model.config.latent_vars, model.config.classes):
     init(model)
 ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
 
-st.caption(f"Model **{checkpoint.name}**: {model.config.latent_vars} variables × {model.config.classes} classes. "
-           f"Started from {state[SOURCE_KEY]}. Click a cell of the code, or pick a variable and a class.")
+st.caption(
+    f"Model **{checkpoint.name}**: {model.config.latent_vars} variables × {model.config.classes} classes. "
+    f"Started from {state[SOURCE_KEY]}. Click a cell of the code, or pick a variable and a class."
+)
 if state.get(ERROR_KEY):
     ui.show_error(RuntimeError(state.pop(ERROR_KEY)))
 start_controls(model)

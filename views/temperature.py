@@ -4,8 +4,15 @@ import streamlit as st
 
 import ui
 from core.figures import temperature as figures
-from core.temperature import (MAX_CLASSES, PRESET_NAMES, gumbel_max_check, logit_preset, one_hotness_curve,
-                              simplex_cloud, study_temperatures)
+from core.temperature import (
+    MAX_CLASSES,
+    PRESET_NAMES,
+    gumbel_max_check,
+    logit_preset,
+    one_hotness_curve,
+    simplex_cloud,
+    study_temperatures,
+)
 
 TAU_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DRAW_CHOICES = (1000, 10000, 100000)
@@ -49,8 +56,10 @@ def controls() -> list[float]:
     st.slider("Number of classes", CLASSES.low, CLASSES.high, key=CLASSES.key, on_change=apply_preset)
     st.selectbox("Preset", PRESET.choices, key=PRESET.key, on_change=apply_preset)
     with st.expander("Logits", expanded=True):
-        logits = [st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i))
-                  for i in range(st.session_state[CLASSES.key])]
+        logits = [
+            st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i))
+            for i in range(st.session_state[CLASSES.key])
+        ]
     st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
     st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
     st.button("Resample", on_click=resample, icon=":material/casino:", width="stretch")
@@ -67,17 +76,19 @@ def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> N
     left, right = st.columns(2)
     with left:
         curve_taus, closeness = one_hotness_curve(logits, seed=seed)
-        st.plotly_chart(figures.one_hotness_figure(curve_taus, closeness, study.taus, len(logits)),
-                        width="stretch", key="curve")
+        st.plotly_chart(
+            figures.one_hotness_figure(curve_taus, closeness, study.taus, len(logits)), width="stretch", key="curve"
+        )
     with right:
         check = gumbel_max_check(logits, draws, seed=seed)
         st.plotly_chart(figures.frequency_figure(check), width="stretch", key="frequencies")
-        st.caption(f"χ² = {check.chi2:.2f}, p = {check.p_value:.3f}: a p-value that is not tiny means the "
-                   "frequencies agree with softmax(logits) up to sampling noise.")
+        st.caption(
+            f"χ² = {check.chi2:.2f}, p = {check.p_value:.3f}: a p-value that is not tiny means the "
+            "frequencies agree with softmax(logits) up to sampling noise."
+        )
     if len(logits) == 3:
         cloud = simplex_cloud(logits, study.taus, seed=seed)
-        st.plotly_chart(figures.simplex_figure(study.taus, cloud, study.probabilities), width="stretch",
-                        key="simplex")
+        st.plotly_chart(figures.simplex_figure(study.taus, cloud, study.probabilities), width="stretch", key="simplex")
     else:
         st.info("Set the number of classes to 3 to see the samples on the simplex.")
 
@@ -85,8 +96,10 @@ def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> N
 ui.url_state(FIELDS)
 init_logits()
 st.title("Temperature")
-st.caption("A Gumbel-Softmax sample is softmax((logits + Gumbel noise) / τ). Small τ: nearly one-hot, "
-           "nearly exact; large τ: smooth but far from a category. Every panel uses the same noise.")
+st.caption(
+    "A Gumbel-Softmax sample is softmax((logits + Gumbel noise) / τ). Small τ: nearly one-hot, "
+    "nearly exact; large τ: smooth but far from a category. Every panel uses the same noise."
+)
 
 left_column, view = st.columns([1, 3], gap="large")
 with left_column:

@@ -43,8 +43,11 @@ def estimator_figure(comparison: Comparison) -> go.Figure:
     a bias at its floor is indistinguishable from zero with N draws.
     """
     figure = make_subplots(
-        rows=2, cols=2, subplot_titles=[title for _, title, _ in PANELS],
-        horizontal_spacing=0.1, vertical_spacing=0.16,
+        rows=2,
+        cols=2,
+        subplot_titles=[title for _, title, _ in PANELS],
+        horizontal_spacing=0.1,
+        vertical_spacing=0.16,
     )
     taus = list(comparison.temperatures)
     for index, (metric, _, log_y) in enumerate(PANELS):
@@ -55,30 +58,54 @@ def estimator_figure(comparison: Comparison) -> go.Figure:
             label = estimator_label(comparison, estimator)
             figure.add_trace(
                 go.Scatter(
-                    x=taus, y=comparison.series(estimator, metric), name=label,
-                    legendgroup=estimator, showlegend=index == 0,
-                    mode="lines" if flat else "lines+markers", line=line, marker={"size": 9},
+                    x=taus,
+                    y=comparison.series(estimator, metric),
+                    name=label,
+                    legendgroup=estimator,
+                    showlegend=index == 0,
+                    mode="lines" if flat else "lines+markers",
+                    line=line,
+                    marker={"size": 9},
                     hovertemplate=f"{label}: %{{y:.3g}}<extra></extra>",
                 ),
-                row=row + 1, col=col + 1,
+                row=row + 1,
+                col=col + 1,
             )
             if metric == "bias":
                 figure.add_trace(
                     go.Scatter(
-                        x=taus, y=comparison.series(estimator, "bias_floor"),
-                        name=f"{label}: noise floor", legendgroup=estimator, showlegend=False,
-                        mode="lines", line={"color": COLORS.get(estimator), "width": 2, "dash": "dot"},
+                        x=taus,
+                        y=comparison.series(estimator, "bias_floor"),
+                        name=f"{label}: noise floor",
+                        legendgroup=estimator,
+                        showlegend=False,
+                        mode="lines",
+                        line={"color": COLORS.get(estimator), "width": 2, "dash": "dot"},
                         hovertemplate=f"{label} noise floor: %{{y:.3g}}<extra></extra>",
                     ),
-                    row=row + 1, col=col + 1,
+                    row=row + 1,
+                    col=col + 1,
                 )
-        figure.update_xaxes(type="log", title_text="temperature τ", tickvals=taus,
-                            ticktext=[f"{tau:g}" for tau in taus], row=row + 1, col=col + 1)
+        figure.update_xaxes(
+            type="log",
+            title_text="temperature τ",
+            tickvals=taus,
+            ticktext=[f"{tau:g}" for tau in taus],
+            row=row + 1,
+            col=col + 1,
+        )
         if log_y:
             figure.update_yaxes(type="log", dtick=1, exponentformat="power", row=row + 1, col=col + 1)
     title = f"How far from the exact gradient: {comparison.problem}, N = {comparison.draws} draws"
-    return style(figure, title, 900, panels=True, template="plotly_white", hovermode="x unified",
-                 margin=dict(l=80, r=30, t=110, b=40))
+    return style(
+        figure,
+        title,
+        900,
+        panels=True,
+        template="plotly_white",
+        hovermode="x unified",
+        margin=dict(l=80, r=30, t=110, b=40),
+    )
 
 
 def gradient_figure(comparison: Comparison, tau: float, logit_labels: list[str] | None = None) -> go.Figure:
@@ -95,12 +122,17 @@ def gradient_figure(comparison: Comparison, tau: float, logit_labels: list[str] 
             continue
         label = estimator_label(comparison, stats.estimator)
         figure.add_trace(
-            go.Bar(x=labels, y=stats.mean.reshape(-1).tolist(), name=f"{label}, mean",
-                   marker_color=COLORS.get(stats.estimator))
+            go.Bar(
+                x=labels,
+                y=stats.mean.reshape(-1).tolist(),
+                name=f"{label}, mean",
+                marker_color=COLORS.get(stats.estimator),
+            )
         )
     figure.update_layout(barmode="group", yaxis_title="d E[f] / d logit (f per logit)")
-    return style(figure, f"Mean estimate vs exact gradient at τ = {tau:g}", 560, template="plotly_white",
-                 hovermode="x unified")
+    return style(
+        figure, f"Mean estimate vs exact gradient at τ = {tau:g}", 560, template="plotly_white", hovermode="x unified"
+    )
 
 
 def _logit_labels(variables: int, classes: int) -> list[str]:

@@ -21,7 +21,7 @@ def tile_images(images: torch.Tensor, columns: int, pad: int = 2) -> torch.Tenso
     canvas = torch.full((rows * (h + pad) - pad, columns * (w + pad) - pad), 0.2)
     for i, image in enumerate(images.float().cpu()):
         r, c = divmod(i, columns)
-        canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = image
+        canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
     return canvas
 
 
@@ -34,16 +34,35 @@ def digits_figure(
 ) -> go.Figure:
     """Grayscale digits (n, 28, 28) in [0, 1], ink dark on white, tiled in a grid."""
     canvas = tile_images(images, columns)
-    data = [dict(type="heatmap", z=canvas.numpy(), colorscale="gray_r", zmin=0, zmax=1, showscale=False,
-                 hovertemplate="intensity %{z:.2f}<extra></extra>")]
-    layout = dict(yaxis=dict(autorange="reversed", visible=False, scaleanchor="x", constrain="domain"),
-                  xaxis=dict(visible=False, constrain="domain"), margin=dict(l=10, r=10, t=50 if title else 10, b=10))
+    data = [
+        dict(
+            type="heatmap",
+            z=canvas.numpy(),
+            colorscale="gray_r",
+            zmin=0,
+            zmax=1,
+            showscale=False,
+            hovertemplate="intensity %{z:.2f}<extra></extra>",
+        )
+    ]
+    layout = dict(
+        yaxis=dict(autorange="reversed", visible=False, scaleanchor="x", constrain="domain"),
+        xaxis=dict(visible=False, constrain="domain"),
+        margin=dict(l=10, r=10, t=50 if title else 10, b=10),
+    )
     if labels:
         _, h, w = images.shape
         cols = max(1, min(columns, images.shape[0]))
         layout["annotations"] = [
-            dict(x=c * (w + 2) + w / 2, y=r * (h + 2) - 0.5, text=text, showarrow=False, yanchor="bottom",
-                 font=dict(size=14))
-            for i, text in enumerate(labels) for r, c in [divmod(i, cols)]
+            dict(
+                x=c * (w + 2) + w / 2,
+                y=r * (h + 2) - 0.5,
+                text=text,
+                showarrow=False,
+                yanchor="bottom",
+                font=dict(size=14),
+            )
+            for i, text in enumerate(labels)
+            for r, c in [divmod(i, cols)]
         ]
     return figure(data, layout, title, height)

@@ -32,8 +32,7 @@ def inclusion_figure(series: dict[str, Sequence[float]], title: str) -> go.Figur
     n = len(next(iter(series.values())))
     fig = go.Figure()
     for (name, values), colour in zip(series.items(), SERIES_COLOURS):
-        fig.add_bar(x=item_labels(n), y=list(np.asarray(values, dtype=float)), name=name,
-                    marker_color=colour)
+        fig.add_bar(x=item_labels(n), y=list(np.asarray(values, dtype=float)), name=name, marker_color=colour)
     fig.update_layout(barmode="group")
     fig.update_xaxes(title_text="item", type="category")
     fig.update_yaxes(title_text="inclusion probability / mean value", rangemode="tozero")
@@ -46,8 +45,13 @@ def khot_draw_figure(relaxed: Sequence[float], hard: Sequence[float], title: str
     labels = item_labels(len(relaxed))
     fig = go.Figure()
     fig.add_bar(x=labels, y=list(relaxed), name="relaxed k-hot", marker_color=SERIES_COLOURS[1])
-    fig.add_scatter(x=labels, y=list(np.asarray(hard, dtype=float)), name="hard top-k (same noise)",
-                    mode="markers", marker=dict(symbol="diamond", size=16, color=SERIES_COLOURS[0]))
+    fig.add_scatter(
+        x=labels,
+        y=list(np.asarray(hard, dtype=float)),
+        name="hard top-k (same noise)",
+        mode="markers",
+        marker=dict(symbol="diamond", size=16, color=SERIES_COLOURS[0]),
+    )
     fig.update_xaxes(title_text="item", type="category")
     fig.update_yaxes(title_text="value", rangemode="tozero")
     return style(fig, title, 380, margin=MARGIN)
@@ -55,15 +59,23 @@ def khot_draw_figure(relaxed: Sequence[float], hard: Sequence[float], title: str
 
 def _heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str]) -> go.Heatmap:
     return go.Heatmap(
-        z=matrix, x=col_labels, y=row_labels, coloraxis="coloraxis",
+        z=matrix,
+        x=col_labels,
+        y=row_labels,
+        coloraxis="coloraxis",
         hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
     )
 
 
 def _shared_scale(fig: go.Figure) -> None:
-    fig.update_layout(coloraxis=dict(colorscale=HEATMAP_SCALE, cmin=0.0, cmax=1.0,
-                                     colorbar=dict(title=dict(text="P[i, j]", font=dict(size=FONT_SIZE)),
-                                                   tickfont=dict(size=FONT_SIZE - 2))))
+    fig.update_layout(
+        coloraxis=dict(
+            colorscale=HEATMAP_SCALE,
+            cmin=0.0,
+            cmax=1.0,
+            colorbar=dict(title=dict(text="P[i, j]", font=dict(size=FONT_SIZE)), tickfont=dict(size=FONT_SIZE - 2)),
+        )
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
 
@@ -75,8 +87,12 @@ def permutation_grid_figure(
     matrices = np.asarray(matrices, dtype=float)
     rows, cols, n = matrices.shape[0], matrices.shape[1], matrices.shape[-1]
     fig = make_subplots(
-        rows=rows, cols=cols, column_titles=list(col_titles), row_titles=list(row_titles),
-        horizontal_spacing=0.03, vertical_spacing=0.05,
+        rows=rows,
+        cols=cols,
+        column_titles=list(col_titles),
+        row_titles=list(row_titles),
+        horizontal_spacing=0.03,
+        vertical_spacing=0.05,
     )
     labels = item_labels(n)
     for r in range(rows):
@@ -119,14 +135,31 @@ def sorting_progress_figure(
     """Test accuracy (left axis, 0 to 1) and training loss (right axis) against step."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     steps = list(steps)
-    fig.add_scatter(x=steps, y=list(element_accuracy), name="element accuracy", mode="lines+markers",
-                    line=dict(width=4, color=SERIES_COLOURS[0]), secondary_y=False)
-    fig.add_scatter(x=steps, y=list(list_accuracy), name="whole-list accuracy", mode="lines+markers",
-                    line=dict(width=4, color=SERIES_COLOURS[2]), secondary_y=False)
+    fig.add_scatter(
+        x=steps,
+        y=list(element_accuracy),
+        name="element accuracy",
+        mode="lines+markers",
+        line=dict(width=4, color=SERIES_COLOURS[0]),
+        secondary_y=False,
+    )
+    fig.add_scatter(
+        x=steps,
+        y=list(list_accuracy),
+        name="whole-list accuracy",
+        mode="lines+markers",
+        line=dict(width=4, color=SERIES_COLOURS[2]),
+        secondary_y=False,
+    )
     shown = [(s, v) for s, v in zip(steps, loss) if math.isfinite(v)]
-    fig.add_scatter(x=[s for s, _ in shown], y=[v for _, v in shown], name="training loss",
-                    mode="lines", line=dict(width=2, dash="dot", color=SERIES_COLOURS[1]),
-                    secondary_y=True)
+    fig.add_scatter(
+        x=[s for s, _ in shown],
+        y=[v for _, v in shown],
+        name="training loss",
+        mode="lines",
+        line=dict(width=2, dash="dot", color=SERIES_COLOURS[1]),
+        secondary_y=True,
+    )
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="test accuracy", range=[0, 1.05], secondary_y=False)
     fig.update_yaxes(title_text="loss", rangemode="tozero", tickformat=".2f", secondary_y=True, showgrid=False)

@@ -24,25 +24,35 @@ def house_layout(title: str | None, height: int | None, panels: bool = False) ->
     bottom, so a legend that wraps on a narrow chart pushes the plot, never the title; `panels`
     leaves room for the panel titles between the title and the plot."""
     layout: dict[str, Any] = dict(
-        font=dict(size=FONT_SIZE), margin=dict(l=60, r=20, t=(90 if panels else 60) if title else 30, b=20),
+        font=dict(size=FONT_SIZE),
+        margin=dict(l=60, r=20, t=(90 if panels else 60) if title else 30, b=20),
         legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0),
     )
     if title:
-        layout["title"] = dict(text=title, font=dict(size=TITLE_SIZE), yref="container", y=1, yanchor="top",
-                               pad=dict(t=12), automargin=True)
+        layout["title"] = dict(
+            text=title,
+            font=dict(size=TITLE_SIZE),
+            yref="container",
+            y=1,
+            yanchor="top",
+            pad=dict(t=12),
+            automargin=True,
+        )
     if height:
         layout["height"] = height
     return layout
 
 
-def figure(data: list[dict], layout: dict, title: str | None = None, height: int | None = None,
-           panels: bool = False) -> go.Figure:
+def figure(
+    data: list[dict], layout: dict, title: str | None = None, height: int | None = None, panels: bool = False
+) -> go.Figure:
     """One constructor call validates everything once; each update_* call would validate again."""
     return go.Figure(data=data, layout=house_layout(title, height, panels) | layout)
 
 
-def style(fig: go.Figure, title: str | None = None, height: int | None = None, panels: bool = False,
-          **layout: Any) -> go.Figure:
+def style(
+    fig: go.Figure, title: str | None = None, height: int | None = None, panels: bool = False, **layout: Any
+) -> go.Figure:
     """The house style on a figure built with plotly's helpers; `layout` overrides it."""
     fig.update_layout(house_layout(title, height, panels) | layout)
     # Set on the axes themselves: the Streamlit chart theme would otherwise shrink them.
@@ -63,8 +73,19 @@ def panels(count: int, titles: Sequence[str], gap: float = 0.03, share_y: bool =
         layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}")
         shared = {"matches": "y", "showticklabels": False} if i and share_y else {}
         layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}", **shared)
-        notes.append(dict(text=titles[i], x=left + width / 2, y=1.0, xref="paper", yref="paper",
-                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=PANEL_TITLE_SIZE)))
+        notes.append(
+            dict(
+                text=titles[i],
+                x=left + width / 2,
+                y=1.0,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(size=PANEL_TITLE_SIZE),
+            )
+        )
     layout["annotations"] = notes
     return ids, layout
 

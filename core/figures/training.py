@@ -28,7 +28,7 @@ def focus_range(values: Sequence[float], skip: float = 0.1, margin: float = 0.08
     """A y-range that leaves out the first `skip` of the points, so the steep first steps
     (about 540 nats) do not squash the late gap between the curves into a few pixels;
     the newest points always stay in view."""
-    finite = _array(values[int(len(values) * skip):])
+    finite = _array(values[int(len(values) * skip) :])
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         return None
@@ -43,12 +43,14 @@ def _union(*ranges: tuple[float, float] | None) -> tuple[float, float] | None:
 
 
 def _line(x: np.ndarray, y: Sequence[float], name: str, color: str, width: float = 3, **extra) -> dict:
-    return dict(type="scatter", x=x, y=_array(y), mode="lines", name=name, line=dict(color=color, width=width),
-                **extra)
+    return dict(type="scatter", x=x, y=_array(y), mode="lines", name=name, line=dict(color=color, width=width), **extra)
 
 
 def objectives_figure(
-    curves: TrainingCurves, epochs: Sequence[EpochMetrics], total_steps: int | None = None, height: int = 430,
+    curves: TrainingCurves,
+    epochs: Sequence[EpochMetrics],
+    total_steps: int | None = None,
+    height: int = 430,
     revision: str = "training",
 ) -> go.Figure:
     """Relaxed and unrelaxed training objectives per step (smoothed) and the test objective
@@ -60,16 +62,29 @@ def objectives_figure(
     traces = [
         _line(x, curves.unrelaxed, "train, exact samples", UNRELAXED, width=5, legendrank=2),
         _line(x, curves.relaxed, "train, relaxed", RELAXED, width=2.5, legendrank=1),
-        dict(type="scatter", x=np.asarray([e.step for e in epochs], dtype=np.int32), y=_array(test),
-             mode="lines+markers", name="test, exact samples",
-             line=dict(color=TEST, width=3, dash="dot"), marker=dict(size=10), legendrank=3),
+        dict(
+            type="scatter",
+            x=np.asarray([e.step for e in epochs], dtype=np.int32),
+            y=_array(test),
+            mode="lines+markers",
+            name="test, exact samples",
+            line=dict(color=TEST, width=3, dash="dot"),
+            marker=dict(size=10),
+            legendrank=3,
+        ),
     ]
-    fig = go.Figure(traces, layout=dict(
-        xaxis=dict(title=dict(text="training step"), range=[0, total_steps] if total_steps else None),
-        yaxis=dict(title=dict(text="objective (nats per image)"),
-                   range=_union(focus_range(curves.relaxed), focus_range(curves.unrelaxed), focus_range(test, 0))),
-        uirevision=revision, hovermode="x unified",
-    ))
+    fig = go.Figure(
+        traces,
+        layout=dict(
+            xaxis=dict(title=dict(text="training step"), range=[0, total_steps] if total_steps else None),
+            yaxis=dict(
+                title=dict(text="objective (nats per image)"),
+                range=_union(focus_range(curves.relaxed), focus_range(curves.unrelaxed), focus_range(test, 0)),
+            ),
+            uirevision=revision,
+            hovermode="x unified",
+        ),
+    )
     return style(fig, "Negative ELBO: lower is better", height)
 
 
@@ -80,9 +95,11 @@ def diagnostics_figure(
     Each figure is built in one constructor call, the panels laid out by hand: make_subplots
     and repeated updates cost tens of milliseconds, and the page redraws twice a second."""
     # Short titles: three panels share the width of one chart, narrow on a laptop.
-    series = (("temperature τ", curves.tau, PALETTE[3], None),
-              ("KL to prior", curves.kl, PALETTE[4], focus_range(curves.kl)),
-              ("reconstruction", curves.reconstruction, PALETTE[5], focus_range(curves.reconstruction)))
+    series = (
+        ("temperature τ", curves.tau, PALETTE[3], None),
+        ("KL to prior", curves.kl, PALETTE[4], focus_range(curves.kl)),
+        ("reconstruction", curves.reconstruction, PALETTE[5], focus_range(curves.reconstruction)),
+    )
     x = np.asarray(curves.step, dtype=np.int32)
     ids, layout = panels(len(series), [title for title, _, _, _ in series], gap=0.08, share_y=False)
     traces = []
@@ -107,17 +124,30 @@ def prior_samples_figure(preview: Preview, height: int = 480) -> go.Figure:
 def epoch_curves_figure(curves: dict[str, dict[str, Sequence[float]]], height: int = 460) -> go.Figure:
     """Per-epoch objectives of whole runs: for each run, relaxed (solid), unrelaxed (dashed) and
     test (dotted) in one colour, so the gap between relaxed and exact samples is visible."""
-    styles = (("relaxed", "solid", "train, relaxed"), ("unrelaxed", "dash", "train, exact samples"),
-              ("test", "dot", "test, exact samples"))
+    styles = (
+        ("relaxed", "solid", "train, relaxed"),
+        ("unrelaxed", "dash", "train, exact samples"),
+        ("test", "dot", "test, exact samples"),
+    )
     data = []
     for i, (label, series) in enumerate(curves.items()):
         for key, dash, what in styles:
             values = list(series[key])
-            data.append(dict(type="scatter", x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
-                             name=f"{label}: {what}", line=dict(color=PALETTE[i % len(PALETTE)], dash=dash, width=3),
-                             marker=dict(size=6)))
-    layout = dict(xaxis=dict(title_text="epoch", dtick=1 if max(len(s["test"]) for s in curves.values()) <= 15 else 5),
-                  yaxis=dict(title_text="objective (nats per image)"),
-                  legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"),
-                  margin=dict(l=70, r=20, t=70, b=60))
+            data.append(
+                dict(
+                    type="scatter",
+                    x=list(range(1, len(values) + 1)),
+                    y=values,
+                    mode="lines+markers",
+                    name=f"{label}: {what}",
+                    line=dict(color=PALETTE[i % len(PALETTE)], dash=dash, width=3),
+                    marker=dict(size=6),
+                )
+            )
+    layout = dict(
+        xaxis=dict(title_text="epoch", dtick=1 if max(len(s["test"]) for s in curves.values()) <= 15 else 5),
+        yaxis=dict(title_text="objective (nats per image)"),
+        legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"),
+        margin=dict(l=70, r=20, t=70, b=60),
+    )
     return figure(data, layout, "Training curves: relaxed vs exact-sample objectives", height)

@@ -72,8 +72,11 @@ class TrainConfig:
             raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}.")
         whole_number(self.rao_samples, "Gumbel-Rao's conditional draws (rao_samples)", 1)
         whole_number(self.seed, "the seed")
-        for name, what in (("max_steps", "max steps"), ("train_subset", "train_subset (images)"),
-                           ("test_subset", "test_subset (images)")):
+        for name, what in (
+            ("max_steps", "max steps"),
+            ("train_subset", "train_subset (images)"),
+            ("test_subset", "test_subset (images)"),
+        ):
             value = getattr(self, name)
             if value is not None:
                 whole_number(value, what, 1)
@@ -94,8 +97,12 @@ class TrainConfig:
         any of its names, and annealing as an on/off switch with its rate beside it."""
         if preset not in PRESETS:
             raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-        return cls(model=PRESETS[preset], estimator=canonical_estimator(estimator),
-                   anneal_rate=anneal_rate if anneal else 0.0, **settings)
+        return cls(
+            model=PRESETS[preset],
+            estimator=canonical_estimator(estimator),
+            anneal_rate=anneal_rate if anneal else 0.0,
+            **settings,
+        )
 
     @property
     def schedule(self) -> TemperatureSchedule:

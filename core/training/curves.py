@@ -50,6 +50,10 @@ def training_curves(steps: Sequence[StepMetrics], weight: float = 0.9, max_point
         return [full[i] for i in keep]
 
     return TrainingCurves(
-        [steps[i].step for i in keep], series("relaxed"), series("unrelaxed"), series("kl"),
-        series("reconstruction"), [steps[i].tau for i in keep],
+        [steps[i].step for i in keep],
+        series("relaxed"),
+        series("unrelaxed"),
+        series("kl"),
+        series("reconstruction"),
+        [steps[i].tau for i in keep],
     )

@@ -29,12 +29,15 @@ class StepLosses:
     reconstruction: float
 
     def __add__(self, other: StepLosses) -> StepLosses:
-        return StepLosses(self.relaxed + other.relaxed, self.unrelaxed + other.unrelaxed,
-                          self.kl + other.kl, self.reconstruction + other.reconstruction)
+        return StepLosses(
+            self.relaxed + other.relaxed,
+            self.unrelaxed + other.unrelaxed,
+            self.kl + other.kl,
+            self.reconstruction + other.reconstruction,
+        )
 
     def __truediv__(self, count: float) -> StepLosses:
-        return StepLosses(self.relaxed / count, self.unrelaxed / count, self.kl / count,
-                          self.reconstruction / count)
+        return StepLosses(self.relaxed / count, self.unrelaxed / count, self.kl / count, self.reconstruction / count)
 
 
 ZERO_LOSSES = StepLosses(0.0, 0.0, 0.0, 0.0)
@@ -152,13 +155,28 @@ class Trainer:
                 self.step += 1
                 steps += 1
                 sums = sums + losses
-                yield StepMetrics(self.step, self.epoch, losses.relaxed, losses.unrelaxed, losses.kl,
-                                  losses.reconstruction, tau=tau, images_per_second=speed)
+                yield StepMetrics(
+                    self.step,
+                    self.epoch,
+                    losses.relaxed,
+                    losses.unrelaxed,
+                    losses.kl,
+                    losses.reconstruction,
+                    tau=tau,
+                    images_per_second=speed,
+                )
             test = exact_sample_objective(self.model, self.x_test, seed=config.seed)
             means = sums / max(steps, 1)
             yield EpochMetrics(
-                self.epoch, self.step, means.relaxed, means.unrelaxed, means.kl, means.reconstruction,
-                test.total, test.reconstruction, test.kl,
+                self.epoch,
+                self.step,
+                means.relaxed,
+                means.unrelaxed,
+                means.kl,
+                means.reconstruction,
+                test.total,
+                test.reconstruction,
+                test.kl,
                 tau=config.schedule.at(max(self.step - 1, 0)),
                 seconds=time.perf_counter() - started,
             )

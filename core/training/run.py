@@ -41,7 +41,7 @@ def make_preview(model: CategoricalVAE, x: torch.Tensor, epoch: int, n_prior: in
         x = x.to(device)
         recon = model.decode(one_hot_argmax(model.encode(x)))
         prior = model.decode(model.random_codes(n_prior, generator))
-    side = int(round(math.sqrt(x.shape[-1] if x.dim() == 2 else x[0].numel())))
+    side = round(math.sqrt(x.shape[-1] if x.dim() == 2 else x[0].numel()))
     shape = (-1, side, side)
     return Preview(epoch, x.reshape(shape).cpu(), recon.reshape(shape).cpu(), prior.reshape(shape).cpu())
 
@@ -143,7 +143,7 @@ class TrainingRun:
         self._slots = slots
         self._thread = threading.Thread(target=self._work, name=f"training-{self.name}", daemon=True)
 
-    def start(self) -> "TrainingRun":
+    def start(self) -> TrainingRun:
         if self._slots is not None:
             self._slots.acquire()
         self._status = "running"
@@ -180,8 +180,16 @@ class TrainingRun:
         with self._lock:
             elapsed = (time.perf_counter() - self._started - self._paused_for) if self._started else 0.0
             return RunSnapshot(
-                self._status, self._step, self._total, self._epoch, list(self._steps),
-                list(self._epochs), self._preview, self._checkpoint, self._error, elapsed,
+                self._status,
+                self._step,
+                self._total,
+                self._epoch,
+                list(self._steps),
+                list(self._epochs),
+                self._preview,
+                self._checkpoint,
+                self._error,
+                elapsed,
             )
 
     def _wait_if_paused(self) -> None:
@@ -234,15 +242,19 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
     last = epochs[-1] if epochs else None
     if last is None or last.step != trainer.step:  # stopped mid-epoch: measure where it is
         test = exact_sample_objective(trainer.model, trainer.x_test, seed=trainer.config.seed)
-        final = {"epoch": trainer.epoch, "step": trainer.step, "test": test.total,
-                 "test_reconstruction": test.reconstruction, "test_kl": test.kl}
+        final = {
+            "epoch": trainer.epoch,
+            "step": trainer.step,
+            "test": test.total,
+            "test_reconstruction": test.reconstruction,
+            "test_kl": test.kl,
+        }
     else:
         final = asdict(last)
     return {
         **extra,
         "train_config": trainer.config.to_dict(),
-        "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0],
-                 "test_images": trainer.x_test.shape[0]},
+        "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0], "test_images": trainer.x_test.shape[0]},
         "epochs": trainer.epoch,
         "steps": trainer.step,
         "seed": trainer.config.seed,
