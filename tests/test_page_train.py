@@ -172,3 +172,16 @@ def test_a_failed_run_shows_its_error(runs_dir, monkeypatch):
     assert not at.exception
     assert "The run failed: RuntimeError: out of memory" in at.error[0].value
     assert not any(b.disabled for b in at.button if b.label == "Start training")  # free to start again
+
+
+def test_an_abandoned_run_says_so_when_its_owner_comes_back(runs_dir, monkeypatch):
+    monkeypatch.setenv("GUMBEL_LAB_ABANDON_SECONDS", "1")
+    at = _start(_page().run(), epochs=200)
+    run = at.session_state["train_run"]
+    assert run.join(30)  # the page was not rerun: nobody polled the run
+    at.run()
+    snap = run.snapshot()
+    assert snap.status == "stopped" and snap.abandoned and snap.checkpoint.exists()
+    assert "no page watched it" in at.warning[0].value
+    assert "Stopped" in at.success[0].value
+    assert not any(b.disabled for b in at.button if b.label == "Start training")
