@@ -5,8 +5,8 @@ watchdog for runs nobody polls any more, and a server-wide cap on concurrent run
 Why a process (issue 16): torch releases the interpreter lock around every op, so a training
 thread re-queues for it ~100 times a step; while a page thread holds it (Streamlit's full
 garbage collection after each rerun takes ~0.1 s on the server's heap, plotly figures are
-pure Python) each step waits behind it, and two runs beside three busy pages fell from
-~5,000 to ~14 images/s. A child process has its own interpreter lock."""
+pure Python) each step waits behind it: two runs beside six page threads fell from ~6,000
+to 0-14 images/s (`python -m benchmarks.busy_server`). A child has its own interpreter lock."""
 
 from __future__ import annotations
 
@@ -358,7 +358,8 @@ class TrainingRun:
                     send(("epoch", event, tuple(t.numpy() for t in images)))
                 if not self._resume.is_set():
                     flush()
-                    self._resume.wait()
+                    while not self._resume.wait(POLL_SECONDS) and os.getppid() == server:
+                        pass
                 if self._stop.is_set() or os.getppid() != server:  # stopped, or the server is gone
                     break
             flush()
