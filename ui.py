@@ -319,7 +319,7 @@ class RangeField(ListField):
     max_count: int = 2
     min_count: int = 2
 
-    def parse(self, raw: str) -> tuple | None:
+    def parse(self, raw: str) -> tuple | None:  # type: ignore[override]
         values = super().parse(raw)
         return None if values is None else (values[0], values[-1])
 

@@ -10,7 +10,7 @@ import itertools
 import math
 import operator
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,8 @@ class VAEConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown model settings: {sorted(unknown)}.")
-        return cls(**{k: (tuple(v) if k == "hidden" else v) for k, v in data.items()})
+        settings: dict[str, Any] = {k: (tuple(v) if k == "hidden" else v) for k, v in data.items()}
+        return cls(**settings)
 
 
 PRESETS: dict[str, VAEConfig] = {

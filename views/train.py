@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -91,8 +92,9 @@ def session_dir() -> Path:
     return ui.RUNS_DIR / st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
 
 
-def _number(label: str, name: str, step: float | int, **kwargs) -> float | int:
+def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
     field = FIELDS[name]
+    assert isinstance(field, ui.IntField | ui.FloatField)
     return st.number_input(label, field.low, field.high, step=step, key=field.key, **kwargs)
 
 
@@ -142,7 +144,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
         values["data"] = st.selectbox(
             "Data",
             list(SUBSETS),
-            format_func=SUBSET_LABELS.get,
+            format_func=lambda name: SUBSET_LABELS[name],
             key="train_data",
             help="Training / test images. A subset trains in seconds: good for a quick demo.",
         )
@@ -313,10 +315,10 @@ def show_run(run: TrainingRun) -> None:
     draws = f" ({config.rao_samples} draws)" if config.estimator == "gumbel_rao" else ""
     st.subheader(f"Run {run.name}")
     st.caption(
-        f"{PRESET_LABELS.get(run.metadata.get('preset'), '')} · "
+        f"{PRESET_LABELS.get(str(run.metadata.get('preset')), '')} · "
         f"{SHORT_LABELS.get(config.estimator, config.estimator)}{draws} · τ {config.tau:g}, {schedule} · "
         f"batch {config.batch_size}, Adam {config.lr:g}, seed {config.seed} · "
-        f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset)), '')} · "
+        f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset), ''), '')} · "
         f"{device_label(config.device)}"
     )
     if run.done:
