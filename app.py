@@ -7,6 +7,7 @@ page file alone (no sidebar, no wide layout) until app.py has run once on the se
 import streamlit as st
 
 import ui
+from core.device import available_devices, device_label
 
 st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
 ui.leave_a_core_for_the_page()
@@ -16,17 +17,13 @@ navigation = st.navigation(
 )
 
 with st.sidebar:
-    st.selectbox("Device", ui.devices(), key="device", format_func=ui.device_label,
-                 help="Where models run. CUDA is used when a GPU is present.")
-    ui.register_finished_run()
-    models = ui.available_models()
-    if models:
-        labels = list(models)
-        if st.session_state.get("model_label") not in labels:
-            st.session_state["model_label"] = ui.default_model_label(models)
-        st.selectbox("Model", labels, key="model_label",
-                     help="Shipped models, and those trained in this session.")
-    else:
-        st.caption("No model yet: train one on the Train page.")
+    st.selectbox(
+        "Device",
+        available_devices(),
+        key=ui.DEVICE_KEY,
+        format_func=device_label,
+        help="Where models run. CUDA is used when a GPU is present.",
+    )
+    ui.model_picker()
 
 navigation.run()

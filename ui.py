@@ -1,24 +1,36 @@
-"""What every page shares: the sidebar state, cached models, errors, query parameters.
+"""What every page shares: the sidebar state, cached models and data, errors, and the one
+way a page's settings travel between the URL and the session (`ui.url_state`).
 
 Thin Streamlit glue over `core`; no maths lives here.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import streamlit as st
 import torch
 
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
+from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
+from core.device import available_devices
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
 RUNS_DIR = Path(os.environ.get("GUMBEL_LAB_RUNS", REPO / "runs"))
 DEFAULT_MODEL = "best"
+
+# Session keys more than one page or the sidebar read.
+DEVICE_KEY = "device"
+MODEL_KEY = "model_label"
+TRAINED_MODELS_KEY = "trained_models"
+RUN_KEY = "train_run"
 
 T = TypeVar("T")
 
@@ -34,16 +46,36 @@ class PageEntry:
 # The one list of pages: app.py navigates over it, Home links to every entry but itself.
 PAGES = (
     PageEntry("views/home.py", "Home", ":material/home:", "What Gumbel Lab shows."),
-    PageEntry("views/temperature.py", "Temperature", ":material/thermostat:",
-              "Move the logits and temperatures; compare relaxed samples and check Gumbel-max against softmax."),
-    PageEntry("views/train.py", "Train", ":material/model_training:",
-              "Train the categorical VAE live and watch the relaxed and unrelaxed objectives."),
-    PageEntry("views/latent_editor.py", "Latent editor", ":material/grid_on:",
-              "Edit a trained model's one-hot code and watch the decoded digit change."),
-    PageEntry("views/estimators.py", "Gradient estimators", ":material/troubleshoot:",
-              "Bias and variance of score-function, Gumbel-Softmax, straight-through and Gumbel-Rao gradients."),
-    PageEntry("views/structures.py", "Subsets & permutations", ":material/shuffle:",
-              "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort."),
+    PageEntry(
+        "views/temperature.py",
+        "Temperature",
+        ":material/thermostat:",
+        "Move the logits and temperatures; compare relaxed samples and check Gumbel-max against softmax.",
+    ),
+    PageEntry(
+        "views/train.py",
+        "Train",
+        ":material/model_training:",
+        "Train the categorical VAE live and watch the relaxed and unrelaxed objectives.",
+    ),
+    PageEntry(
+        "views/latent_editor.py",
+        "Latent editor",
+        ":material/grid_on:",
+        "Edit a trained model's one-hot code and watch the decoded digit change.",
+    ),
+    PageEntry(
+        "views/estimators.py",
+        "Gradient estimators",
+        ":material/troubleshoot:",
+        "Bias and variance of score-function, Gumbel-Softmax, straight-through and Gumbel-Rao gradients.",
+    ),
+    PageEntry(
+        "views/structures.py",
+        "Subsets & permutations",
+        ":material/shuffle:",
+        "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort.",
+    ),
 )
 
 
@@ -53,34 +85,24 @@ def leave_a_core_for_the_page() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
-def devices() -> list[str]:
-    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
-
-
-def device_label(device: str) -> str:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"GPU: {torch.cuda.get_device_name(0)}"
-    return "CPU"
-
-
 def current_device() -> str:
-    return st.session_state.get("device", devices()[0])
+    return st.session_state.get(DEVICE_KEY, available_devices()[0])
 
 
 def session_models() -> list[Path]:
     """Checkpoints trained in this browser session, newest last."""
-    return [p for p in st.session_state.setdefault("trained_models", []) if Path(p).exists()]
+    return [p for p in st.session_state.setdefault(TRAINED_MODELS_KEY, []) if Path(p).exists()]
 
 
 def add_session_model(path: Path) -> None:
-    models = st.session_state.setdefault("trained_models", [])
+    models = st.session_state.setdefault(TRAINED_MODELS_KEY, [])
     if path not in models:
         models.append(path)
 
 
 def register_finished_run() -> None:
     """Offer a run that ended while its owner was on another page in the model picker."""
-    run = st.session_state.get("train_run")
+    run = st.session_state.get(RUN_KEY)
     if run is not None and run.done:
         checkpoint = run.snapshot().checkpoint
         if checkpoint is not None:
@@ -103,10 +125,23 @@ def default_model_label(models: dict[str, Path]) -> str | None:
 
 def current_model_path() -> Path | None:
     models = available_models()
-    label = st.session_state.get("model_label")
+    label = st.session_state.get(MODEL_KEY)
     if label not in models:
         label = default_model_label(models)
     return models.get(label) if label else None
+
+
+def model_picker() -> None:
+    """The sidebar's model list: shipped models and this session's, the default preselected."""
+    register_finished_run()
+    models = available_models()
+    if not models:
+        st.caption("No model yet: train one on the Train page.")
+        return
+    labels = list(models)
+    if st.session_state.get(MODEL_KEY) not in labels:
+        st.session_state[MODEL_KEY] = default_model_label(models)
+    st.selectbox("Model", labels, key=MODEL_KEY, help="Shipped models, and those trained in this session.")
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -134,37 +169,237 @@ def guarded(fn: Callable[[], T]) -> T | None:
         return None
 
 
-def query_value(name: str, default: T, cast: Callable[[str], T] | None = None, choices: list | None = None) -> T:
-    """A page setting from the URL, falling back to default when absent or malformed."""
-    raw = st.query_params.get(name)
-    if raw is None:
-        return default
+@st.cache_resource(show_spinner="Loading MNIST…")
+def _mnist(root: str) -> tuple[MNISTSplit, MNISTSplit]:
+    return load_mnist("train", root, download=False), load_mnist("test", root, download=False)
+
+
+def mnist() -> tuple[MNISTSplit, MNISTSplit]:
+    """Both splits, shared read-only by every session. Never a download: a page must not hang
+    on the network; a MissingDataError says where to put the files."""
+    return _mnist(str(resolve_data_root().resolve()))
+
+
+def mnist_or_stop() -> tuple[MNISTSplit, MNISTSplit]:
+    """MNIST, or the missing-data message and the end of this page's run."""
     try:
-        value = (cast or type(default))(raw)
-    except (TypeError, ValueError):
-        return default
-    if choices is not None and value not in choices:
-        return default
-    return value
+        return mnist()
+    except MissingDataError as err:
+        show_error(err)
+        st.stop()
+        raise  # st.stop() raises; this line tells the type checker so
 
 
-def query_list(name: str, default: list[T], cast: Callable[[str], T]) -> list[T]:
-    """A comma-separated list from the URL."""
-    raw = st.query_params.get(name)
-    if not raw:
-        return default
-    try:
-        return [cast(part) for part in raw.split(",") if part != ""] or default
-    except (TypeError, ValueError):
-        return default
+# --- page settings between the URL and the session ------------------------------------------
+# Query parameters are strings anyone can edit. Each page declares its settings as fields
+# that carry the widget's own bounds, so whatever a URL says, the value that reaches a widget
+# or torch is one the widget accepts: clamped to its range, a JS-safe integer, a known choice,
+# at most as many items as the widget allows, parsed from ASCII only.
+
+JS_MAX_INT = 2**53 - 1  # the largest integer a browser's number input holds exactly
+SEED_MAX = 2**31 - 1
+_KEPT_KEY = "url_state_kept"
+_INT = re.compile(r"[+-]?[0-9]{1,30}")
+_FLOAT = re.compile(r"[+-]?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][+-]?[0-9]{1,3})?")
+_TRUE, _FALSE = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
 
 
-def write_query(**values: Any) -> None:
-    """Mirror a page's key settings into the URL (lists become comma-separated)."""
-    encoded = {
-        k: ",".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
-        for k, v in values.items()
-    }
-    for key, value in encoded.items():
-        if st.query_params.get(key) != value:
-            st.query_params[key] = value
+def _number_text(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _choice(choices: Sequence, text: str) -> Any | None:
+    """The choice a URL text names: by its text, or by number for numeric choices ("2.0" is 2)."""
+    text = text.strip()
+    for choice in choices:
+        if _number_text(choice) == text:
+            return choice
+    number = _parse_float(text)
+    numeric = [c for c in choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+    return next((c for c in numeric if number is not None and c == number), None)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One page setting: its session key (the widget's key), its URL name and its default."""
+
+    key: str
+    param: str
+    default: Any
+
+    def parse(self, raw: str) -> Any | None:
+        """The value a URL text stands for, within the widget's bounds; None when unusable."""
+        raise NotImplementedError
+
+    def encode(self, value: Any) -> str:
+        return _number_text(value)
+
+
+@dataclass(frozen=True)
+class IntField(Field):
+    """A whole number in [low, high]; out-of-range values are clamped, or folded into the
+    range for seeds (any integer names some seed, and a seed is just a label)."""
+
+    low: int = 0
+    high: int = JS_MAX_INT
+    fold: bool = False
+
+    def parse(self, raw: str) -> int | None:
+        if not _INT.fullmatch(raw.strip()):
+            return None
+        value = int(raw)
+        if self.fold:
+            return self.low + (value - self.low) % (self.high - self.low + 1)
+        return min(max(value, self.low), self.high)
+
+
+@dataclass(frozen=True)
+class FloatField(Field):
+    low: float = -math.inf
+    high: float = math.inf
+
+    def parse(self, raw: str) -> float | None:
+        value = _parse_float(raw)
+        return None if value is None else min(max(value, self.low), self.high)
+
+
+def _parse_float(raw: str) -> float | None:
+    raw = raw.strip()
+    if not _FLOAT.fullmatch(raw):
+        return None
+    value = float(raw)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class ChoiceField(Field):
+    """One of a fixed list; older names in `aliases` still open the same view."""
+
+    choices: tuple = ()
+    aliases: tuple[tuple[str, Any], ...] = ()
+
+    def parse(self, raw: str) -> Any | None:
+        return dict(self.aliases).get(raw.strip(), _choice(self.choices, raw))
+
+
+@dataclass(frozen=True)
+class FlagField(Field):
+    default: bool = False
+
+    def parse(self, raw: str) -> bool | None:
+        word = raw.strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else None
+
+    def encode(self, value: Any) -> str:
+        return "on" if value else "off"
+
+
+@dataclass(frozen=True)
+class ListField(Field):
+    """Several of a fixed list (a multiselect): unknown items dropped, duplicates once, at most
+    `max_count` kept, in the widget's order; `min_count` or more, or the default."""
+
+    choices: tuple = ()
+    max_count: int = 1_000
+    min_count: int = 1
+
+    def parse(self, raw: str) -> list | None:
+        picked = {_choice(self.choices, part) for part in raw.split(",")}
+        values = [c for c in self.choices if c in picked][: self.max_count]
+        return values if len(values) >= self.min_count else None
+
+    def encode(self, value: Any) -> str:
+        return ",".join(_number_text(v) for v in value)
+
+
+@dataclass(frozen=True)
+class RangeField(ListField):
+    """A (low, high) pair from a fixed list, for a range slider."""
+
+    max_count: int = 2
+    min_count: int = 2
+
+    def parse(self, raw: str) -> tuple | None:  # type: ignore[override]
+        values = super().parse(raw)
+        return None if values is None else (values[0], values[-1])
+
+
+@dataclass(frozen=True)
+class FloatListField(Field):
+    """Numbers for a row of sliders (logits, weights), each clamped to [low, high]; no more
+    than max_count. Unparsable items make the whole list unusable, not a shifted one."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    max_count: int = 100
+
+    def parse(self, raw: str) -> list[float] | None:
+        parts = [p for p in raw.split(",") if p.strip()][: self.max_count]
+        values = [_parse_float(p) for p in parts]
+        if not values or any(v is None for v in values):
+            return None
+        return [min(max(float(v), self.low), self.high) for v in values if v is not None]
+
+    def encode(self, value: Any) -> str:
+        return ",".join(_number_text(float(v)) for v in value)
+
+
+@dataclass(frozen=True)
+class TextField(Field):
+    """Free text matching a pattern (ASCII only), e.g. a latent code's digits."""
+
+    pattern: str = ".*"
+
+    def parse(self, raw: str) -> str | None:
+        return raw if raw.isascii() and re.fullmatch(self.pattern, raw) else None
+
+
+def url_value(field: Field) -> Any:
+    """The field's value in the URL, or None when the URL has none that the widget accepts."""
+    raw = st.query_params.get(field.param)
+    return None if raw is None else field.parse(raw)
+
+
+def initial_value(field: Field) -> Any:
+    """The value a widget starts from: the URL's when usable, else this session's last, else
+    the default. For widgets that must be given `value=` (a range slider takes its shape from
+    it); every other widget is seeded through `url_state`."""
+    value = url_value(field)
+    return st.session_state.setdefault(_KEPT_KEY, {}).get(field.key, field.default) if value is None else value
+
+
+def url_state(fields: Sequence[Field]) -> None:
+    """Give each field missing from the session its value: from the URL when it holds a usable
+    one, else this session's last value on the page, else the default.
+
+    Runs on every render: Streamlit drops a widget's state when the widget is not drawn
+    (another page, a slider beyond the current count), and query parameters are cleared on a
+    page switch, so the last values are kept apart from the widgets."""
+    for field in fields:
+        if field.key not in st.session_state:
+            st.session_state[field.key] = initial_value(field)
+
+
+def write_url(fields: Sequence[Field]) -> None:
+    """Mirror the fields' session values into the URL (a bookmark reopens this view)."""
+    kept = st.session_state.setdefault(_KEPT_KEY, {})
+    for field in fields:
+        if field.key not in st.session_state:
+            continue
+        kept[field.key] = st.session_state[field.key]
+        write_param(field, kept[field.key])
+
+
+def write_param(field: Field, value: Any) -> None:
+    """One value into the URL, for settings held outside a single session key."""
+    text = field.encode(value)
+    if st.query_params.get(field.param) != text:
+        st.query_params[field.param] = text
+
+
+def forget_url_state(fields: Sequence[Field]) -> None:
+    """Drop the fields' session values, so the next url_state starts them afresh."""
+    kept = st.session_state.setdefault(_KEPT_KEY, {})
+    for field in fields:
+        st.session_state.pop(field.key, None)
+        kept.pop(field.key, None)

@@ -1,6 +1,6 @@
 """Server time of the app's interactive paths, and how long `streamlit run` takes to a first page.
 
-    python benchmarks/page_latency.py [--repeats 20] [--no-browser]
+    python -m benchmarks.page_latency [--repeats 20] [--no-browser]
 
 Server time is one script run as Streamlit's AppTest executes it: a logit slider move on the
 Temperature page and a class change in the Latent editor (the shipped default model). The
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def timed_reruns(page: str, change, repeats: int) -> list[float]:
@@ -57,13 +56,31 @@ def first_page_seconds() -> float:
         port = s.getsockname()[1]
     started = time.perf_counter()
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"),
-                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = p.chromium.launch(
+                executable_path=shutil.which("chromium"),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             page = browser.new_page()
             while True:
                 try:

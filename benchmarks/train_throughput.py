@@ -1,6 +1,6 @@
 """Training throughput of our step against the textbook loop, and our sampler against torch's.
 
-    python benchmarks/train_throughput.py [--steps N] [--warmup N] [--chunk N] [--threads N]
+    python -m benchmarks.train_throughput [--steps N] [--warmup N] [--chunk N] [--threads N]
 
 (a) ours: `core.training.Trainer.train_step` on batches of the full training set drawn by
     `core.data.batch_indices`, exactly as `Trainer.events()` runs them (its per-epoch test
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -26,12 +25,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.data import batch_indices, load_mnist, resolve_data_root  # noqa: E402
-from core.gumbel import gumbel_softmax  # noqa: E402
-from core.training import TrainConfig, Trainer, cpu_model  # noqa: E402
-from core.vae import PRESETS, CategoricalVAE  # noqa: E402
+from core.data import batch_indices, load_mnist, resolve_data_root
+from core.device import cpu_model
+from core.gumbel import gumbel_softmax
+from core.training import TrainConfig, Trainer
+from core.vae import PRESETS, CategoricalVAE
 
 BATCH = 100
 TAU = 1.0
@@ -112,8 +110,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="timed steps for each side")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps for each side first")
     parser.add_argument("--chunk", type=int, default=20, help="steps per side before switching")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's); 1 is steadier on a busy machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's); 1 is steadier on a busy machine",
+    )
     args = parser.parse_args()
     if min(args.steps, args.warmup, args.chunk, args.threads or 1) < 1:
         parser.error("--steps, --warmup, --chunk and --threads must be at least 1")
@@ -121,8 +123,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {cpu_model()} "
-          f"({os.cpu_count()} logical cores, load average {load})")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {cpu_model()} "
+        f"({os.cpu_count()} logical cores, load average {load})"
+    )
 
     root = resolve_data_root()
     trainer = Trainer(TrainConfig(epochs=1, batch_size=BATCH), load_mnist("train", root), load_mnist("test", root))
@@ -139,8 +143,10 @@ def main() -> None:
         done += n
 
     rate = {k: args.steps * BATCH / v for k, v in seconds.items()}
-    print(f"training step, batch {BATCH}, {args.steps} timed steps each after {args.warmup} warm-up, "
-          f"alternating in chunks of {args.chunk}:")
+    print(
+        f"training step, batch {BATCH}, {args.steps} timed steps each after {args.warmup} warm-up, "
+        f"alternating in chunks of {args.chunk}:"
+    )
     for name, label in (("ours", "ours (Trainer)"), ("baseline", "textbook baseline")):
         print(f"  {label:<18} {rate[name]:8.0f} images/s  {1000 * seconds[name] / args.steps:7.2f} ms/step")
     print(f"  ratio ours / baseline: {rate['ours'] / rate['baseline']:.2f}x")
@@ -148,11 +154,14 @@ def main() -> None:
     logits = torch.randn(100, 30, 10, generator=torch.Generator().manual_seed(0))
     print("sampler on a 100x30x10 float32 batch, us per call, median (fastest) of 31 repeats of 100 calls:")
     for hard in (False, True):
-        ours_us = sampler_microseconds(lambda z: gumbel_softmax(z, TAU, hard=hard), logits)
-        torch_us = sampler_microseconds(lambda z: F.gumbel_softmax(z, tau=TAU, hard=hard), logits)
-        print(f"  {'hard' if hard else 'soft'}: core.gumbel.gumbel_softmax {ours_us[0]:7.1f} ({ours_us[1]:6.1f}), "
-              f"torch.nn.functional.gumbel_softmax {torch_us[0]:7.1f} ({torch_us[1]:6.1f}), "
-              f"ratio torch / ours {torch_us[0] / ours_us[0]:.2f}x ({torch_us[1] / ours_us[1]:.2f}x)")
+        ours_us = sampler_microseconds(lambda z, hard=hard: gumbel_softmax(z, TAU, hard=hard), logits)
+        torch_us = sampler_microseconds(lambda z, hard=hard: F.gumbel_softmax(z, tau=TAU, hard=hard), logits)
+        print(
+            f"  {'hard' if hard else 'soft'}: core.gumbel.gumbel_softmax {ours_us[0]:7.1f} ({ours_us[1]:6.1f}), "
+            f"torch.nn.functional.gumbel_softmax {torch_us[0]:7.1f} ({torch_us[1]:6.1f}), "
+            f"ratio torch / ours {torch_us[0] / ours_us[0]:.2f}x ({torch_us[1] / ours_us[1]:.2f}x)"
+        )
+
 
 if __name__ == "__main__":
     main()

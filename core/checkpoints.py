@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -64,7 +64,7 @@ def save_checkpoint(model: CategoricalVAE, path: str | os.PathLike, metadata: di
     }
     info = {
         "format": FORMAT,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(metadata or {}),
         "config": model.config.to_dict(),
     }

@@ -7,10 +7,11 @@ the training device, with no per-image Python work.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 
@@ -40,11 +41,11 @@ class MNISTSplit:
         """Float pixel intensities in [0, 1], shape (n, 784), as `ToTensor` gives them."""
         return self.images.to(device).reshape(len(self), -1).float().div_(255.0)
 
-    def subset(self, n: int | None) -> "MNISTSplit":
+    def subset(self, n: int | None) -> MNISTSplit:
         """The first n examples (all of them when n is None)."""
         if n is None:
             return self
-        if not 1 <= n:
+        if not n >= 1:
             raise ValueError(f"a subset needs at least one example, got {n}.")
         return MNISTSplit(self.images[:n], self.labels[:n])
 
@@ -85,9 +86,7 @@ def _load(root: Path, train: bool, download: bool) -> MNISTSplit:
     return MNISTSplit(dataset.data.contiguous(), dataset.targets.long().contiguous())
 
 
-def load_mnist(
-    split: Split = "train", root: str | os.PathLike | None = None, download: bool = True
-) -> MNISTSplit:
+def load_mnist(split: Split = "train", root: str | os.PathLike | None = None, download: bool = True) -> MNISTSplit:
     """One MNIST split; cached per process, so pages and runs share one copy.
 
     `download=False` never touches the network, but still extracts the four archives when

@@ -12,32 +12,20 @@ measured against the exact gradient of the discrete one.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from core.gumbel import check_tau, gumbel_noise, one_hot_argmax, perturbed_logits, relax
+from core.guards import whole_number
+from core.gumbel import check_tau, gumbel_rao, one_hot_argmax, perturbed_logits, relax
+from core.names import ESTIMATOR_LABELS
 from core.vae import CategoricalVAE, reconstruction_nll
 
 MAX_OUTCOMES = 100_000
 
-ESTIMATORS: dict[str, str] = {
-    "score_function": "Score function (REINFORCE)",
-    "score_function_loo": "Score function, leave-one-out baseline",
-    "gumbel_softmax": "Gumbel-Softmax (relaxed)",
-    "straight_through": "Straight-through Gumbel-Softmax",
-    "gumbel_rao": "Gumbel-Rao",
-}
-SHORT_NAMES: dict[str, str] = {
-    "score_function": "REINFORCE",
-    "score_function_loo": "REINFORCE + LOO",
-    "gumbel_softmax": "Gumbel-Softmax",
-    "straight_through": "Straight-through",
-    "gumbel_rao": "Gumbel-Rao",
-}
 TEMPERATURE_FREE: tuple[str, ...] = ("score_function", "score_function_loo")
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
@@ -60,9 +48,7 @@ class Problem:
         if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
             raise ValueError("logits must be a floating torch.Tensor of shape (variables, classes).")
         if logits.dim() != 2 or logits.shape[0] < 1 or logits.shape[1] < 2:
-            raise ValueError(
-                f"logits must have shape (variables >= 1, classes >= 2), got {tuple(logits.shape)}."
-            )
+            raise ValueError(f"logits must have shape (variables >= 1, classes >= 2), got {tuple(logits.shape)}.")
         if not torch.isfinite(logits).all():
             raise ValueError("logits must be finite; give impossible classes a very low logit instead.")
         if self.outcomes > MAX_OUTCOMES:
@@ -117,16 +103,6 @@ class Problem:
         return (codes.argmax(dim=-1) * places).sum(dim=-1)
 
 
-def _positive_int(value: int, what: str, minimum: int = 1) -> int:
-    try:
-        whole = not isinstance(value, bool) and int(value) == value and value >= minimum
-    except (TypeError, ValueError):
-        whole = False
-    if not whole:
-        raise ValueError(f"{what} must be a whole number >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _generator(problem: Problem, generator: torch.Generator | None) -> torch.Generator:
     return generator if generator is not None else torch.Generator(problem.logits.device)
 
@@ -138,10 +114,10 @@ def enumerate_codes(
     variables: int, classes: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
 ) -> torch.Tensor:
     """Every one-hot code, shape (classes ** variables, variables, classes), the last variable fastest."""
-    variables = _positive_int(variables, "the number of variables")
-    classes = _positive_int(classes, "the number of classes", 2)
+    variables = whole_number(variables, "the number of variables", 1)
+    classes = whole_number(classes, "the number of classes", 2)
     if classes**variables > MAX_OUTCOMES:
-        raise ValueError(f"{classes ** variables:,} outcomes is more than {MAX_OUTCOMES:,} to enumerate.")
+        raise ValueError(f"{classes**variables:,} outcomes is more than {MAX_OUTCOMES:,} to enumerate.")
     index = torch.cartesian_prod(*[torch.arange(classes, device=device)] * variables).reshape(-1, variables)
     return F.one_hot(index, classes).to(dtype)
 
@@ -167,50 +143,6 @@ def exact_gradient(problem: Problem) -> torch.Tensor:
 
 
 # --- Gumbel-Rao: relaxed gradients averaged over Gumbels conditioned on the sample --------
-
-
-def conditional_perturbed_logits(
-    logits: torch.Tensor, sample: torch.Tensor, samples: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """`samples` draws of logits + Gumbel noise conditioned on argmax = the one-hot `sample`.
-
-    Shape (samples, *logits.shape). The sampled class gets the maximum, a Gumbel located at
-    logsumexp(logits); every other class a Gumbel located at its logit truncated below that
-    maximum (Maddison et al. 2014; Paulus et al. 2021). Ties in floating point are broken
-    one ulp below the maximum, so the argmax is the sampled class in every draw.
-    """
-    samples = _positive_int(samples, "the number of conditional draws")
-    if sample.shape != logits.shape:
-        raise ValueError(f"the sample's shape {tuple(sample.shape)} must match the logits' {tuple(logits.shape)}.")
-    logits = logits.detach()
-    chosen = sample.detach().to(torch.bool)
-    noise = gumbel_noise((samples, *logits.shape), dtype=logits.dtype, device=logits.device, generator=generator)
-    top = torch.logsumexp(logits, dim=-1, keepdim=True) + (noise * chosen).sum(dim=-1, keepdim=True)
-    truncated = -torch.logaddexp(-top, -(logits + noise))
-    below_top = torch.nextafter(top, torch.full_like(top, -math.inf))
-    return torch.where(chosen, top, torch.minimum(truncated, below_top))
-
-
-def gumbel_rao(
-    logits: torch.Tensor, tau: float = 1.0, samples: int = 10, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """An exact one-hot sample from softmax(logits) (classes last) whose backward pass is the
-    straight-through gradient averaged over `samples` Gumbel draws conditioned on that sample.
-
-    The average lowers the straight-through estimator's variance at no extra cost in f
-    (Gumbel-Rao, Paulus et al. 2021): f is still evaluated at the one-hot sample only.
-    """
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.numel() == 0:
-        raise ValueError("logits must be a non-empty floating torch.Tensor with the classes last.")
-    if torch.isnan(logits).any() or torch.isposinf(logits).any():
-        raise ValueError("logits contain NaN or +inf; only finite values and -inf are allowed.")
-    tau = check_tau(tau)
-    sample = one_hot_argmax(perturbed_logits(logits, generator))
-    conditioned = conditional_perturbed_logits(logits, sample, samples, generator)
-    # The noise is a constant: the scores' gradient flows to the logits as the identity.
-    impossible = torch.isneginf(logits)
-    scores = torch.where(impossible, conditioned, conditioned + (logits - logits.detach()))
-    return relax(scores, tau, hard=True).mean(dim=0).to(logits.dtype)
 
 
 # --- per-draw gradients of N draws -------------------------------------------------------
@@ -244,7 +176,7 @@ def score_function_gradients(
     With `baseline`, each draw subtracts the mean f of the other draws (leave-one-out,
     Kool et al. 2019): still unbiased, usually far less noisy.
     """
-    draws = _positive_int(draws, "the number of draws", 2 if baseline else 1)
+    draws = whole_number(draws, "the number of draws", 2 if baseline else 1)
     logits = problem.logits.detach()
     codes = one_hot_argmax(perturbed_logits(logits.expand(draws, -1, -1), _generator(problem, generator)))
     values = problem.vertex_table[0][problem.outcome_index(codes)]
@@ -262,7 +194,7 @@ def gumbel_softmax_gradients(
 ) -> torch.Tensor:
     """Gradients of f at the relaxed sample (or, with `hard`, straight-through: f at the
     one-hot argmax, the relaxed sample's gradient), shape (draws, V, K)."""
-    draws = _positive_int(draws, "the number of draws")
+    draws = whole_number(draws, "the number of draws", 1)
     tau = check_tau(tau)
     logits = _per_draw_logits(problem, draws)
     codes = relax(perturbed_logits(logits, _generator(problem, generator)), tau, hard=hard)
@@ -273,7 +205,7 @@ def gumbel_rao_gradients(
     problem: Problem, draws: int, tau: float, samples: int = 10, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Gumbel-Rao gradients with `samples` conditional draws each, shape (draws, V, K)."""
-    draws = _positive_int(draws, "the number of draws")
+    draws = whole_number(draws, "the number of draws", 1)
     logits = _per_draw_logits(problem, draws)
     codes = gumbel_rao(logits, tau, samples, _generator(problem, generator))
     return _hard_gradient(problem, codes, logits)
@@ -287,7 +219,7 @@ def estimator_gradients(
     seed: int = 0,
     rao_samples: int = 10,
 ) -> torch.Tensor:
-    """Per-draw gradients of one named estimator (see ESTIMATORS), seeded."""
+    """Per-draw gradients of one named estimator (see ESTIMATOR_LABELS), seeded."""
     generator = torch.Generator(problem.logits.device).manual_seed(int(seed))
     if estimator == "score_function":
         return score_function_gradients(problem, draws, generator)
@@ -297,7 +229,7 @@ def estimator_gradients(
         return gumbel_softmax_gradients(problem, draws, tau, generator, hard=estimator == "straight_through")
     if estimator == "gumbel_rao":
         return gumbel_rao_gradients(problem, draws, tau, rao_samples, generator)
-    raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}.")
+    raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATOR_LABELS)}.")
 
 
 # --- how far from the exact gradient ------------------------------------------------------
@@ -329,9 +261,7 @@ def summarize(
     """Bias, variance (trace of the covariance), mean squared error and cosine similarity of
     per-draw gradients (draws, V, K) against the exact gradient (V, K)."""
     if gradients.dim() < 2 or gradients.shape[1:] != exact.shape:
-        raise ValueError(
-            f"gradients must have shape (draws, *{tuple(exact.shape)}), got {tuple(gradients.shape)}."
-        )
+        raise ValueError(f"gradients must have shape (draws, *{tuple(exact.shape)}), got {tuple(gradients.shape)}.")
     draws = gradients.shape[0]
     if draws < 2:
         raise ValueError("the variance needs at least 2 draws.")
@@ -382,7 +312,7 @@ class Comparison:
         by_tau = {s.tau: getattr(s, metric) for s in self.stats if s.estimator == estimator}
         if not by_tau:
             raise ValueError(f"no statistics for estimator {estimator!r}.")
-        return [by_tau.get(tau, by_tau.get(None)) for tau in self.temperatures]
+        return [by_tau[tau] if tau in by_tau else by_tau[None] for tau in self.temperatures]
 
     def lowest_mse(self) -> EstimatorStats:
         """The estimator and temperature whose single draw lands closest to the exact gradient."""
@@ -392,7 +322,7 @@ class Comparison:
         """A table: one row per estimator and temperature."""
         return [
             {
-                "estimator": ESTIMATORS.get(s.estimator, s.estimator),
+                "estimator": ESTIMATOR_LABELS.get(s.estimator, s.estimator),
                 "temperature": tau,
                 "bias": s.bias,
                 "bias floor": s.bias_floor,
@@ -412,7 +342,7 @@ def compare_estimators(
     draws: int = 1000,
     seed: int = 0,
     rao_samples: int = 10,
-    estimators: list[str] | tuple[str, ...] = tuple(ESTIMATORS),
+    estimators: list[str] | tuple[str, ...] = tuple(ESTIMATOR_LABELS),
 ) -> Comparison:
     """Per-draw gradients of each estimator at each temperature, summarized.
 
@@ -422,11 +352,11 @@ def compare_estimators(
     temperatures = tuple(sorted({check_tau(t) for t in temperatures}))
     if not temperatures:
         raise ValueError("give at least one temperature.")
-    draws = _positive_int(draws, "the number of draws", 2)
-    rao_samples = _positive_int(rao_samples, "the number of Gumbel-Rao draws")
-    unknown = [e for e in estimators if e not in ESTIMATORS]
+    draws = whole_number(draws, "the number of draws", 2)
+    rao_samples = whole_number(rao_samples, "the number of Gumbel-Rao draws", 1)
+    unknown = [e for e in estimators if e not in ESTIMATOR_LABELS]
     if unknown or not estimators:
-        raise ValueError(f"unknown estimators {unknown}; choose from {', '.join(ESTIMATORS)}.")
+        raise ValueError(f"unknown estimators {unknown}; choose from {', '.join(ESTIMATOR_LABELS)}.")
     exact = exact_gradient(problem)
     stats: list[EstimatorStats] = []
     for estimator in estimators:
@@ -442,15 +372,15 @@ def compare_estimators(
 
 
 def _preset_logits(variables: int, classes: int, seed: int) -> torch.Tensor:
-    variables = _positive_int(variables, "the number of variables")
-    classes = _positive_int(classes, "the number of classes", 2)
+    variables = whole_number(variables, "the number of variables", 1)
+    classes = whole_number(classes, "the number of classes", 2)
     generator = torch.Generator().manual_seed(int(seed))
     return torch.randn(variables, classes, dtype=torch.float64, generator=generator)
 
 
 def quadratic_target(classes: int) -> torch.Tensor:
     """The target t of the quadratic preset: evenly spaced in [0, 1], so the last class is best."""
-    return torch.linspace(0.0, 1.0, _positive_int(classes, "the number of classes", 2), dtype=torch.float64)
+    return torch.linspace(0.0, 1.0, whole_number(classes, "the number of classes", 2), dtype=torch.float64)
 
 
 def quadratic_problem(classes: int = 10, variables: int = 1, seed: int = 0) -> Problem:
@@ -503,9 +433,7 @@ def decoder_problem(model: CategoricalVAE, image: torch.Tensor, variable: int) -
 
     def f(codes: torch.Tensor) -> torch.Tensor:
         n = codes.shape[0]
-        full = torch.cat(
-            [before.expand(n, -1, -1), codes.to(code.dtype), after.expand(n, -1, -1)], dim=1
-        )
+        full = torch.cat([before.expand(n, -1, -1), codes.to(code.dtype), after.expand(n, -1, -1)], dim=1)
         return reconstruction_nll(model.decode_logits(full), x.expand(n, -1)).to(codes.dtype)
 
     return Problem(f"decoder loss, variable {variable}", logits[variable : variable + 1].double(), f)

@@ -42,7 +42,7 @@ def one_hot_codes(model: CategoricalVAE, codes: torch.Tensor) -> torch.Tensor:
 def decode_codes(model: CategoricalVAE, codes: torch.Tensor) -> torch.Tensor:
     """Decoded digits (n, 28, 28) on the CPU for (n, latent_vars) class indices."""
     pixels = model.decode(one_hot_codes(model, codes))
-    side = int(round(model.config.input_dim ** 0.5))
+    side = round(model.config.input_dim**0.5)
     return pixels.reshape(-1, side, side).cpu()
 
 
@@ -94,7 +94,9 @@ def variable_sweep(model: CategoricalVAE, code: torch.Tensor | list[int], variab
     return decode_codes(model, codes)
 
 
-def interpolation_path(model: CategoricalVAE, start: torch.Tensor | list[int], end: torch.Tensor | list[int]) -> torch.Tensor:
+def interpolation_path(
+    model: CategoricalVAE, start: torch.Tensor | list[int], end: torch.Tensor | list[int]
+) -> torch.Tensor:
     """Codes from start to end, switching one differing variable per step (in variable order)."""
     start, end = check_code(model, start), check_code(model, end)
     path = [start.clone()]

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from core.guards import whole_number
 from core.gumbel import check_logits, check_tau, gumbel_noise, perturbed_logits, straight_through
 
 MAX_EXACT_ITEMS = 16
@@ -30,16 +30,9 @@ MAX_SEQUENCES = 200_000
 REFERENCE_SAMPLES = 200_000
 
 
-def _whole_number(value: object, what: str) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{what} must be a whole number, got {value!r}.") from None
-
-
 def _check_k(logits: torch.Tensor, k: int) -> int:
     """k must be a whole number in 1..n, and at least k items must be possible in every row."""
-    k = _whole_number(k, "k (the number of items to draw)")
+    k = whole_number(k, "k (the number of items to draw)")
     n = logits.shape[-1]
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of items ({n}), got k={k}.")
@@ -58,7 +51,7 @@ def _check_subset_logits(logits: torch.Tensor, k: int) -> int:
 
 
 def _check_samples(samples: int) -> int:
-    samples = _whole_number(samples, "the number of samples")
+    samples = whole_number(samples, "the number of samples")
     if samples < 1:
         raise ValueError(f"the number of samples must be at least 1, got {samples}.")
     return samples
@@ -82,9 +75,7 @@ def k_hot(indices: torch.Tensor, n: int, dtype: torch.dtype = torch.float32) -> 
     return out.scatter_(-1, indices, 1.0)
 
 
-def gumbel_topk(
-    logits: torch.Tensor, k: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def gumbel_topk(logits: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """k item indices (shape (..., k)), in draw order, sampled without replacement.
 
     The top-k of logits + Gumbel noise has exactly the law of drawing items one by one with
@@ -218,9 +209,7 @@ def _check_scores(scores: torch.Tensor) -> None:
     if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
         raise ValueError("scores must be a floating torch.Tensor of shape (..., n, n).")
     if scores.dim() < 2 or scores.shape[-1] != scores.shape[-2]:
-        raise ValueError(
-            f"scores must be square in their last two dims (n x n), got shape {tuple(scores.shape)}."
-        )
+        raise ValueError(f"scores must be square in their last two dims (n x n), got shape {tuple(scores.shape)}.")
     if scores.shape[-1] == 0:
         raise ValueError("scores are empty; give at least a 1 x 1 matrix.")
     if not torch.isfinite(scores).all():
@@ -228,15 +217,13 @@ def _check_scores(scores: torch.Tensor) -> None:
 
 
 def _check_iterations(n_iters: int) -> int:
-    n_iters = _whole_number(n_iters, "the number of Sinkhorn iterations")
+    n_iters = whole_number(n_iters, "the number of Sinkhorn iterations")
     if n_iters < 1:
         raise ValueError(f"the number of Sinkhorn iterations must be at least 1, got {n_iters}.")
     return n_iters
 
 
-def _perturbed_scores(
-    scores: torch.Tensor, noise_scale: float, generator: torch.Generator | None
-) -> torch.Tensor:
+def _perturbed_scores(scores: torch.Tensor, noise_scale: float, generator: torch.Generator | None) -> torch.Tensor:
     if not math.isfinite(noise_scale) or noise_scale < 0:
         raise ValueError(f"noise_scale must be a finite number >= 0, got {noise_scale}.")
     noise = gumbel_noise(scores.shape, dtype=scores.dtype, device=scores.device, generator=generator)
@@ -353,9 +340,7 @@ def subset_summary(
     samples = _check_samples(samples)
     exact = logits.shape[-1] <= MAX_EXACT_ITEMS
     reference = (
-        inclusion_probabilities(logits, k)
-        if exact
-        else monte_carlo_inclusion(logits, k, REFERENCE_SAMPLES, generator)
+        inclusion_probabilities(logits, k) if exact else monte_carlo_inclusion(logits, k, REFERENCE_SAMPLES, generator)
     )
     scores = perturbed_logits(logits.expand(samples, -1), generator)
     hard = k_hot(scores.topk(k, dim=-1).indices, scores.shape[-1], scores.dtype)
@@ -372,7 +357,7 @@ def subset_summary(
 
 def random_scores(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """An n x n matrix of standard normal scores: a generic assignment problem to look at."""
-    n = _whole_number(n, "the matrix size n")
+    n = whole_number(n, "the matrix size n")
     if n < 1:
         raise ValueError(f"the matrix size n must be at least 1, got {n}.")
     return torch.randn(n, n, generator=generator)
@@ -404,14 +389,12 @@ def sinkhorn_grid(
         raise ValueError(f"sinkhorn_grid takes one n x n matrix, got shape {tuple(scores.shape)}.")
     if not taus or not iterations:
         raise ValueError("choose at least one temperature and one iteration count.")
-    taus = tuple(check_tau(t) for t in taus)
-    iterations = tuple(_check_iterations(i) for i in iterations)
+    checked_taus = tuple(check_tau(t) for t in taus)
+    checked_iterations = tuple(_check_iterations(i) for i in iterations)
     perturbed = _perturbed_scores(scores, noise_scale, generator)
-    matrices = torch.stack(
-        [torch.stack([sinkhorn(perturbed, t, i) for i in iterations]) for t in taus]
-    )
+    matrices = torch.stack([torch.stack([sinkhorn(perturbed, t, i) for i in checked_iterations]) for t in checked_taus])
     errors = torch.tensor([[doubly_stochastic_error(m) for m in row] for row in matrices])
-    return SinkhornGrid(perturbed, taus, iterations, matrices, errors, matching(perturbed))
+    return SinkhornGrid(perturbed, checked_taus, checked_iterations, matrices, errors, matching(perturbed))
 
 
 @dataclass(frozen=True)
@@ -434,10 +417,16 @@ class SortingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, least in (("n", 2), ("steps", 1), ("batch_size", 1), ("hidden", 1),
-                            ("sinkhorn_iters", 1), ("test_lists", 1)):
+        for name, least in (
+            ("n", 2),
+            ("steps", 1),
+            ("batch_size", 1),
+            ("hidden", 1),
+            ("sinkhorn_iters", 1),
+            ("test_lists", 1),
+        ):
             value = getattr(self, name)
-            if _whole_number(value, name) < least:
+            if whole_number(value, name) < least:
                 raise ValueError(f"{name} must be at least {least}, got {value}.")
         check_tau(self.tau)
         if not math.isfinite(self.lr) or self.lr <= 0:
@@ -478,9 +467,7 @@ class SortingTask:
         self.config = config
         self.generator = torch.Generator().manual_seed(config.seed)
         self.test_values = torch.rand(config.test_lists, config.n, generator=self.generator)
-        self.net = nn.Sequential(
-            nn.Linear(1, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.n)
-        )
+        self.net = nn.Sequential(nn.Linear(1, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.n))
         self._init_parameters()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step = 0
@@ -501,8 +488,9 @@ class SortingTask:
     def train_step(self) -> float:
         cfg = self.config
         values = torch.rand(cfg.batch_size, cfg.n, generator=self.generator)
-        soft = gumbel_sinkhorn(self.scores(values), cfg.tau, cfg.sinkhorn_iters,
-                               cfg.noise_scale, generator=self.generator)
+        soft = gumbel_sinkhorn(
+            self.scores(values), cfg.tau, cfg.sinkhorn_iters, cfg.noise_scale, generator=self.generator
+        )
         arranged = torch.einsum("bij,bi->bj", soft, values)
         loss = (arranged - values.sort(dim=-1).values).pow(2).sum(dim=-1).mean()
         self.optimizer.zero_grad()
@@ -521,7 +509,7 @@ class SortingTask:
     def run(self, report_every: int = 10) -> Iterator[SortProgress]:
         """Train to config.steps, yielding progress first at the current step, then every
         `report_every` steps and at the end."""
-        if _whole_number(report_every, "report_every") < 1:
+        if whole_number(report_every, "report_every") < 1:
             raise ValueError(f"report_every must be at least 1, got {report_every}.")
         progress = SortProgress(self.step, math.nan, *self.evaluate())
         yield progress

@@ -13,17 +13,31 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.data import MissingDataError, load_mnist
 from core.checkpoints import save_checkpoint
-from core.training import (ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, EpochMetrics, StepMetrics, TrainConfig,
-                           Trainer, checkpoint_metadata, default_device, device_name)
+from core.data import MissingDataError, load_mnist
+from core.device import default_device, device_name
+from core.names import ALIASES
+from core.training import (
+    ANNEAL_EVERY,
+    ANNEAL_RATE,
+    ESTIMATORS,
+    EpochMetrics,
+    StepMetrics,
+    TrainConfig,
+    Trainer,
+    checkpoint_metadata,
+)
 from core.vae import PRESETS
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
-    p.add_argument("--preset", choices=sorted(PRESETS), default="faithful",
-                   help="faithful: ReLU on the encoder logits as in the seed; linear: plain logits")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="faithful",
+        help="faithful: ReLU on the encoder logits as in the seed; linear: plain logits",
+    )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--tau", type=float, default=1.0, help="temperature (the start value when annealing)")
     p.add_argument("--anneal", action="store_true", help="exponential temperature annealing (Jang et al. 2017)")
@@ -31,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anneal-every", type=int, default=ANNEAL_EVERY, help="steps between temperature updates")
     p.add_argument("--tau-min", type=float, default=0.5)
     p.add_argument("--hard", action="store_true", help="straight-through: one-hot forward, relaxed gradient")
-    p.add_argument("--estimator", choices=ESTIMATORS, default=None, help="overrides --hard when given")
+    p.add_argument(
+        "--estimator",
+        choices=[*ESTIMATORS, *ALIASES],
+        default=None,
+        help="overrides --hard when given ('relaxed' is the older name of gumbel_softmax)",
+    )
     p.add_argument("--rao-samples", type=int, default=10, help="conditional Gumbel draws per Gumbel-Rao gradient")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -39,26 +58,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=default_device())
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--data-root", default=None, help="folder holding MNIST/raw (default: $GUMBEL_LAB_DATA, else ./data)")
+    p.add_argument(
+        "--data-root", default=None, help="folder holding MNIST/raw (default: $GUMBEL_LAB_DATA, else ./data)"
+    )
     p.add_argument("--out", default=None, help="write the trained model here (a .pt file and its .json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    estimator = args.estimator or ("straight_through" if args.hard else "relaxed")
-    return TrainConfig(
-        model=PRESETS[args.preset], epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        tau=args.tau, anneal_rate=args.anneal_rate if args.anneal else 0.0, tau_min=args.tau_min,
-        anneal_every=args.anneal_every, estimator=estimator, rao_samples=args.rao_samples, seed=args.seed,
+    return TrainConfig.from_settings(
+        preset=args.preset,
+        estimator=args.estimator or ("straight_through" if args.hard else "gumbel_softmax"),
+        anneal=args.anneal,
+        anneal_rate=args.anneal_rate,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        tau=args.tau,
+        tau_min=args.tau_min,
+        anneal_every=args.anneal_every,
+        rao_samples=args.rao_samples,
+        seed=args.seed,
         device=args.device,
-        max_steps=args.max_steps, train_subset=args.train_subset,
+        max_steps=args.max_steps,
+        train_subset=args.train_subset,
     )
 
 
 def format_epoch(e: EpochMetrics) -> str:
-    return (f"Epoch {e.epoch:>2}: relaxed {e.relaxed:.2f}  unrelaxed {e.unrelaxed:.2f}  "
-            f"test {e.test:.2f}  (tau {e.tau:.3f}, {e.seconds:.1f} s)")
+    return (
+        f"Epoch {e.epoch:>2}: relaxed {e.relaxed:.2f}  unrelaxed {e.unrelaxed:.2f}  "
+        f"test {e.test:.2f}  (tau {e.tau:.3f}, {e.seconds:.1f} s)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, MissingDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"Training {args.preset} preset, {config.estimator}, on {config.device}: "
-          f"{trainer.total_steps} steps", file=sys.stderr)
+    print(
+        f"Training {args.preset} preset, {config.estimator}, on {config.device}: {trainer.total_steps} steps",
+        file=sys.stderr,
+    )
     epochs: list[EpochMetrics] = []
     started = time.perf_counter()
     with tqdm(total=trainer.total_steps, disable=args.quiet, unit="step", file=sys.stderr, leave=False) as bar:
@@ -87,12 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         words = sys.argv[1:] if argv is None else argv
         command = " ".join(["python -m core.train", *(shlex.quote(w) for w in words)])
-        metadata = checkpoint_metadata(trainer, epochs, name=Path(args.out).stem, preset=args.preset,
-                                       command=command, status="finished",
-                                       wall_seconds=round(time.perf_counter() - started, 1),
-                                       device=device_name(config.device))
+        metadata = checkpoint_metadata(
+            trainer,
+            epochs,
+            name=Path(args.out).stem,
+            preset=args.preset,
+            command=command,
+            status="finished",
+            wall_seconds=round(time.perf_counter() - started, 1),
+            device=device_name(config.device),
+        )
         print(f"saved {save_checkpoint(trainer.model, Path(args.out), metadata)}", file=sys.stderr)
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

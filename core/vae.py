@@ -6,10 +6,11 @@ logits, which equals the seed's sigmoid + BCE but never takes log(0).
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -57,12 +58,13 @@ class VAEConfig:
         return asdict(self) | {"hidden": list(self.hidden)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "VAEConfig":
+    def from_dict(cls, data: dict) -> VAEConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown model settings: {sorted(unknown)}.")
-        return cls(**{k: (tuple(v) if k == "hidden" else v) for k, v in data.items()})
+        settings: dict[str, Any] = {k: (tuple(v) if k == "hidden" else v) for k, v in data.items()}
+        return cls(**settings)
 
 
 PRESETS: dict[str, VAEConfig] = {
@@ -73,7 +75,7 @@ PRESETS: dict[str, VAEConfig] = {
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -81,7 +83,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 @dataclass
-class Objective:
+class VAELoss:
     """Per-batch means of the negative ELBO and its two parts."""
 
     total: torch.Tensor
@@ -169,8 +171,8 @@ def reconstruction_nll(pixel_logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return F.binary_cross_entropy_with_logits(pixel_logits, target, reduction="none").sum(-1)
 
 
-def objective(pixel_logits: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> Objective:
+def vae_loss(pixel_logits: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> VAELoss:
     """The seed's loss: BCE summed over pixels + KL to the uniform prior, mean over the batch."""
     rec = reconstruction_nll(pixel_logits, x).mean()
     kl = kl_to_uniform(logits).mean()
-    return Objective(rec + kl, rec, kl)
+    return VAELoss(rec + kl, rec, kl)

@@ -1,6 +1,6 @@
 """Build the results table and figure from the runs of `scripts/reproduce.py`.
 
-    python scripts/report.py
+    python -m scripts.report
 
 Reads runs/repro/*.json and their models, computes held-out bounds on the full test set
 (negative ELBO over 10 exact samples per image, importance-sampled NLL with 100 samples),
@@ -16,16 +16,13 @@ import statistics
 import sys
 from pathlib import Path
 
+from core.checkpoints import load_checkpoint, read_metadata
+from core.data import load_mnist
+from core.evaluation import exact_sample_objective, held_out_bounds
+from core.figures.training import epoch_curves_figure
+from scripts.reproduce import CONFIGS, RUNS
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from core.checkpoints import load_checkpoint, read_metadata  # noqa: E402
-from core.data import load_mnist  # noqa: E402
-from core.evaluation import held_out_bounds  # noqa: E402
-from core.figures import epoch_curves_figure  # noqa: E402
-from core.training import evaluate  # noqa: E402
-from scripts.reproduce import CONFIGS, RUNS  # noqa: E402
-
 DOCS = REPO / "docs"
 README = REPO / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -48,9 +45,16 @@ def run_summary(path: Path, test_x) -> dict:
         bounds = {"negative_elbo": result.negative_elbo, "nll": result.nll}
         cache.write_text(json.dumps(bounds))
     final = meta["final_metrics"]
-    return {"relaxed": final["relaxed"], "unrelaxed": final["unrelaxed"], "test": final["test"],
-            "wall_seconds": meta.get("wall_seconds"), "device": meta.get("device"), "epochs": meta["epochs"],
-            "history": meta.get("history", []), **bounds}
+    return {
+        "relaxed": final["relaxed"],
+        "unrelaxed": final["unrelaxed"],
+        "test": final["test"],
+        "wall_seconds": meta.get("wall_seconds"),
+        "device": meta.get("device"),
+        "epochs": meta["epochs"],
+        "history": meta.get("history", []),
+        **bounds,
+    }
 
 
 def mean_spread(values: list[float]) -> tuple[float, float]:
@@ -85,8 +89,10 @@ def table(results: dict[str, list[dict]]) -> str:
 
 
 def mean_curves(runs: list[dict]) -> dict[str, list[float]]:
-    return {key: [statistics.fmean(r["history"][e][key] for r in runs) for e in range(len(runs[0]["history"]))]
-            for key in ("relaxed", "unrelaxed", "test")}
+    return {
+        key: [statistics.fmean(r["history"][e][key] for r in runs) for e in range(len(runs[0]["history"]))]
+        for key in ("relaxed", "unrelaxed", "test")
+    }
 
 
 def ship(name: str, runs: list[tuple[Path, dict]], test_x) -> Path:
@@ -96,11 +102,16 @@ def ship(name: str, runs: list[tuple[Path, dict]], test_x) -> Path:
     target = REPO / "checkpoints" / f"{SHIPPED[name]}.pt"
     shutil.copy(source, target)
     model = load_checkpoint(target).model
-    check = evaluate(model, test_x[:CHECK_IMAGES], seed=0).total
+    check = exact_sample_objective(model, test_x[:CHECK_IMAGES], seed=0).total
     meta = read_metadata(source) | {
-        "name": SHIPPED[name], "source_run": source.stem,
-        "quality_check": {"test_images": CHECK_IMAGES, "seed": 0, "measured": round(check, 3),
-                          "bound": round(check + CHECK_MARGIN, 3)},
+        "name": SHIPPED[name],
+        "source_run": source.stem,
+        "quality_check": {
+            "test_images": CHECK_IMAGES,
+            "seed": 0,
+            "measured": round(check, 3),
+            "bound": round(check + CHECK_MARGIN, 3),
+        },
     }
     target.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     return target
@@ -115,14 +126,17 @@ def main() -> int:
             found[name] = [(p, run_summary(p, test_x)) for p in paths]
             print(f"{name}: {len(paths)} run(s)", flush=True)
     if not found:
-        print("no runs: train them first with python scripts/reproduce.py", file=sys.stderr)
+        print("no runs: train them first with python -m scripts.reproduce", file=sys.stderr)
         return 1
     results = {name: [summary for _, summary in runs] for name, runs in found.items()}
     DOCS.mkdir(exist_ok=True)
-    (DOCS / "results.json").write_text(json.dumps(
-        {name: [{k: v for k, v in r.items() if k != "history"} for r in runs] for name, runs in results.items()},
-        indent=2))
-    curves = {name: mean_curves(results[name]) for name in ("faithful", "best") if name in results}
+    (DOCS / "results.json").write_text(
+        json.dumps(
+            {name: [{k: v for k, v in r.items() if k != "history"} for r in runs] for name, runs in results.items()},
+            indent=2,
+        )
+    )
+    curves = {str(name): mean_curves(results[name]) for name in ("faithful", "best") if name in results}
     epoch_curves_figure(curves).write_image(DOCS / "training_curves.png", width=1300, height=520, scale=1)
     text = README.read_text()
     if START in text and END in text:

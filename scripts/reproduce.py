@@ -1,10 +1,10 @@
 """Reproduce the seed's results: train every configuration for three seeds with the CLI.
 
-    python scripts/reproduce.py            # trains what is missing under runs/repro/
-    python scripts/reproduce.py --only faithful --seeds 0
+    python -m scripts.reproduce            # trains what is missing under runs/repro/
+    python -m scripts.reproduce --only faithful --seeds 0
 
 Each run is `python -m core.train ... --out runs/repro/<config>-s<seed>`, so every model
-carries the exact command that made it. `python scripts/report.py` then builds the table
+carries the exact command that made it. `python -m scripts.report` then builds the table
 and the figure from these files.
 """
 
@@ -44,8 +44,17 @@ def main(argv: list[str] | None = None) -> int:
             if out.with_suffix(".json").exists():
                 print(f"{out.name}: done already", flush=True)
                 continue
-            command = [sys.executable, "-m", "core.train", *CONFIGS[name], "--seed", str(seed),
-                       "--quiet", "--out", str(out.relative_to(REPO))]
+            command = [
+                sys.executable,
+                "-m",
+                "core.train",
+                *CONFIGS[name],
+                "--seed",
+                str(seed),
+                "--quiet",
+                "--out",
+                str(out.relative_to(REPO)),
+            ]
             if args.device:
                 command += ["--device", args.device]
             print(f"{out.name}: {' '.join(command[1:])}", flush=True)

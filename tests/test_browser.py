@@ -49,13 +49,28 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> f
 def server(data_root, tmp_path_factory):
     """The app on a free port, with its own folder for models trained during the test."""
     port = _free_port()
-    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root),
-                        "GUMBEL_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "GUMBEL_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -102,9 +117,7 @@ def open_page(page, url: str, path: str = "") -> None:
 def settle(page, timeout: float = 90_000) -> None:
     """Wait until the script run has finished: no 'running' status widget for a moment."""
     page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
     page.wait_for_timeout(300)
 
 
@@ -139,9 +152,11 @@ def nudge_slider(page, label: str, key: str, times: int) -> None:
 def plot_data(page, index: int) -> list:
     """The data of the index-th plotly chart as plotly.js drew it. `_fullData` holds the decoded
     arrays (numpy data arrives base64-packed in `.data`), and exists once the chart is drawn."""
-    script = (f"(i) => Array.from(document.querySelectorAll('{PLOTS}'))[i]?._fullData?.map("
-              "t => [t.y, t.z, t.a].map(v => v ? Array.from(v, r => r && r.length !== undefined ? Array.from(r) : r)"
-              " : null))")
+    script = (
+        f"(i) => Array.from(document.querySelectorAll('{PLOTS}'))[i]?._fullData?.map("
+        "t => [t.y, t.z, t.a].map(v => v ? Array.from(v, r => r && r.length !== undefined ? Array.from(r) : r)"
+        " : null))"
+    )
     return page.wait_for_function(script, arg=index, timeout=60_000).json_value()
 
 
@@ -189,8 +204,11 @@ def test_estimators_classes_change_the_figure(server, page):
     open_page(page, server, "estimators")
     page.wait_for_selector(PLOTS)
     before = plot_data(page, 0)
-    norm = (page.locator('[data-testid="stMetric"]').filter(has_text="Exact gradient norm")
-            .locator('[data-testid="stMetricValue"]'))
+    norm = (
+        page.locator('[data-testid="stMetric"]')
+        .filter(has_text="Exact gradient norm")
+        .locator('[data-testid="stMetricValue"]')
+    )
     norm_before = norm.inner_text()
     nudge_slider(page, "Classes K", "ArrowLeft", 4)
     after = wait_for_change(page, 0, before)
@@ -210,7 +228,9 @@ def test_structures_k_and_training(server, page):
     nudge_slider(page, "k (items drawn)", "ArrowRight", 1)
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some("
-        "m => m.innerText.includes('Sum of the relaxed k-hot') && m.innerText.includes('4.000'))", timeout=60_000)
+        "m => m.innerText.includes('Sum of the relaxed k-hot') && m.innerText.includes('4.000'))",
+        timeout=60_000,
+    )
     settle(page)
     assert "k=4" in page.url
     page.get_by_role("button", name="Train").click()
@@ -236,8 +256,9 @@ def test_train_live_run_stop_and_pick_the_model(server, page):
 
     # The first visible chart is the objectives; its traces are packed float32, so read _fullData.
     # The live fragment redraws that chart, which has no _fullData for a moment: count 0 then.
-    points = (f"() => [...document.querySelectorAll('{PLOTS}')].find(e => e.offsetParent)"
-              "?._fullData?.[0]?.x?.length ?? 0")
+    points = (
+        f"() => [...document.querySelectorAll('{PLOTS}')].find(e => e.offsetParent)?._fullData?.[0]?.x?.length ?? 0"
+    )
     s0 = steps()
     n0 = page.wait_for_function(points, timeout=60_000).json_value()
     page.wait_for_function(f"(n) => ({points})() > n", arg=n0, timeout=60_000)  # the chart grows

@@ -8,8 +8,15 @@ import pytest
 import torch
 
 import core.checkpoints
-from core.checkpoints import (FORMAT, CheckpointError, list_checkpoints, load_checkpoint, metadata_path,
-                              read_metadata, save_checkpoint)
+from core.checkpoints import (
+    FORMAT,
+    CheckpointError,
+    list_checkpoints,
+    load_checkpoint,
+    metadata_path,
+    read_metadata,
+    save_checkpoint,
+)
 from core.vae import CategoricalVAE, VAEConfig
 
 SMALL = VAEConfig(latent_vars=3, classes=4, hidden=(16,), relu_logits=False)
@@ -111,10 +118,19 @@ def corrupt(path, how):
 
 @pytest.mark.parametrize(
     "how, words",
-    [("random bytes", "could not be read"), ("truncated", "could not be read"), ("json renamed", "could not be read"),
-     ("empty", "could not be read"), ("wrong shapes", "do not fit"), ("missing weight", "do not fit"),
-     ("nan weights", "NaN"), ("no format tag", "format tag"), ("bad config", "model settings"),
-     ("unknown setting", "model settings"), ("not tensors", "mapping of names to tensors")],
+    [
+        ("random bytes", "could not be read"),
+        ("truncated", "could not be read"),
+        ("json renamed", "could not be read"),
+        ("empty", "could not be read"),
+        ("wrong shapes", "do not fit"),
+        ("missing weight", "do not fit"),
+        ("nan weights", "NaN"),
+        ("no format tag", "format tag"),
+        ("bad config", "model settings"),
+        ("unknown setting", "model settings"),
+        ("not tensors", "mapping of names to tensors"),
+    ],
 )
 def test_bad_files_raise_checkpoint_error(tmp_path, how, words):
     path = save_checkpoint(small_model(), tmp_path / "m")

@@ -19,14 +19,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_cli(args, data_root, **env):
     """The CLI in a fresh interpreter, one intra-op thread (the test machine's cores are shared)."""
     env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "OMP_NUM_THREADS": "1"} | env
-    return subprocess.run([sys.executable, "-m", "core.train", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core.train", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     out = tmp_path / "x"
-    result = run_cli(["--epochs", "1", "--max-steps", "20", "--train-subset", "2000", "--quiet",
-                      "--out", str(out)], data_root)
+    result = run_cli(
+        ["--epochs", "1", "--max-steps", "20", "--train-subset", "2000", "--quiet", "--out", str(out)], data_root
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len([line for line in lines if line.startswith("Epoch")]) == 1
@@ -44,8 +46,11 @@ BAD_ARGS = [
     (["--lr", "-1"], "learning rate"),
     (["--device", "banana"], "device"),
     (["--estimator", "gumbel_rao", "--rao-samples", "0"], "rao_samples"),
-    pytest.param(["--device", "cuda"], "no CUDA GPU",
-                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")),
+    pytest.param(
+        ["--device", "cuda"],
+        "no CUDA GPU",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA"),
+    ),
 ]
 
 
@@ -60,8 +65,16 @@ def test_empty_data_root_names_the_four_files(data_root, tmp_path):
     """Exit code and stderr of the real entry point; the CLI tries a download, and a dead proxy
     makes that fail at once instead of waiting on the network."""
     dead = "http://127.0.0.1:9"
-    result = run_cli(["--data-root", str(tmp_path)], data_root,
-                     http_proxy=dead, https_proxy=dead, HTTP_PROXY=dead, HTTPS_PROXY=dead, no_proxy="", NO_PROXY="")
+    result = run_cli(
+        ["--data-root", str(tmp_path)],
+        data_root,
+        http_proxy=dead,
+        https_proxy=dead,
+        HTTP_PROXY=dead,
+        HTTPS_PROXY=dead,
+        no_proxy="",
+        NO_PROXY="",
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     err = result.stderr.strip().splitlines()

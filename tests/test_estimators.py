@@ -3,29 +3,29 @@ conditional sampling, summaries, figures, and Gumbel-Rao training."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 import torch
 
-from core.estimator_figures import estimator_figure, gradient_figure
 from core.estimators import (
-    ESTIMATORS,
     Problem,
     compare_estimators,
-    conditional_perturbed_logits,
     decoder_problem,
     enumerate_codes,
     estimator_gradients,
     exact_gradient,
     expected_value,
-    gumbel_rao,
     quadratic_problem,
     reward_problem,
     summarize,
 )
-from core.gumbel import gumbel_argmax
-from core.training import TrainConfig, Trainer, evaluate
+from core.evaluation import exact_sample_objective
+from core.figures.estimators import estimator_figure, gradient_figure
+from core.gumbel import conditional_perturbed_logits, gumbel_argmax, gumbel_rao
+from core.names import ESTIMATOR_LABELS
+from core.training import TrainConfig, Trainer
 from core.vae import CategoricalVAE, VAEConfig
 
 EULER_GAMMA = 0.5772156649015329
@@ -96,7 +96,7 @@ def test_relaxed_bias_shrinks_as_the_temperature_falls_for_a_linear_f() -> None:
         summarize(estimator_gradients(problem, "gumbel_softmax", 20_000, tau, seed=1), exact)
         for tau in (2.0, 1.0, 0.5, 0.25)
     ]
-    for warmer, colder in zip(stats, stats[1:]):
+    for warmer, colder in itertools.pairwise(stats):
         # the drop must exceed what the draws' noise alone could produce (3 floors each side)
         assert colder.bias + 3 * (warmer.bias_floor + colder.bias_floor) < warmer.bias
     assert stats[-1].bias < 0.1 * stats[0].bias
@@ -129,7 +129,7 @@ def test_gumbel_rao_estimates_the_straight_through_mean() -> None:
 
 def test_estimators_are_seeded() -> None:
     problem = quadratic_problem(4, 2, seed=0)
-    for estimator in ESTIMATORS:
+    for estimator in ESTIMATOR_LABELS:
         first = estimator_gradients(problem, estimator, 50, 0.5, seed=7)
         assert torch.equal(first, estimator_gradients(problem, estimator, 50, 0.5, seed=7))
         assert not torch.equal(first, estimator_gradients(problem, estimator, 50, 0.5, seed=8))
@@ -194,8 +194,8 @@ def test_summary_numbers_by_hand() -> None:
 def test_compare_estimators_lists_every_estimator_at_every_temperature() -> None:
     comparison = compare_estimators(quadratic_problem(4), [1.0, 0.1, 10.0], draws=200, seed=0)
     assert comparison.temperatures == (0.1, 1.0, 10.0)
-    assert comparison.estimators == list(ESTIMATORS)
-    assert len(comparison.rows()) == 3 * len(ESTIMATORS)
+    assert comparison.estimators == list(ESTIMATOR_LABELS)
+    assert len(comparison.rows()) == 3 * len(ESTIMATOR_LABELS)
     flat = comparison.series("score_function", "variance")
     assert len(set(flat)) == 1
     assert len(set(comparison.series("gumbel_softmax", "variance"))) == 3
@@ -232,11 +232,11 @@ def test_figures_plot_every_estimator_on_log_axes() -> None:
     comparison = compare_estimators(reward_problem(3), [0.5, 1.0, 2.0], draws=100, seed=0)
     figure = estimator_figure(comparison)
     names = {trace.name for trace in figure.data if trace.showlegend}
-    assert len(names) == len(ESTIMATORS)
+    assert len(names) == len(ESTIMATOR_LABELS)
     assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.type == "log"
     assert figure.layout.yaxis4.type != "log"  # cosine
     bars = gradient_figure(comparison, 1.0)
-    assert len(bars.data) == 1 + len(ESTIMATORS)
+    assert len(bars.data) == 1 + len(ESTIMATOR_LABELS)
     assert list(bars.data[0].y) == pytest.approx(comparison.exact.reshape(-1).tolist())
     with pytest.raises(ValueError, match="not computed"):
         gradient_figure(comparison, 0.3)
@@ -246,27 +246,29 @@ def test_figures_plot_every_estimator_on_log_axes() -> None:
 
 
 def test_a_gumbel_rao_training_step_decodes_one_hot_codes(mnist) -> None:
-    config = TrainConfig(model=SMALL_VAE, estimator="gumbel_rao", rao_samples=4, batch_size=20,
-                         train_subset=40, test_subset=20)
+    config = TrainConfig(
+        model=SMALL_VAE, estimator="gumbel_rao", rao_samples=4, batch_size=20, train_subset=40, test_subset=20
+    )
     trainer = Trainer(config, *mnist)
     codes = []
     decode = trainer.model.decode_logits
     trainer.model.decode_logits = lambda code: codes.append(code.detach()) or decode(code)
-    relaxed, unrelaxed, _, _ = trainer.train_step(trainer.x_train[:20], tau=1.0)
+    losses = trainer.train_step(trainer.x_train[:20], tau=1.0)
     assert len(codes) == 1 and codes[0].shape == (20, 4, 5)
     assert torch.equal(codes[0].sum(-1), torch.ones(20, 4)) and set(codes[0].unique().tolist()) == {0.0, 1.0}
-    assert relaxed == unrelaxed  # the forward pass already is the exact sample
+    assert losses.relaxed == losses.unrelaxed  # the forward pass already is the exact sample
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in trainer.model.parameters())
 
 
 def test_a_short_gumbel_rao_run_lowers_the_test_loss(mnist) -> None:
-    config = TrainConfig(model=SMALL_VAE, estimator="gumbel_rao", epochs=1, batch_size=50,
-                         train_subset=2000, test_subset=500, seed=1)
+    config = TrainConfig(
+        model=SMALL_VAE, estimator="gumbel_rao", epochs=1, batch_size=50, train_subset=2000, test_subset=500, seed=1
+    )
     trainer = Trainer(config, *mnist)
-    before = evaluate(trainer.model, trainer.x_test).total
+    before = exact_sample_objective(trainer.model, trainer.x_test).total
     for _ in trainer.events():
         pass
-    after = evaluate(trainer.model, trainer.x_test).total
+    after = exact_sample_objective(trainer.model, trainer.x_test).total
     assert after < before - 50, (before, after)
 
 

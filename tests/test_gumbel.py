@@ -113,8 +113,10 @@ def test_soft_samples_lie_on_the_simplex(tau):
 def test_samples_approach_one_hot_as_tau_shrinks():
     """Mean largest component rises with falling tau and is ~1 at tau = 1e-3."""
     logits = torch.randn(20_000, 10, generator=gen(0))
-    peaks = [gumbel_softmax(logits, tau, generator=gen(1)).max(-1).values.mean().item()
-             for tau in (5.0, 1.0, 0.1, 0.01, 1e-3)]
+    peaks = [
+        gumbel_softmax(logits, tau, generator=gen(1)).max(-1).values.mean().item()
+        for tau in (5.0, 1.0, 0.1, 0.01, 1e-3)
+    ]
     assert peaks == sorted(peaks) and len(set(peaks)) == len(peaks)
     assert peaks[-1] > 0.999
 
@@ -181,8 +183,15 @@ def test_matches_torch_gumbel_softmax_in_distribution():
 
 @pytest.mark.parametrize(
     "tau, words",
-    [(0.0, "tau"), (-1.0, "tau"), (float("nan"), "tau"), (INF, "tau"), ("hot", "number"), ("0.5", "number"),
-     (None, "number")],
+    [
+        (0.0, "tau"),
+        (-1.0, "tau"),
+        (float("nan"), "tau"),
+        (INF, "tau"),
+        ("hot", "number"),
+        ("0.5", "number"),
+        (None, "number"),
+    ],
 )
 def test_bad_tau_raises(tau, words):
     with pytest.raises(ValueError, match=words):

@@ -34,8 +34,11 @@ def array(values: list | dict) -> np.ndarray:
 def test_the_default_renders_every_section_and_mirrors_the_settings_in_the_url() -> None:
     at = page()
     assert not at.exception and not at.error
-    assert [h.value for h in at.header] == ["k-subsets: Gumbel top-k and its relaxation",
-                                            "Permutations: Gumbel-Sinkhorn", "A live task: learning to sort"]
+    assert [h.value for h in at.header] == [
+        "k-subsets: Gumbel top-k and its relaxation",
+        "Permutations: Gumbel-Sinkhorn",
+        "A live task: learning to sort",
+    ]
     assert len(at.get("plotly_chart")) == 4
     assert metric(at, "Sum of the relaxed k-hot") == "3.000"
     names = [trace["name"] for trace in chart(at, "inclusion")["data"]]

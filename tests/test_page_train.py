@@ -33,6 +33,7 @@ def _recording(start, started: list):
         result = start(self)
         started.append(self)
         return result
+
     return wrapper
 
 
@@ -61,14 +62,34 @@ def _widget(at: AppTest, name: str):
 def test_renders_the_form_with_the_seed_preset(runs_dir):
     at = _page().run()
     assert not at.exception
-    values = {name: _widget(at, name).value for name in
-              ("preset", "estimator", "tau", "anneal", "epochs", "batch", "lr", "seed", "data", "rao")}
-    assert values == {"preset": "faithful", "estimator": "relaxed", "tau": 1.0, "anneal": False, "epochs": 10,
-                      "batch": 100, "lr": 1e-3, "seed": 0, "data": "full", "rao": 10}
+    values = {
+        name: _widget(at, name).value
+        for name in ("preset", "estimator", "tau", "anneal", "epochs", "batch", "lr", "seed", "data", "rao")
+    }
+    assert values == {
+        "preset": "faithful",
+        "estimator": "gumbel_softmax",
+        "tau": 1.0,
+        "anneal": False,
+        "epochs": 10,
+        "batch": 100,
+        "lr": 1e-3,
+        "seed": 0,
+        "data": "full",
+        "rao": 10,
+    }
     assert _widget(at, "device").value in ("cpu", "cuda")
     assert any("Start training" in b.label for b in at.button)
     assert "Start training" in at.info[0].value
-    assert at.query_params["estimator"] == "relaxed" and at.query_params["epochs"] == "10"
+    assert at.query_params["estimator"] == "gumbel_softmax" and at.query_params["epochs"] == "10"
+
+
+def test_an_old_url_with_the_old_estimator_name_still_opens(runs_dir):
+    at = _page()
+    at.query_params.update(estimator="relaxed")
+    at.run()
+    assert not at.exception
+    assert _widget(at, "estimator").value == "gumbel_softmax"
 
 
 def test_url_settings_fill_the_form_and_bad_ones_fall_back(runs_dir):

@@ -12,12 +12,29 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from core import structure_figures as figures
-from core.structures import (MAX_EXACT_ITEMS, SortingConfig, SortingTask, doubly_stochastic_error,
-                             gumbel_sinkhorn, gumbel_topk, inclusion_probabilities, is_permutation, k_hot, matching,
-                             monte_carlo_inclusion, permutation_matrix, random_scores, relaxed_topk,
-                             sequence_probabilities, sinkhorn, sinkhorn_grid, subset_summary, successive_softmax,
-                             weights_to_logits)
+from core.figures import structures as figures
+from core.structures import (
+    MAX_EXACT_ITEMS,
+    SortingConfig,
+    SortingTask,
+    doubly_stochastic_error,
+    gumbel_sinkhorn,
+    gumbel_topk,
+    inclusion_probabilities,
+    is_permutation,
+    k_hot,
+    matching,
+    monte_carlo_inclusion,
+    permutation_matrix,
+    random_scores,
+    relaxed_topk,
+    sequence_probabilities,
+    sinkhorn,
+    sinkhorn_grid,
+    subset_summary,
+    successive_softmax,
+    weights_to_logits,
+)
 
 WEIGHTS = [4.0, 3.0, 2.0, 1.0, 0.5, 0.0]
 
@@ -27,6 +44,7 @@ def seeded(seed: int = 0) -> torch.Generator:
 
 
 # --- k-subsets: exact sampling -------------------------------------------------------------
+
 
 def test_gumbel_topk_matches_plackett_luce_sequences():
     """Ordered draws of 3 of 6 items (one impossible) against the enumerated sequential law."""
@@ -97,6 +115,7 @@ def test_subset_summary_falls_back_to_monte_carlo_beyond_the_exact_limit():
 
 # --- k-subsets: relaxation -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tau", [10.0, 1.0, 0.1, 1e-2, 1e-3])
 def test_relaxed_khot_sums_to_k_and_stays_finite(tau):
     logits = torch.randn(200, 9, generator=seeded(4))
@@ -112,7 +131,7 @@ def test_relaxed_khot_approaches_the_hard_topk_as_tau_goes_to_zero():
     scores = torch.tensor([[0.3, 2.0, -1.0, 1.2, 0.9, 1.6], [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
     hard = k_hot(scores.topk(3, dim=-1).indices, 6)
     gaps = [(successive_softmax(scores, 3, tau) - hard).abs().max().item() for tau in (1.0, 0.3, 0.1, 0.03, 1e-3)]
-    assert all(a > b for a, b in zip(gaps, gaps[1:])), gaps
+    assert all(a > b for a, b in itertools.pairwise(gaps)), gaps
     assert gaps[-1] < 1e-6
     assert gaps[0] > 0.1
 
@@ -152,11 +171,14 @@ def test_straight_through_forwards_the_exact_khot_and_backwards_the_relaxed_grad
     logits = torch.randn(30, 6, generator=seeded(9))
     out = hard_output_with_the_relaxed_gradient(
         lambda x, hard: relaxed_topk(x, 2, 0.5, hard=hard, generator=seeded(11)),
-        logits, torch.randn(6, generator=seeded(10)))
+        logits,
+        torch.randn(6, generator=seeded(10)),
+    )
     torch.testing.assert_close(out, k_hot(gumbel_topk(logits, 2, seeded(11)), 6))
 
 
 # --- input checks ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("call", "message"),
@@ -187,6 +209,7 @@ def test_bad_inputs_raise_actionable_errors(call, message):
 
 
 # --- permutations ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("tau", [1.0, 0.3])
 def test_sinkhorn_is_doubly_stochastic(tau):
@@ -222,14 +245,16 @@ def test_sinkhorn_tends_to_the_best_permutation_as_tau_goes_to_zero():
     scores = 3 * target + 0.5 * torch.randn(6, 6, generator=seeded(16))
     assert torch.equal(permutation_matrix(matching(scores)), target)
     gaps = [(sinkhorn(scores, tau, 200) - target).abs().max().item() for tau in (1.0, 0.3, 0.1, 0.05)]
-    assert all(a > b for a, b in zip(gaps, gaps[1:])), gaps
+    assert all(a > b for a, b in itertools.pairwise(gaps)), gaps
     assert gaps[-1] < 1e-3
 
 
 def test_gumbel_sinkhorn_hard_is_a_permutation_with_the_relaxed_gradient():
     out = hard_output_with_the_relaxed_gradient(
         lambda x, hard: gumbel_sinkhorn(x, 0.5, 30, hard=hard, generator=seeded(19)),
-        torch.randn(4, 5, 5, generator=seeded(17)), torch.randn(5, 5, generator=seeded(18)))
+        torch.randn(4, 5, 5, generator=seeded(17)),
+        torch.randn(5, 5, generator=seeded(18)),
+    )
     assert (out.sum(dim=-1) == 1).all() and (out.sum(dim=-2) == 1).all()
 
 
@@ -252,6 +277,7 @@ def test_sinkhorn_grid_shares_one_noise_draw():
 
 # --- the sorting task ----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_sorting_task_learns_to_sort_five_numbers():
     """Stated accuracy: n = 5, seed 0, 200 steps -> element accuracy >= 0.95, whole lists >= 0.9."""
@@ -268,7 +294,8 @@ def test_sorting_task_learns_to_sort_five_numbers():
 def test_sorting_task_is_reproducible_and_its_example_is_consistent():
     runs = [list(SortingTask(SortingConfig(n=4, steps=20, seed=3)).run(report_every=10)) for _ in range(2)]
     assert [(p.step, p.element_accuracy, p.list_accuracy) for p in runs[0]] == [
-        (p.step, p.element_accuracy, p.list_accuracy) for p in runs[1]]
+        (p.step, p.element_accuracy, p.list_accuracy) for p in runs[1]
+    ]
     assert math.isnan(runs[0][0].loss) and [p.loss for p in runs[0][1:]] == [p.loss for p in runs[1][1:]]
     task = SortingTask(SortingConfig(n=4, steps=20, seed=3))
     values = torch.tensor([0.9, 0.1, 0.5, 0.3])
@@ -282,10 +309,12 @@ def test_sorting_task_is_reproducible_and_its_example_is_consistent():
 
 # --- figures ---------------------------------------------------------------------------------
 
+
 def test_figures_label_their_axes_and_share_one_colour_scale():
     grid = sinkhorn_grid(random_scores(4, seeded(23)), [0.1, 1.0], [1, 5, 20], 1.0, seeded(24))
-    fig = figures.permutation_grid_figure(grid.matrices.numpy(), ["τ = 0.1", "τ = 1"], ["L = 1", "L = 5", "L = 20"],
-                                          "t")
+    fig = figures.permutation_grid_figure(
+        grid.matrices.numpy(), ["τ = 0.1", "τ = 1"], ["L = 1", "L = 5", "L = 20"], "t"
+    )
     assert isinstance(fig, go.Figure)
     heatmaps = [t for t in fig.data if isinstance(t, go.Heatmap)]
     assert len(heatmaps) == 6 and {t.coloraxis for t in heatmaps} == {"coloraxis"}

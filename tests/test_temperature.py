@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from core.temperature import (categorical_probabilities, gumbel_max_check, logit_preset, one_hotness_curve,
-                              simplex_cloud, study_temperatures)
+from core.temperature import (
+    categorical_probabilities,
+    gumbel_max_check,
+    logit_preset,
+    one_hotness_curve,
+    simplex_cloud,
+    study_temperatures,
+)
 
 
 def test_presets_have_the_right_shape_and_modes():

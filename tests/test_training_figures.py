@@ -6,14 +6,30 @@ import numpy as np
 import pytest
 import torch
 
+from core.figures.training import (
+    diagnostics_figure,
+    focus_range,
+    objectives_figure,
+    prior_samples_figure,
+    reconstructions_figure,
+)
 from core.training import EpochMetrics, Preview, StepMetrics, smooth, training_curves
-from core.training_figures import (diagnostics_figure, focus_range, objectives_figure, prior_samples_figure,
-                                   reconstructions_figure)
 
 
 def _steps(n: int) -> list[StepMetrics]:
-    return [StepMetrics(step=i + 1, epoch=1 + i // 10, relaxed=200.0 - i, unrelaxed=210.0 - i, kl=20.0 + i % 3,
-                        reconstruction=180.0 - i, tau=1.0 / (1 + i), images_per_second=1000.0) for i in range(n)]
+    return [
+        StepMetrics(
+            step=i + 1,
+            epoch=1 + i // 10,
+            relaxed=200.0 - i,
+            unrelaxed=210.0 - i,
+            kl=20.0 + i % 3,
+            reconstruction=180.0 - i,
+            tau=1.0 / (1 + i),
+            images_per_second=1000.0,
+        )
+        for i in range(n)
+    ]
 
 
 def _epoch(epoch: int, step: int, test: float) -> EpochMetrics:

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from core.vae import MODES, PRESETS, CategoricalVAE, VAEConfig, objective
+from core.vae import MODES, PRESETS, CategoricalVAE, VAEConfig, vae_loss
 
 
 def gen(seed=0):
@@ -72,7 +72,7 @@ def test_objective_equals_a_hand_computation():
     vae = CategoricalVAE(VAEConfig(latent_vars=3, classes=4, hidden=(16,), input_dim=20)).double()
     x = torch.rand(6, 20, dtype=torch.float64, generator=gen(1))
     out = vae(x, "relaxed", tau=0.7, generator=gen(2))
-    got = objective(out.pixel_logits, x, out.logits)
+    got = vae_loss(out.pixel_logits, x, out.logits)
 
     p = 1 / (1 + torch.exp(-out.pixel_logits))
     bce = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(-1)
@@ -87,7 +87,7 @@ def test_objective_equals_a_hand_computation():
 
 def test_kl_is_zero_for_a_uniform_q():
     logits = torch.zeros(2, 30, 10)
-    got = objective(torch.zeros(2, 784), torch.full((2, 784), 0.5), logits)
+    got = vae_loss(torch.zeros(2, 784), torch.full((2, 784), 0.5), logits)
     assert got.kl.abs() < 1e-6
     assert torch.allclose(got.reconstruction, torch.tensor(784 * math.log(2)))
 
@@ -99,8 +99,16 @@ def test_unknown_mode_raises(model):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"latent_vars": 0}, {"classes": 1}, {"input_dim": 0}, {"hidden": ()}, {"hidden": (16, 0)},
-     {"latent_vars": 2.5}, {"classes": "10"}, {"hidden": (16.5,)}],
+    [
+        {"latent_vars": 0},
+        {"classes": 1},
+        {"input_dim": 0},
+        {"hidden": ()},
+        {"hidden": (16, 0)},
+        {"latent_vars": 2.5},
+        {"classes": "10"},
+        {"hidden": (16.5,)},
+    ],
 )
 def test_config_validation(kwargs):
     with pytest.raises(ValueError):

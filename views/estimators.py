@@ -7,10 +7,9 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from core.data import load_mnist
-from core.estimator_figures import estimator_figure, gradient_figure
-from core.estimators import (SHORT_NAMES, Comparison, compare_estimators, decoder_problem,
-                             quadratic_problem, reward_problem)
+from core.estimators import Comparison, compare_estimators, decoder_problem, quadratic_problem, reward_problem
+from core.figures.estimators import estimator_figure, gradient_figure
+from core.names import SHORT_LABELS
 
 PRESETS = {
     "quadratic": "Quadratic target ‖z − t‖²",
@@ -21,11 +20,36 @@ TAU_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 10
 DRAW_CHOICES = (100, 200, 500, 1000, 2000, 5000)
 RAO_CHOICES = (1, 2, 5, 10, 20, 50, 100)
 TEST_DIGITS = 10_000
+MAX_REWARDED_CLASS = 19
+MAX_VARIABLE = 999
+PRESET = ui.ChoiceField("est_preset", "preset", "quadratic", choices=tuple(PRESETS))
+DRAWS = ui.ChoiceField("est_draws", "N", 1000, choices=DRAW_CHOICES)
+TAUS = ui.RangeField("est_taus", "tau", (0.1, 10.0), choices=TAU_GRID)
+RAO = ui.ChoiceField("est_rao", "M", 10, choices=RAO_CHOICES)
+SEED = ui.IntField("est_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
+COMMON = (PRESET, DRAWS, RAO, SEED)
+DECODER = (
+    ui.IntField("est_digit", "digit", 0, high=TEST_DIGITS - 1),
+    ui.IntField("est_variable", "var", 0, high=MAX_VARIABLE),
+)
+TOY = (
+    ui.IntField("est_classes", "K", 10, low=2, high=20),
+    ui.IntField("est_variables", "V", 1, low=1, high=5),
+    ui.IntField("est_rewarded", "reward", 0, high=MAX_REWARDED_CLASS),
+)
 
 
 @st.cache_data(max_entries=64, show_spinner="Estimating gradients…")
-def toy_comparison(preset: str, classes: int, variables: int, rewarded: int, draws: int,
-                   temperatures: tuple[float, ...], rao_samples: int, seed: int) -> Comparison:
+def toy_comparison(
+    preset: str,
+    classes: int,
+    variables: int,
+    rewarded: int,
+    draws: int,
+    temperatures: tuple[float, ...],
+    rao_samples: int,
+    seed: int,
+) -> Comparison:
     if preset == "reward":
         problem = reward_problem(classes, variables, rewarded, seed)
     else:
@@ -34,12 +58,133 @@ def toy_comparison(preset: str, classes: int, variables: int, rewarded: int, dra
 
 
 @st.cache_data(max_entries=32, show_spinner="Estimating gradients through the decoder…")
-def decoder_comparison(model_path: str, modified: float, device: str, digit: int, variable: int, draws: int,
-                       temperatures: tuple[float, ...], rao_samples: int, seed: int) -> Comparison:
+def decoder_comparison(
+    model_path: str,
+    modified: float,
+    device: str,
+    digit: int,
+    variable: int,
+    draws: int,
+    temperatures: tuple[float, ...],
+    rao_samples: int,
+    seed: int,
+) -> Comparison:
     model = ui.load_model(Path(model_path), device).model
-    image = load_mnist("test").pixels()[digit]
+    image = ui.mnist()[1].pixels()[digit]
     problem = decoder_problem(model, image, variable)
     return compare_estimators(problem, temperatures, draws, seed, rao_samples)
+
+
+def settings() -> None:
+    st.segmented_control(
+        "Function f", list(PRESETS), format_func=lambda name: PRESETS[name], required=True, key=PRESET.key
+    )
+    left, middle, right = st.columns(3)
+    with left:
+        st.select_slider("Draws N", DRAW_CHOICES, key=DRAWS.key, help="Draws per estimator and temperature.")
+        st.select_slider(
+            "Temperatures τ",
+            TAU_GRID,
+            value=ui.initial_value(TAUS),
+            key=TAUS.key,
+            help="Every grid value in this range is computed.",
+        )
+    with middle:
+        st.select_slider(
+            "Gumbel-Rao draws M",
+            RAO_CHOICES,
+            key=RAO.key,
+            help="Gumbel draws conditioned on the sampled class, averaged per estimate.",
+        )
+        st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
+    with right:
+        if st.session_state[PRESET.key] == "decoder":
+            st.number_input("Test digit", min_value=0, max_value=TEST_DIGITS - 1, step=1, key="est_digit")
+            st.number_input(
+                "Latent variable edited",
+                min_value=0,
+                max_value=MAX_VARIABLE,
+                step=1,
+                key="est_variable",
+                help="This variable is the categorical; the others keep the encoder's most likely class.",
+            )
+        else:
+            st.slider("Classes K", 2, 20, key="est_classes")
+            st.slider(
+                "Variables V",
+                1,
+                5,
+                key="est_variables",
+                help="Independent categoricals; the exact gradient enumerates all K^V outcomes.",
+            )
+            st.number_input(
+                "Rewarded class",
+                min_value=0,
+                max_value=MAX_REWARDED_CLASS,
+                step=1,
+                key="est_rewarded",
+                disabled=st.session_state[PRESET.key] != "reward",
+            )
+
+
+def comparison_for(state) -> tuple[Comparison | None, str]:
+    """The page's one core call, cached, and a sentence on what the problem is."""
+    low, high = state[TAUS.key]
+    temperatures = tuple(t for t in TAU_GRID if low <= t <= high)
+    common = (state[DRAWS.key], temperatures, state[RAO.key], int(state[SEED.key]))
+    if state[PRESET.key] == "decoder":
+        model_path = ui.current_model_path()
+        if model_path is None:
+            st.info(
+                "No trained model is available yet, so the decoder preset has nothing to differentiate. "
+                "Train one on the Train page, or pick another function f.",
+                icon=":material/info:",
+            )
+            return None, ""
+        digit, variable = int(state["est_digit"]), int(state["est_variable"])
+        comparison = ui.guarded(
+            lambda: decoder_comparison(
+                str(model_path), model_path.stat().st_mtime, ui.current_device(), digit, variable, *common
+            )
+        )
+        return (
+            comparison,
+            f"Model {model_path.stem}, test digit {digit}: θ are the encoder's logits for variable {variable}.",
+        )
+    preset, rewarded = state[PRESET.key], int(state["est_rewarded"])
+    comparison = ui.guarded(
+        lambda: toy_comparison(preset, state["est_classes"], state["est_variables"], rewarded, *common)
+    )
+    note = (
+        "t is evenly spaced in [0, 1]; θ are standard-normal logits from the seed."
+        if preset == "quadratic"
+        else f"f counts the variables that pick class {rewarded}: a linear f."
+    )
+    return comparison, note
+
+
+def results(comparison: Comparison, note: str) -> None:
+    best = comparison.lowest_mse()
+    where = "any τ" if best.tau is None else f"τ = {best.tau:g}"
+    first, second, third = st.columns(3)
+    first.metric("Exact E[f]", f"{comparison.value:.4g}")
+    second.metric("Exact gradient norm ‖∇‖", f"{comparison.exact.norm().item():.4g}")
+    third.metric(
+        "Lowest MSE", SHORT_LABELS[best.estimator], f"{where}, MSE {best.mse:.3g}", delta_color="off", delta_arrow="off"
+    )
+    st.caption(
+        note + " Dashed: score-function estimators (no temperature). "
+        "Dotted in the bias panel: √(variance / N), the bias noise alone produces."
+    )
+    st.plotly_chart(estimator_figure(comparison), width="stretch")
+    shown = st.select_slider(
+        "Temperature for the gradient bars",
+        comparison.temperatures,
+        value=1.0 if 1.0 in comparison.temperatures else comparison.temperatures[0],
+    )
+    st.plotly_chart(gradient_figure(comparison, shown), width="stretch")
+    with st.expander("All numbers"):
+        st.dataframe(comparison.rows(), width="stretch", hide_index=True)
 
 
 st.title("Gradient estimators")
@@ -48,82 +193,9 @@ st.caption(
     "∇θ E[f(z)] from the exact gradient? Small problems are enumerated, so the exact gradient "
     "is known; every number below comes from N seeded draws."
 )
-
-tau_range = ui.query_list("tau", [0.1, 10.0], float)
-if len(tau_range) != 2 or not set(tau_range) <= set(TAU_GRID):
-    tau_range = [0.1, 10.0]
-
-preset = st.segmented_control(
-    "Function f", list(PRESETS), format_func=PRESETS.get, required=True, key="est_preset",
-    default=ui.query_value("preset", "quadratic", choices=list(PRESETS)))
-left, middle, right = st.columns(3)
-with left:
-    draws = st.select_slider("Draws N", DRAW_CHOICES, key="est_draws",
-                             value=ui.query_value("N", 1000, int, choices=list(DRAW_CHOICES)),
-                             help="Draws per estimator and temperature.")
-    low, high = st.select_slider("Temperatures τ", TAU_GRID, key="est_taus",
-                                 value=(min(tau_range), max(tau_range)),
-                                 help="Every grid value in this range is computed.")
-with middle:
-    rao_samples = st.select_slider("Gumbel-Rao draws M", RAO_CHOICES, key="est_rao",
-                                   value=ui.query_value("M", 10, int, choices=list(RAO_CHOICES)),
-                                   help="Gumbel draws conditioned on the sampled class, averaged per estimate.")
-    seed = st.number_input("Seed", min_value=0, step=1, key="est_seed",
-                           value=ui.query_value("seed", 0, lambda raw: abs(int(raw))))
-temperatures = tuple(t for t in TAU_GRID if low <= t <= high)
-
-with right:
-    if preset == "decoder":
-        digit = st.number_input("Test digit", min_value=0, max_value=TEST_DIGITS - 1, step=1, key="est_digit",
-                                value=ui.query_value("digit", 0, int, choices=range(TEST_DIGITS)))
-        variable = st.number_input(
-            "Latent variable edited", min_value=0, step=1, key="est_variable",
-            value=ui.query_value("var", 0, lambda raw: abs(int(raw))),
-            help="This variable is the categorical; the others keep the encoder's most likely class.")
-    else:
-        classes = st.slider("Classes K", 2, 20, key="est_classes",
-                            value=ui.query_value("K", 10, int, choices=list(range(2, 21))))
-        variables = st.slider("Variables V", 1, 5, key="est_variables",
-                              value=ui.query_value("V", 1, int, choices=list(range(1, 6))),
-                              help="Independent categoricals; the exact gradient enumerates all K^V outcomes.")
-        rewarded = st.number_input("Rewarded class", min_value=0, step=1, key="est_rewarded",
-                                   value=ui.query_value("reward", 0, lambda raw: abs(int(raw))),
-                                   disabled=preset != "reward")
-
-query = {"preset": preset, "N": draws, "tau": [low, high], "M": rao_samples, "seed": seed}
-if preset == "decoder":
-    ui.write_query(**query, digit=digit, var=variable)
-    model_path = ui.current_model_path()
-    if model_path is None:
-        st.info("No trained model is available yet, so the decoder preset has nothing to differentiate. "
-                "Train one on the Train page, or pick another function f.", icon=":material/info:")
-        st.stop()
-    comparison = ui.guarded(lambda: decoder_comparison(
-        str(model_path), model_path.stat().st_mtime, ui.current_device(), int(digit), int(variable),
-        draws, temperatures, rao_samples, int(seed)))
-    problem_note = f"Model {model_path.stem}, test digit {digit}: θ are the encoder's logits for variable {variable}."
-else:
-    ui.write_query(**query, K=classes, V=variables, reward=rewarded)
-    comparison = ui.guarded(lambda: toy_comparison(
-        preset, classes, variables, int(rewarded), draws, temperatures, rao_samples, int(seed)))
-    problem_note = ("t is evenly spaced in [0, 1]; θ are standard-normal logits from the seed."
-                    if preset == "quadratic" else f"f counts the variables that pick class {rewarded}: a linear f.")
-if comparison is None:
-    st.stop()
-
-best = comparison.lowest_mse()
-where = "any τ" if best.tau is None else f"τ = {best.tau:g}"
-first, second, third = st.columns(3)
-first.metric("Exact E[f]", f"{comparison.value:.4g}")
-second.metric("Exact gradient norm ‖∇‖", f"{comparison.exact.norm().item():.4g}")
-third.metric("Lowest MSE", SHORT_NAMES[best.estimator], f"{where}, MSE {best.mse:.3g}",
-             delta_color="off", delta_arrow="off")
-st.caption(problem_note + " Dashed: score-function estimators (no temperature). "
-           "Dotted in the bias panel: √(variance / N), the bias noise alone produces.")
-st.plotly_chart(estimator_figure(comparison), width="stretch")
-
-shown = st.select_slider("Temperature for the gradient bars", comparison.temperatures,
-                         value=1.0 if 1.0 in comparison.temperatures else comparison.temperatures[0])
-st.plotly_chart(gradient_figure(comparison, shown), width="stretch")
-with st.expander("All numbers"):
-    st.dataframe(comparison.rows(), width="stretch", hide_index=True)
+ui.url_state(COMMON + DECODER + TOY)
+settings()
+ui.write_url(COMMON + (TAUS,) + (DECODER if st.session_state[PRESET.key] == "decoder" else TOY))
+comparison, note = comparison_for(st.session_state)
+if comparison is not None:
+    results(comparison, note)

@@ -3,7 +3,8 @@
 import streamlit as st
 
 import ui
-from core import figures
+from core.device import device_label
+from core.figures.temperature import simplex_figure
 from core.temperature import categorical_probabilities, simplex_cloud
 
 st.title("Gumbel Lab")
@@ -15,19 +16,21 @@ st.markdown(
     "gradient backward. A *categorical VAE* on MNIST puts it all to work: train one live, then edit its "
     "one-hot code and watch the digit change."
 )
-st.caption(f"Running on **{ui.device_label(ui.current_device())}** (change it in the sidebar).")
+st.caption(f"Running on **{device_label(ui.current_device())}** (change it in the sidebar).")
 
 
 @st.cache_data(show_spinner=False)
 def hero_figure():
     taus = [0.1, 1.0, 10.0]
     logits = [1.0, 0.0, -0.5]
-    return figures.simplex_figure(taus, simplex_cloud(logits, taus, draws=500), categorical_probabilities(logits), 360)
+    return simplex_figure(taus, simplex_cloud(logits, taus, draws=500), categorical_probabilities(logits), 360)
 
 
 st.plotly_chart(hero_figure(), width="stretch", config={"displayModeBar": False})
-st.caption("The same Gumbel draws of a 3-class categorical relaxed at three temperatures: "
-           "at τ = 0.1 samples sit at the one-hot corners, at τ = 10 they crowd the centre.")
+st.caption(
+    "The same Gumbel draws of a 3-class categorical relaxed at three temperatures: "
+    "at τ = 0.1 samples sit at the one-hot corners, at τ = 10 they crowd the centre."
+)
 
 st.subheader("Pages")
 links = ui.PAGES[1:]

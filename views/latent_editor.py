@@ -4,140 +4,194 @@ import streamlit as st
 import torch
 
 import ui
-from core import figures, latent
-from core.data import MissingDataError, load_mnist
+from core import latent
+from core.data import MissingDataError
+from core.figures.images import digits_figure
+from core.figures.latent import code_grid_figure, probabilities_figure
+from core.vae import CategoricalVAE
 
-st.title("Latent editor")
-
-path = ui.current_model_path()
-if path is None:
-    st.info("No model is available yet. Train one on the Train page; it will appear in the sidebar.")
-    st.stop()
-checkpoint = ui.guarded(lambda: ui.load_model(path))
-if checkpoint is None:
-    st.stop()
-model = checkpoint.model
-variables, classes = model.config.latent_vars, model.config.classes
+TEST_DIGITS = 10_000
+CODE_KEY, PROBS_KEY, ORIGINAL_KEY, SOURCE_KEY = "code", "probs", "original", "source"
+VARIABLE_KEY, CLASS_KEY, SHAPE_KEY = "editor_variable", "editor_class", "code_shape"
+GRID_VERSION_KEY, RANDOMIZE_KEY, ERROR_KEY = "grid_version", "randomize_seed", "editor_error"
+START_SEED = ui.IntField("start_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
+START_DIGIT = ui.IntField("start_digit", "digit", 0, high=TEST_DIGITS - 1)
+TARGET_SEED = ui.IntField("target_seed", "target", 1, high=ui.SEED_MAX, fold=True)
+NO_TOOLBAR = {"displayModeBar": False}
 state = st.session_state
 
 
-@st.cache_resource(show_spinner=False)
-def test_split():
-    return load_mnist("test")
+def code_field(model: CategoricalVAE) -> ui.TextField:
+    """A code in the URL: one ASCII digit per variable, each a class the model has."""
+    classes = model.config.classes
+    digits = f"[0-{classes - 1}]" if classes <= 10 else "[0-9]"
+    return ui.TextField(CODE_KEY, "code", "", pattern=f"{digits}{{{model.config.latent_vars}}}")
 
 
-def start_from_prior(seed: int) -> None:
-    state.code = latent.prior_code(model, seed).tolist()
-    state.probs, state.original, state.source = None, None, f"prior sample, seed {seed}"
-    state.start_seed = seed
-    sync_class()
-
-
-def start_from_digit(index: int) -> None:
-    try:
-        digits = test_split()
-    except MissingDataError as err:
-        state.editor_error = str(err)
-        return
-    image = digits.pixels()[index]
-    probs, code = latent.encode_digit(model, image)
-    state.code, state.probs, state.original = code.tolist(), probs, image.reshape(28, 28)
-    state.source = f"test digit #{index} (label {int(digits.labels[index])})"
-    state.start_digit = index
-    sync_class()
+def variable_field(model: CategoricalVAE) -> ui.IntField:
+    return ui.IntField(VARIABLE_KEY, "var", 0, high=model.config.latent_vars - 1)
 
 
 def sync_class() -> None:
     """Show the selected variable's current class in the class picker."""
-    state.editor_class = state.code[state.editor_variable]
+    state[CLASS_KEY] = state[CODE_KEY][state[VARIABLE_KEY]]
 
 
-def set_class() -> None:
-    state.code = latent.set_class(model, state.code, state.editor_variable, state.editor_class).tolist()
-
-
-def clicked() -> None:
-    points = state[f"grid_{state.grid_version}"].selection.points
-    if points:
-        state.editor_variable, state.editor_class = int(points[0]["x"]), int(points[0]["y"])
-        set_class()
-        state.grid_version += 1  # a fresh chart: the click must not stay selected
-
-
-def randomize() -> None:
-    state.randomize_seed = state.get("randomize_seed", 0) + 1
-    state.code = latent.randomize_variable(model, state.code, state.editor_variable, state.randomize_seed).tolist()
+def start_from_prior(model: CategoricalVAE, seed: int) -> None:
+    state[CODE_KEY] = latent.prior_code(model, seed).tolist()
+    state[PROBS_KEY], state[ORIGINAL_KEY], state[SOURCE_KEY] = None, None, f"prior sample, seed {seed}"
     sync_class()
 
 
-def init() -> None:
+def start_from_digit(model: CategoricalVAE, index: int) -> None:
+    try:
+        digits = ui.mnist()[1]
+    except MissingDataError as err:
+        state[ERROR_KEY] = str(err)
+        return
+    image = digits.pixels()[index]
+    probs, code = latent.encode_digit(model, image)
+    state[CODE_KEY], state[PROBS_KEY], state[ORIGINAL_KEY] = code.tolist(), probs, image.reshape(28, 28)
+    state[SOURCE_KEY] = f"test digit #{index} (label {int(digits.labels[index])})"
+    sync_class()
+
+
+def set_class(model: CategoricalVAE) -> None:
+    state[CODE_KEY] = latent.set_class(model, state[CODE_KEY], state[VARIABLE_KEY], state[CLASS_KEY]).tolist()
+
+
+def clicked(model: CategoricalVAE) -> None:
+    points = state[f"grid_{state[GRID_VERSION_KEY]}"].selection.points
+    if points:
+        state[VARIABLE_KEY], state[CLASS_KEY] = int(points[0]["x"]), int(points[0]["y"])
+        set_class(model)
+        state[GRID_VERSION_KEY] += 1  # a fresh chart: the click must not stay selected
+
+
+def randomize(model: CategoricalVAE) -> None:
+    state[RANDOMIZE_KEY] = state.get(RANDOMIZE_KEY, 0) + 1
+    state[CODE_KEY] = latent.randomize_variable(
+        model, state[CODE_KEY], state[VARIABLE_KEY], state[RANDOMIZE_KEY]
+    ).tolist()
+    sync_class()
+
+
+def init(model: CategoricalVAE) -> None:
     """First visit, or a model with another code shape: start from the URL's code or a prior sample."""
-    state.grid_version = state.get("grid_version", 0)
-    state.editor_variable = ui.query_value("var", 0, int, list(range(variables)))
-    url_code = ui.query_value("code", "", str)
-    if len(url_code) == variables and all(c.isdigit() and int(c) < classes for c in url_code):
-        state.code, state.probs, state.original, state.source = [int(c) for c in url_code], None, None, "bookmarked code"
+    state.setdefault(GRID_VERSION_KEY, 0)
+    state.pop(VARIABLE_KEY, None)
+    ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
+    bookmarked = ui.url_value(code_field(model))
+    if bookmarked:
+        state[CODE_KEY] = [int(c) for c in bookmarked]
+        state[PROBS_KEY], state[ORIGINAL_KEY], state[SOURCE_KEY] = None, None, "bookmarked code"
         sync_class()
     else:
-        start_from_prior(ui.query_value("seed", 0, int))
-    state.code_shape = (variables, classes)
+        start_from_prior(model, state[START_SEED.key])
+    state[SHAPE_KEY] = (model.config.latent_vars, model.config.classes)
 
 
-if state.get("code_shape") != (variables, classes):
-    init()
+def start_controls(model: CategoricalVAE) -> None:
+    with st.expander("Start from…", expanded=False):
+        a, b = st.columns(2)
+        with a:
+            st.number_input("Prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=START_SEED.key)
+            st.button(
+                "Sample from the prior",
+                on_click=lambda: start_from_prior(model, int(state[START_SEED.key])),
+                icon=":material/casino:",
+            )
+        with b:
+            st.number_input("Test digit index", min_value=0, max_value=TEST_DIGITS - 1, key=START_DIGIT.key)
+            st.button(
+                "Encode this test digit",
+                on_click=lambda: start_from_digit(model, int(state[START_DIGIT.key])),
+                icon=":material/input:",
+            )
 
-st.caption(f"Model **{checkpoint.name}**: {variables} variables × {classes} classes. "
-           f"Started from {state.source}. Click a cell of the code, or pick a variable and a class.")
-if state.get("editor_error"):
-    ui.show_error(RuntimeError(state.pop("editor_error")))
 
-with st.expander("Start from…", expanded=False):
-    a, b = st.columns(2)
-    with a:
-        seed = st.number_input("Prior sample seed", min_value=0, value=int(state.get("start_seed", 0)), step=1)
-        st.button("Sample from the prior", on_click=start_from_prior, args=(int(seed),), icon=":material/casino:")
-    with b:
-        index = st.number_input("Test digit index", min_value=0, max_value=9999, value=int(state.get("start_digit", 0)))
-        st.button("Encode this test digit", on_click=start_from_digit, args=(int(index),), icon=":material/input:")
+def editor(model: CategoricalVAE, code: torch.Tensor) -> None:
+    """The clickable grid with its controls, and the decoded digit beside it."""
+    variables, classes = model.config.latent_vars, model.config.classes
+    grid_col, digit_col = st.columns([3, 1], gap="large")
+    with grid_col:
+        st.plotly_chart(
+            code_grid_figure(code, classes, selected=state[VARIABLE_KEY]),
+            key=f"grid_{state[GRID_VERSION_KEY]}",
+            on_select=lambda: clicked(model),
+            selection_mode="points",
+            width="stretch",
+            config=NO_TOOLBAR,
+        )
+        v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
+        v.number_input("Variable", min_value=0, max_value=variables - 1, step=1, key=VARIABLE_KEY, on_change=sync_class)
+        c.segmented_control(
+            "Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True
+        )
+        r.button("Randomize", on_click=lambda: randomize(model), icon=":material/shuffle:", width="stretch")
+    with digit_col:
+        decoded = latent.decode_code(model, code)
+        if state[ORIGINAL_KEY] is not None:
+            images = torch.stack([state[ORIGINAL_KEY], decoded])
+            figure = digits_figure(images, 1, "Original and decoding", 620, ["original", "decoded"])
+        else:
+            figure = digits_figure(decoded[None], 1, "Decoded digit", 380)
+        st.plotly_chart(figure, width="stretch", config=NO_TOOLBAR)
 
-code = torch.tensor(state.code)
-ui.write_query(code="".join(map(str, state.code)), var=state.editor_variable)
 
-grid_col, digit_col = st.columns([3, 1], gap="large")
-with grid_col:
-    st.plotly_chart(figures.code_grid_figure(code, classes, selected=state.editor_variable),
-                    key=f"grid_{state.grid_version}", on_select=clicked, selection_mode="points",
-                    width="stretch", config={"displayModeBar": False})
-    v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
-    v.number_input("Variable", min_value=0, max_value=variables - 1, step=1, key="editor_variable", on_change=sync_class)
-    c.segmented_control("Class", list(range(classes)), key="editor_class", on_change=set_class, required=True)
-    r.button("Randomize", on_click=randomize, icon=":material/shuffle:", width="stretch")
-with digit_col:
-    decoded = latent.decode_code(model, code)
-    if state.original is not None:
-        images, labels = torch.stack([state.original, decoded]), ["original", "decoded"]
-        st.plotly_chart(figures.digits_figure(images, 1, "Original and decoding", 620, labels),
-                        width="stretch", config={"displayModeBar": False})
-    else:
-        st.plotly_chart(figures.digits_figure(decoded[None], 1, "Decoded digit", 380),
-                        width="stretch", config={"displayModeBar": False})
+def explore(model: CategoricalVAE, code: torch.Tensor) -> None:
+    """What one variable controls, and a path to another code."""
+    variable, classes = state[VARIABLE_KEY], model.config.classes
+    sweep_tab, path_tab = st.tabs([f"What does variable {variable} control?", "Interpolate"])
+    with sweep_tab:
+        sweep = latent.variable_sweep(model, code, variable)
+        st.plotly_chart(
+            digits_figure(
+                sweep, classes, f"Variable {variable} set to each class", 220, [f"class {k}" for k in range(classes)]
+            ),
+            width="stretch",
+            config=NO_TOOLBAR,
+        )
+    with path_tab:
+        st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
+        target_seed = int(state[TARGET_SEED.key])
+        strip = latent.decode_codes(
+            model, latent.interpolation_path(model, code, latent.prior_code(model, target_seed))
+        )
+        st.plotly_chart(
+            digits_figure(
+                strip, min(len(strip), 16), f"From this code to prior sample {target_seed}, one variable at a time"
+            ),
+            width="stretch",
+            config=NO_TOOLBAR,
+        )
 
-if state.probs is not None:
-    st.plotly_chart(figures.probabilities_figure(state.probs, code), width="stretch",
-                    config={"displayModeBar": False})
 
-sweep_tab, path_tab = st.tabs([f"What does variable {state.editor_variable} control?", "Interpolate"])
-with sweep_tab:
-    sweep = latent.variable_sweep(model, code, state.editor_variable)
-    st.plotly_chart(figures.digits_figure(sweep, classes, f"Variable {state.editor_variable} set to each class",
-                                          220, [f"class {k}" for k in range(classes)]),
-                    width="stretch", config={"displayModeBar": False})
-with path_tab:
-    target_seed = st.number_input("Target: prior sample seed", min_value=0, value=1, step=1)
-    target = latent.prior_code(model, int(target_seed))
-    codes = latent.interpolation_path(model, code, target)
-    strip = latent.decode_codes(model, codes)
-    st.plotly_chart(figures.digits_figure(strip, min(len(strip), 16),
-                                          f"From this code to prior sample {target_seed}, one variable at a time",
-                                          None, None),
-                    width="stretch", config={"displayModeBar": False})
+st.title("Latent editor")
+path = ui.current_model_path()
+if path is None:
+    st.info("No model is available yet. Train one on the Train page; it will appear in the sidebar.")
+    st.stop()
+model_path = path
+checkpoint = ui.guarded(lambda: ui.load_model(model_path))
+if checkpoint is None:
+    st.stop()
+model = checkpoint.model
+if state.get(SHAPE_KEY) != (model.config.latent_vars, model.config.classes):
+    init(model)
+ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
+
+st.caption(
+    f"Model **{checkpoint.name}**: {model.config.latent_vars} variables × {model.config.classes} classes. "
+    f"Started from {state[SOURCE_KEY]}. Click a cell of the code, or pick a variable and a class."
+)
+if state.get(ERROR_KEY):
+    ui.show_error(RuntimeError(state.pop(ERROR_KEY)))
+start_controls(model)
+code = torch.tensor(state[CODE_KEY])
+editor(model, code)
+if state[PROBS_KEY] is not None:
+    st.plotly_chart(probabilities_figure(state[PROBS_KEY], code), width="stretch", config=NO_TOOLBAR)
+explore(model, code)
+ui.write_url([variable_field(model), START_SEED, TARGET_SEED])
+ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))

@@ -7,10 +7,21 @@ import streamlit as st
 import torch
 
 import ui
-from core import structure_figures as figures
-from core.structures import (MAX_EXACT_ITEMS, REFERENCE_SAMPLES, SinkhornGrid, SortingConfig, SortingTask,
-                             SortProgress, SubsetSummary, permutation_matrix, random_scores, sinkhorn_grid,
-                             subset_summary, weights_to_logits)
+from core.figures import structures as figures
+from core.structures import (
+    MAX_EXACT_ITEMS,
+    REFERENCE_SAMPLES,
+    SinkhornGrid,
+    SortingConfig,
+    SortingTask,
+    SortProgress,
+    SubsetSummary,
+    permutation_matrix,
+    random_scores,
+    sinkhorn_grid,
+    subset_summary,
+    weights_to_logits,
+)
 
 MAX_ITEMS = 20
 DEFAULT_WEIGHTS = [6.0, 4.0, 3.0, 2.0, 1.0, 1.0, 0.5, 0.5]
@@ -19,6 +30,7 @@ DRAW_CHOICES = [1000, 10000, 50000]
 SINKHORN_TAUS = [0.03, 0.1, 0.3, 1.0, 3.0]
 SINKHORN_ITERATIONS = [1, 2, 5, 10, 20, 50, 100]
 SORT_TAUS = [0.3, 0.5, 1.0, 2.0]
+MAX_SINKHORN_TAUS, MAX_SINKHORN_ITERATIONS = 4, 5
 REPORT_EVERY = 10
 SORT_DEFAULTS = SortingConfig()
 
@@ -31,35 +43,41 @@ def default_weight(i: int) -> float:
     return DEFAULT_WEIGHTS[i] if i < len(DEFAULT_WEIGHTS) else 1.0
 
 
-def init_from_url() -> None:
-    """Give every setting missing from the session its value from the URL, else its default.
+SUBSET_FIELDS = (
+    ui.IntField("subsets_n", "n", 6, low=2, high=MAX_ITEMS),
+    ui.IntField("subsets_k", "k", 3, low=1, high=MAX_ITEMS),
+    ui.ChoiceField("subsets_tau", "tau", 0.5, choices=tuple(KHOT_TAUS)),
+    ui.ChoiceField("subsets_draws", "draws", 10000, choices=tuple(DRAW_CHOICES)),
+    ui.IntField("subsets_seed", "seed", 0, high=ui.SEED_MAX, fold=True),
+)
+WEIGHTS = ui.FloatListField("subsets_weights", "w", [], low=0.0, high=10.0, max_count=MAX_ITEMS)
+PERMUTATION_FIELDS = (
+    ui.IntField("perm_n", "pn", 5, low=2, high=10),
+    ui.ListField("perm_taus", "ptaus", [0.1, 0.3, 1.0], choices=tuple(SINKHORN_TAUS), max_count=MAX_SINKHORN_TAUS),
+    ui.ListField(
+        "perm_iters", "iters", [1, 5, 20], choices=tuple(SINKHORN_ITERATIONS), max_count=MAX_SINKHORN_ITERATIONS
+    ),
+    ui.FlagField("perm_noise", "noise", True),
+    ui.IntField("perm_seed", "pseed", 0, high=ui.SEED_MAX, fold=True),
+)
+SORT_FIELDS = (
+    ui.IntField("sort_n", "sn", SORT_DEFAULTS.n, low=3, high=12),
+    ui.ChoiceField("sort_steps", "steps", SORT_DEFAULTS.steps, choices=tuple(range(50, 501, 50))),
+    ui.ChoiceField("sort_tau", "stau", SORT_DEFAULTS.tau, choices=tuple(SORT_TAUS)),
+    ui.IntField("sort_seed", "sseed", 0, high=ui.SEED_MAX, fold=True),
+)
 
-    Runs each time: Streamlit drops a widget's state when the widget is not drawn (another
-    page, or a weight slider beyond the current number of items)."""
-    state = st.session_state
-    settings = {
-        "subsets_n": lambda: ui.query_value("n", 6, int, list(range(2, MAX_ITEMS + 1))),
-        "subsets_k": lambda: ui.query_value("k", 3, int, list(range(1, MAX_ITEMS + 1))),
-        "subsets_tau": lambda: ui.query_value("tau", 0.5, float, KHOT_TAUS),
-        "subsets_draws": lambda: ui.query_value("draws", 10000, int, DRAW_CHOICES),
-        "subsets_seed": lambda: max(0, ui.query_value("seed", 0, int)),
-        "perm_n": lambda: ui.query_value("pn", 5, int, list(range(2, 11))),
-        "perm_taus": lambda: [t for t in ui.query_list("ptaus", [0.1, 0.3, 1.0], float) if t in SINKHORN_TAUS],
-        "perm_iters": lambda: [i for i in ui.query_list("iters", [1, 5, 20], int) if i in SINKHORN_ITERATIONS],
-        "perm_noise": lambda: ui.query_value("noise", "on", str, ["on", "off"]) == "on",
-        "perm_seed": lambda: max(0, ui.query_value("pseed", 0, int)),
-        "sort_n": lambda: ui.query_value("sn", SORT_DEFAULTS.n, int, list(range(3, 13))),
-        "sort_steps": lambda: ui.query_value("steps", SORT_DEFAULTS.steps, int, list(range(50, 501, 50))),
-        "sort_tau": lambda: ui.query_value("stau", SORT_DEFAULTS.tau, float, SORT_TAUS),
-        "sort_seed": lambda: max(0, ui.query_value("sseed", 0, int)),
-    }
-    for key, value in settings.items():
-        if key not in state:
-            state[key] = value()
-    weights = ui.query_list("w", [], float)
+
+def weight_key(i: int) -> str:
+    return f"subsets_w{i}"
+
+
+def init_from_url() -> None:
+    """Every setting missing from the session: from the URL, else the session's last, else its default."""
+    ui.url_state(SUBSET_FIELDS + PERMUTATION_FIELDS + SORT_FIELDS)
+    weights = ui.url_value(WEIGHTS) or []
     for i in range(MAX_ITEMS):
-        if f"subsets_w{i}" not in state:
-            state[f"subsets_w{i}"] = min(10.0, max(0.0, weights[i] if i < len(weights) else default_weight(i)))
+        st.session_state.setdefault(weight_key(i), weights[i] if i < len(weights) else default_weight(i))
 
 
 def clamp_k() -> None:
@@ -80,91 +98,132 @@ def cached_grid(n: int, taus: tuple[float, ...], iterations: tuple[int, ...], no
 
 def subsets_section() -> None:
     st.header("k-subsets: Gumbel top-k and its relaxation")
-    st.caption("The k largest of log-weights + Gumbel noise are an exact draw of k items without replacement "
-               "(each next item with probability proportional to its weight among those left). Successive "
-               "softmax at temperature τ relaxes that k-hot vector; it sums to k and becomes exact as τ → 0.")
+    st.caption(
+        "The k largest of log-weights + Gumbel noise are an exact draw of k items without replacement "
+        "(each next item with probability proportional to its weight among those left). Successive "
+        "softmax at temperature τ relaxes that k-hot vector; it sums to k and becomes exact as τ → 0."
+    )
     controls, view = st.columns([1, 3], gap="large")
     with controls:
         st.slider("Number of items", 2, MAX_ITEMS, key="subsets_n", on_change=clamp_k)
         st.slider("k (items drawn)", 1, MAX_ITEMS, key="subsets_k")
         st.select_slider("Temperature τ of the relaxed k-hot", KHOT_TAUS, key="subsets_tau")
         st.selectbox("Draws", DRAW_CHOICES, key="subsets_draws", format_func="{:,}".format)
-        st.number_input("Subset seed", min_value=0, step=1, key="subsets_seed")
+        st.number_input("Subset seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="subsets_seed")
         with st.expander("Weights", expanded=True):
-            weights = [st.slider(f"Weight of item {i + 1}", 0.0, 10.0, step=0.1, key=f"subsets_w{i}")
-                       for i in range(st.session_state.subsets_n)]
+            weights = [
+                st.slider(f"Weight of item {i + 1}", 0.0, 10.0, step=0.1, key=weight_key(i))
+                for i in range(st.session_state.subsets_n)
+            ]
     state = st.session_state
     k, tau, draws, seed = state.subsets_k, state.subsets_tau, state.subsets_draws, int(state.subsets_seed)
-    ui.write_query(n=len(weights), k=k, tau=f"{tau:g}", draws=draws, seed=seed, w=[f"{w:g}" for w in weights])
+    ui.write_url(SUBSET_FIELDS)
+    ui.write_param(WEIGHTS, weights)
     with view:
         summary = ui.guarded(lambda: cached_subsets(tuple(weights), k, tau, draws, seed))
         if summary is None:
             return
-        reference = ("exact inclusion probability" if summary.reference_is_exact
-                     else f"Monte Carlo estimate ({REFERENCE_SAMPLES:,} exact draws)")
+        reference = (
+            "exact inclusion probability"
+            if summary.reference_is_exact
+            else f"Monte Carlo estimate ({REFERENCE_SAMPLES:,} exact draws)"
+        )
         series = {
             reference: summary.reference,
             f"Gumbel top-k frequency ({draws:,} draws)": summary.topk_frequency,
             f"mean relaxed k-hot (τ = {tau:g})": summary.relaxed_mean,
         }
-        st.plotly_chart(figures.inclusion_figure(series, f"Which items get picked: k = {k} of {len(weights)}"),
-                        width="stretch", key="inclusion")
+        st.plotly_chart(
+            figures.inclusion_figure(series, f"Which items get picked: k = {k} of {len(weights)}"),
+            width="stretch",
+            key="inclusion",
+        )
         if not summary.reference_is_exact:
-            st.info(f"More than {MAX_EXACT_ITEMS} items: the 2^n subsets are too many to enumerate, so the "
-                    "reference is a Monte Carlo estimate from the exact sampler.")
+            st.info(
+                f"More than {MAX_EXACT_ITEMS} items: the 2^n subsets are too many to enumerate, so the "
+                "reference is a Monte Carlo estimate from the exact sampler."
+            )
         left, right = st.columns([2, 1])
         with left:
-            st.plotly_chart(figures.khot_draw_figure(summary.draw_relaxed, summary.draw_hard,
-                                                     f"One draw at τ = {tau:g}"), width="stretch", key="draw")
+            st.plotly_chart(
+                figures.khot_draw_figure(summary.draw_relaxed, summary.draw_hard, f"One draw at τ = {tau:g}"),
+                width="stretch",
+                key="draw",
+            )
         with right:
             st.metric("Sum of the relaxed k-hot", f"{summary.draw_sum:.3f}", help="Always k, at any temperature.")
-            st.metric("Largest gap to the hard k-hot", f"{summary.draw_gap:.3f}",
-                      help="Goes to 0 as τ → 0: the relaxed draw becomes the exact one.")
+            st.metric(
+                "Largest gap to the hard k-hot",
+                f"{summary.draw_gap:.3f}",
+                help="Goes to 0 as τ → 0: the relaxed draw becomes the exact one.",
+            )
 
 
 def permutations_section() -> None:
     st.header("Permutations: Gumbel-Sinkhorn")
-    st.caption("Sinkhorn alternately normalises the rows and columns of exp((scores + Gumbel noise) / τ). "
-               "After L iterations the matrix is (nearly) doubly stochastic; as τ → 0 it tends to the "
-               "permutation that solves the assignment problem for the perturbed scores.")
+    st.caption(
+        "Sinkhorn alternately normalises the rows and columns of exp((scores + Gumbel noise) / τ). "
+        "After L iterations the matrix is (nearly) doubly stochastic; as τ → 0 it tends to the "
+        "permutation that solves the assignment problem for the perturbed scores."
+    )
     controls, view = st.columns([1, 3], gap="large")
     with controls:
         st.slider("Matrix size n", 2, 10, key="perm_n")
-        st.multiselect("Temperatures τ (rows)", SINKHORN_TAUS, key="perm_taus", max_selections=4)
-        st.multiselect("Sinkhorn iterations L (columns)", SINKHORN_ITERATIONS, key="perm_iters", max_selections=5)
+        st.multiselect("Temperatures τ (rows)", SINKHORN_TAUS, key="perm_taus", max_selections=MAX_SINKHORN_TAUS)
+        st.multiselect(
+            "Sinkhorn iterations L (columns)",
+            SINKHORN_ITERATIONS,
+            key="perm_iters",
+            max_selections=MAX_SINKHORN_ITERATIONS,
+        )
         st.toggle("Add Gumbel noise", key="perm_noise", help="Off: plain Sinkhorn of the scores.")
-        st.number_input("Permutation seed", min_value=0, step=1, key="perm_seed")
+        st.number_input("Permutation seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="perm_seed")
     state = st.session_state
     taus, iterations = sorted(state.perm_taus), sorted(state.perm_iters)
     n, seed = state.perm_n, int(state.perm_seed)
-    ui.write_query(pn=n, ptaus=[f"{t:g}" for t in taus], iters=iterations,
-                   noise="on" if state.perm_noise else "off", pseed=seed)
+    ui.write_url(PERMUTATION_FIELDS)
     with view:
         grid = ui.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
         if grid is None:
             return
-        fig = figures.permutation_grid_figure(grid.matrices.numpy(), [f"τ = {t:g}" for t in grid.taus],
-                                              [f"L = {i}" for i in grid.iterations],
-                                              "Relaxed permutation matrices (rows: τ, columns: L)")
+        fig = figures.permutation_grid_figure(
+            grid.matrices.numpy(),
+            [f"τ = {t:g}" for t in grid.taus],
+            [f"L = {i}" for i in grid.iterations],
+            "Relaxed permutation matrices (rows: τ, columns: L)",
+        )
         st.plotly_chart(fig, width="stretch", key="sinkhorn_grid")
         left, right = st.columns([1, 1])
         with left:
-            st.plotly_chart(figures.matrix_figure(permutation_matrix(grid.permutation).numpy(),
-                                                  "Hard permutation", "column j", "row i"),
-                            width="stretch", key="hard_permutation")
+            st.plotly_chart(
+                figures.matrix_figure(
+                    permutation_matrix(grid.permutation).numpy(), "Hard permutation", "column j", "row i"
+                ),
+                width="stretch",
+                key="hard_permutation",
+            )
         with right:
             st.markdown("**Distance from doubly stochastic** (largest |row or column sum − 1|)")
-            errors = pd.DataFrame(grid.errors.numpy(), index=[f"τ = {t:g}" for t in grid.taus],
-                                  columns=[f"L = {i}" for i in grid.iterations])
+            errors = pd.DataFrame(
+                grid.errors.numpy(),
+                index=[f"τ = {t:g}" for t in grid.taus],
+                columns=[f"L = {i}" for i in grid.iterations],
+            )
             st.dataframe(errors.style.format("{:.1e}"), width="stretch")
-            st.caption("Columns are normalised last, so they sum to 1 exactly; the rows converge with L, "
-                       "more slowly at small τ.")
+            st.caption(
+                "Columns are normalised last, so they sum to 1 exactly; the rows converge with L, "
+                "more slowly at small τ."
+            )
 
 
 def progress_figure(history: list[SortProgress], config: SortingConfig) -> go.Figure:
-    return figures.sorting_progress_figure([p.step for p in history], [p.element_accuracy for p in history],
-                                           [p.list_accuracy for p in history], [p.loss for p in history],
-                                           f"Learning to sort: accuracy on {config.test_lists} test lists")
+    return figures.sorting_progress_figure(
+        [p.step for p in history],
+        [p.element_accuracy for p in history],
+        [p.list_accuracy for p in history],
+        [p.loss for p in history],
+        f"Learning to sort: accuracy on {config.test_lists} test lists",
+    )
 
 
 def train_live(config: SortingConfig) -> None:
@@ -175,8 +234,10 @@ def train_live(config: SortingConfig) -> None:
     history = []
     for progress in task.run(report_every=REPORT_EVERY):
         history.append(progress)
-        bar.progress(progress.step / config.steps,
-                     text=f"Step {progress.step} / {config.steps}: element accuracy {progress.element_accuracy:.0%}")
+        bar.progress(
+            progress.step / config.steps,
+            text=f"Step {progress.step} / {config.steps}: element accuracy {progress.element_accuracy:.0%}",
+        )
         chart.plotly_chart(progress_figure(history, config), width="stretch")
     bar.empty()
     chart.empty()
@@ -186,50 +247,69 @@ def train_live(config: SortingConfig) -> None:
 def show_sort_result(result: dict, current: SortingConfig) -> None:
     config, history, example = result["config"], result["history"], result["example"]
     if config != current:
-        st.info(f"Showing the last run (n = {config.n}, {config.steps} steps, τ = {config.tau:g}, "
-                f"seed {config.seed}). Press Train to run with the current settings.")
+        st.info(
+            f"Showing the last run (n = {config.n}, {config.steps} steps, τ = {config.tau:g}, "
+            f"seed {config.seed}). Press Train to run with the current settings."
+        )
     final = history[-1]
     first, second, third = st.columns(3)
-    first.metric("Element accuracy", f"{final.element_accuracy:.1%}",
-                 help="Share of test positions the hard permutation fills with the right number.")
-    second.metric("Whole-list accuracy", f"{final.list_accuracy:.1%}",
-                  help="Share of test lists sorted exactly.")
+    first.metric(
+        "Element accuracy",
+        f"{final.element_accuracy:.1%}",
+        help="Share of test positions the hard permutation fills with the right number.",
+    )
+    second.metric("Whole-list accuracy", f"{final.list_accuracy:.1%}", help="Share of test lists sorted exactly.")
     third.metric("Steps", final.step)
     st.plotly_chart(progress_figure(history, config), width="stretch", key="sort_progress")
-    axes = ("position in the sorted list", "number",
-            [f"x{i + 1} = {v:.2f}" for i, v in enumerate(example.values.tolist())], figures.item_labels(config.n))
+    axes = (
+        "position in the sorted list",
+        "number",
+        [f"x{i + 1} = {v:.2f}" for i, v in enumerate(example.values.tolist())],
+        figures.item_labels(config.n),
+    )
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(figures.matrix_figure(example.soft_permutation.numpy(),
-                                              f"Relaxed permutation at τ = {config.tau:g}", *axes),
-                        width="stretch", key="sort_soft")
+        st.plotly_chart(
+            figures.matrix_figure(
+                example.soft_permutation.numpy(), f"Relaxed permutation at τ = {config.tau:g}", *axes
+            ),
+            width="stretch",
+            key="sort_soft",
+        )
     with right:
-        st.plotly_chart(figures.matrix_figure(permutation_matrix(example.permutation).numpy(),
-                                              "Hard permutation", *axes),
-                        width="stretch", key="sort_hard")
+        st.plotly_chart(
+            figures.matrix_figure(permutation_matrix(example.permutation).numpy(), "Hard permutation", *axes),
+            width="stretch",
+            key="sort_hard",
+        )
     order = ", ".join(f"{v:.2f}" for v in example.sorted_values.tolist())
-    st.caption(f"One test list through the trained model, without noise. The hard permutation puts it in the "
-               f"order {order}; the relaxed one can stay soft at the training temperature and still point the "
-               "assignment the right way.")
+    st.caption(
+        f"One test list through the trained model, without noise. The hard permutation puts it in the "
+        f"order {order}; the relaxed one can stay soft at the training temperature and still point the "
+        "assignment the right way."
+    )
 
 
 def sorting_section() -> None:
     st.header("A live task: learning to sort")
-    st.caption("A small network scores where each number should go; Gumbel-Sinkhorn turns the scores into a "
-               "relaxed permutation, and the loss compares the permuted list with the sorted one (Mena et al. "
-               "2018). Accuracy is measured with the hard permutation. Changing a setting mid-run stops it.")
+    st.caption(
+        "A small network scores where each number should go; Gumbel-Sinkhorn turns the scores into a "
+        "relaxed permutation, and the loss compares the permuted list with the sorted one (Mena et al. "
+        "2018). Accuracy is measured with the hard permutation. Changing a setting mid-run stops it."
+    )
     controls, view = st.columns([1, 3], gap="large")
     with controls:
         st.slider("List length", 3, 12, key="sort_n")
         st.slider("Training steps", 50, 500, step=50, key="sort_steps")
         st.select_slider("Training temperature τ", SORT_TAUS, key="sort_tau")
-        st.number_input("Training seed", min_value=0, step=1, key="sort_seed")
+        st.number_input("Training seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="sort_seed")
         train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
     state = st.session_state
-    ui.write_query(sn=state.sort_n, steps=state.sort_steps, stau=f"{state.sort_tau:g}", sseed=int(state.sort_seed))
+    ui.write_url(SORT_FIELDS)
     with view:
-        config = ui.guarded(lambda: SortingConfig(n=state.sort_n, steps=state.sort_steps, tau=state.sort_tau,
-                                                  seed=int(state.sort_seed)))
+        config = ui.guarded(
+            lambda: SortingConfig(n=state.sort_n, steps=state.sort_steps, tau=state.sort_tau, seed=int(state.sort_seed))
+        )
         if config is None:
             return
         if train:

@@ -3,85 +3,113 @@
 import streamlit as st
 
 import ui
-from core import figures
-from core.temperature import (MAX_CLASSES, PRESET_NAMES, gumbel_max_check, logit_preset, one_hotness_curve,
-                              simplex_cloud, study_temperatures)
+from core.figures import temperature as figures
+from core.temperature import (
+    MAX_CLASSES,
+    PRESET_NAMES,
+    gumbel_max_check,
+    logit_preset,
+    one_hotness_curve,
+    simplex_cloud,
+    study_temperatures,
+)
 
-TAU_CHOICES = [0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
-DEFAULT_TAUS = [0.1, 0.5, 1.0, 5.0]
-DRAW_CHOICES = [1000, 10000, 100000]
+TAU_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+DRAW_CHOICES = (1000, 10000, 100000)
+MAX_TAUS = 6
+LOGIT_RANGE = (-5.0, 5.0)
+CLASSES = ui.IntField("classes", "k", 3, low=2, high=MAX_CLASSES)
+PRESET = ui.ChoiceField("preset", "preset", "two modes", choices=PRESET_NAMES)
+TAUS = ui.ListField("taus", "taus", [0.1, 0.5, 1.0, 5.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
+SEED = ui.IntField("seed", "seed", 0, high=ui.SEED_MAX, fold=True)
+DRAWS = ui.ChoiceField("draws", "n", 10000, choices=DRAW_CHOICES)
+LOGITS = ui.FloatListField("logits", "logits", [], *LOGIT_RANGE, max_count=MAX_CLASSES)
+FIELDS = (CLASSES, PRESET, TAUS, SEED, DRAWS)
+
+
+def logit_key(i: int) -> str:
+    return f"logit_{i}"
 
 
 def apply_preset() -> None:
     """Set the logit sliders from the chosen preset and number of classes."""
-    for i, value in enumerate(logit_preset(st.session_state.preset, st.session_state.classes)):
-        st.session_state[f"logit_{i}"] = value
+    for i, value in enumerate(logit_preset(st.session_state[PRESET.key], st.session_state[CLASSES.key])):
+        st.session_state[logit_key(i)] = value
 
 
 def resample() -> None:
-    st.session_state.seed += 1
+    st.session_state[SEED.key] = (st.session_state[SEED.key] + 1) % (ui.SEED_MAX + 1)
 
 
-def init_from_url() -> None:
-    """On a session's first visit, take the settings from the URL (a bookmarked view)."""
-    if st.session_state.get("temperature_ready"):
+def init_logits() -> None:
+    """Logit sliders missing from the session: the URL's values, else the preset's."""
+    state = st.session_state
+    if all(logit_key(i) in state for i in range(state[CLASSES.key])):
         return
-    st.session_state.classes = ui.query_value("k", 3, int, list(range(2, MAX_CLASSES + 1)))
-    st.session_state.preset = ui.query_value("preset", "two modes", str, list(PRESET_NAMES))
-    st.session_state.taus = [t for t in ui.query_list("taus", DEFAULT_TAUS, float) if t in TAU_CHOICES] or DEFAULT_TAUS
-    st.session_state.seed = ui.query_value("seed", 0, int)
-    st.session_state.draws = ui.query_value("n", 10000, int, DRAW_CHOICES)
-    apply_preset()
-    for i, value in enumerate(ui.query_list("logits", [], float)[: st.session_state.classes]):
-        st.session_state[f"logit_{i}"] = max(-5.0, min(5.0, value))
-    st.session_state.temperature_ready = True
+    preset = logit_preset(state[PRESET.key], state[CLASSES.key])
+    url = ui.url_value(LOGITS) or []
+    for i, value in enumerate(preset):
+        state.setdefault(logit_key(i), url[i] if i < len(url) else value)
 
 
-init_from_url()
-st.title("Temperature")
-st.caption("A Gumbel-Softmax sample is softmax((logits + Gumbel noise) / τ). Small τ: nearly one-hot, "
-           "nearly exact; large τ: smooth but far from a category. Every panel uses the same noise.")
-
-controls, view = st.columns([1, 3], gap="large")
-with controls:
-    st.slider("Number of classes", 2, MAX_CLASSES, key="classes", on_change=apply_preset)
-    st.selectbox("Preset", PRESET_NAMES, key="preset", on_change=apply_preset)
+def controls() -> list[float]:
+    st.slider("Number of classes", CLASSES.low, CLASSES.high, key=CLASSES.key, on_change=apply_preset)
+    st.selectbox("Preset", PRESET.choices, key=PRESET.key, on_change=apply_preset)
     with st.expander("Logits", expanded=True):
-        logits = [st.slider(f"class {i}", -5.0, 5.0, step=0.1, key=f"logit_{i}")
-                  for i in range(st.session_state.classes)]
-    st.multiselect("Temperatures τ", TAU_CHOICES, key="taus", max_selections=6)
-    st.number_input("Seed", min_value=0, step=1, key="seed")
+        logits = [
+            st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i))
+            for i in range(st.session_state[CLASSES.key])
+        ]
+    st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
+    st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
     st.button("Resample", on_click=resample, icon=":material/casino:", width="stretch")
-    st.selectbox("Gumbel-max draws", DRAW_CHOICES, key="draws", format_func="{:,}".format)
+    st.selectbox("Gumbel-max draws", DRAW_CHOICES, key=DRAWS.key, format_func="{:,}".format)
+    return logits
 
-taus = sorted(st.session_state.taus)
-seed = int(st.session_state.seed)
-ui.write_query(k=st.session_state.classes, preset=st.session_state.preset, logits=[f"{v:g}" for v in logits],
-               taus=[f"{t:g}" for t in taus], seed=seed, n=st.session_state.draws)
 
-with view:
-    if not taus:
-        st.warning("Pick at least one temperature.")
-        st.stop()
+def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> None:
     study = ui.guarded(lambda: study_temperatures(logits, taus, seed=seed))
     if study is None:
-        st.stop()
-    st.plotly_chart(figures.relaxed_means_figure(taus, study.means, study.mean_errors, study.probabilities),
-                    width="stretch", key="means")
-    st.plotly_chart(figures.samples_figure(taus, study.shown), width="stretch", key="samples")
+        return
+    st.plotly_chart(figures.relaxed_means_figure(study), width="stretch", key="means")
+    st.plotly_chart(figures.samples_figure(study), width="stretch", key="samples")
     left, right = st.columns(2)
     with left:
         curve_taus, closeness = one_hotness_curve(logits, seed=seed)
-        st.plotly_chart(figures.one_hotness_figure(curve_taus, closeness, taus, len(logits)),
-                        width="stretch", key="curve")
+        st.plotly_chart(
+            figures.one_hotness_figure(curve_taus, closeness, study.taus, len(logits)), width="stretch", key="curve"
+        )
     with right:
-        check = gumbel_max_check(logits, st.session_state.draws, seed=seed)
-        st.plotly_chart(figures.frequency_figure(check.frequencies, check.probabilities, check.draws),
-                        width="stretch", key="frequencies")
-        st.caption(f"χ² = {check.chi2:.2f}, p = {check.p_value:.3f}: a p-value that is not tiny means the "
-                   "frequencies agree with softmax(logits) up to sampling noise.")
+        check = gumbel_max_check(logits, draws, seed=seed)
+        st.plotly_chart(figures.frequency_figure(check), width="stretch", key="frequencies")
+        st.caption(
+            f"χ² = {check.chi2:.2f}, p = {check.p_value:.3f}: a p-value that is not tiny means the "
+            "frequencies agree with softmax(logits) up to sampling noise."
+        )
     if len(logits) == 3:
-        st.plotly_chart(figures.simplex_figure(taus, simplex_cloud(logits, taus, seed=seed), study.probabilities),
-                        width="stretch", key="simplex")
+        cloud = simplex_cloud(logits, study.taus, seed=seed)
+        st.plotly_chart(figures.simplex_figure(study.taus, cloud, study.probabilities), width="stretch", key="simplex")
     else:
         st.info("Set the number of classes to 3 to see the samples on the simplex.")
+
+
+ui.url_state(FIELDS)
+init_logits()
+st.title("Temperature")
+st.caption(
+    "A Gumbel-Softmax sample is softmax((logits + Gumbel noise) / τ). Small τ: nearly one-hot, "
+    "nearly exact; large τ: smooth but far from a category. Every panel uses the same noise."
+)
+
+left_column, view = st.columns([1, 3], gap="large")
+with left_column:
+    logits = controls()
+state = st.session_state
+taus = sorted(state[TAUS.key])
+ui.write_url(FIELDS)
+ui.write_param(LOGITS, logits)
+with view:
+    if not taus:
+        st.warning("Pick at least one temperature.")
+    else:
+        pictures(logits, taus, int(state[SEED.key]), state[DRAWS.key])

@@ -7,19 +7,28 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 import ui
-from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
-from core.training import (ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, RunSlots, RunSnapshot, TooManyRunsError,
-                           TrainConfig, TrainingRun, device_name, training_curves)
-from core.training_figures import (diagnostics_figure, objectives_figure, prior_samples_figure,
-                                   reconstructions_figure)
+from core.data import MNISTSplit
+from core.device import available_devices, device_label, device_name
+from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
+from core.names import ALIASES, SHORT_LABELS
+from core.training import (
+    ANNEAL_EVERY,
+    ANNEAL_RATE,
+    ESTIMATORS,
+    RunSlots,
+    RunSnapshot,
+    TooManyRunsError,
+    TrainConfig,
+    TrainingRun,
+    training_curves,
+)
 from core.vae import PRESETS
 
-RUN_KEY = "train_run"
-SETTINGS_KEY = "train_settings"
 MAX_RUNS_ENV = "GUMBEL_LAB_MAX_RUNS"
 DEFAULT_MAX_RUNS = 2
 REFRESH_SECONDS = 0.5
@@ -27,47 +36,42 @@ HISTORY_STEPS = 10_000  # every step of the seed's 10 epochs at batch 100 (6,000
 SMOOTHING = 0.9
 
 SUBSETS: dict[str, tuple[int | None, int | None]] = {
-    "full": (None, None), "demo": (5000, 1000), "tiny": (1000, 500),
+    "full": (None, None),
+    "demo": (5000, 1000),
+    "tiny": (1000, 500),
 }
 SUBSET_LABELS = {"full": "All of MNIST (60k / 10k)", "demo": "Quick demo (5k / 1k)", "tiny": "Tiny (1k / 500)"}
 PRESET_LABELS = {"faithful": "Faithful (as the seed)", "linear": "Linear logits"}
-ESTIMATOR_LABELS = {"relaxed": "Gumbel-Softmax", "straight_through": "Straight-through", "gumbel_rao": "Gumbel-Rao"}
-ESTIMATOR_HELP = ("Gumbel-Softmax: the decoder sees the relaxed sample. Straight-through: it sees the one-hot "
-                  "argmax, the gradient is the relaxed one's. Gumbel-Rao: straight-through with the relaxed "
-                  "gradient averaged over several Gumbel draws given the same argmax.")
-# The seed's preset (TrainConfig's defaults), and the settings the form mirrors into the URL.
-DEFAULTS = {"preset": "faithful", "estimator": TrainConfig.estimator, "rao": TrainConfig.rao_samples,
-            "tau": TrainConfig.tau, "anneal": False, "anneal_rate": ANNEAL_RATE, "anneal_every": ANNEAL_EVERY,
-            "tau_min": TrainConfig.tau_min, "epochs": TrainConfig.epochs, "batch": TrainConfig.batch_size,
-            "lr": TrainConfig.lr, "seed": TrainConfig.seed, "data": "full"}
-BOUNDS = {"rao": (1, 100), "tau": (0.01, 10.0), "anneal_rate": (0.0, 1.0), "anneal_every": (1, 100_000),
-          "tau_min": (0.01, 10.0), "epochs": (1, 200), "batch": (1, 10_000), "lr": (1e-6, 1.0), "seed": (0, 2**31 - 1)}
+ESTIMATOR_HELP = (
+    "Gumbel-Softmax: the decoder sees the relaxed sample. Straight-through: it sees the one-hot "
+    "argmax, the gradient is the relaxed one's. Gumbel-Rao: straight-through with the relaxed "
+    "gradient averaged over several Gumbel draws given the same argmax."
+)
 SUBSETS_BY_SIZE = {sizes: name for name, sizes in SUBSETS.items()}
+# The form's settings, mirrored in the URL; the defaults are the seed's preset (TrainConfig's).
+DEFAULT = TrainConfig()
+FIELDS = {
+    "preset": ui.ChoiceField("train_preset", "preset", "faithful", choices=tuple(PRESETS)),
+    "estimator": ui.ChoiceField(
+        "train_estimator", "estimator", DEFAULT.estimator, choices=ESTIMATORS, aliases=tuple(ALIASES.items())
+    ),
+    "rao": ui.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
+    "tau": ui.FloatField("train_tau", "tau", DEFAULT.tau, low=0.01, high=10.0),
+    "anneal": ui.FlagField("train_anneal", "anneal", False),
+    "anneal_rate": ui.FloatField("train_anneal_rate", "anneal_rate", ANNEAL_RATE, low=0.0, high=1.0),
+    "anneal_every": ui.IntField("train_anneal_every", "anneal_every", ANNEAL_EVERY, low=1, high=100_000),
+    "tau_min": ui.FloatField("train_tau_min", "tau_min", DEFAULT.tau_min, low=0.01, high=10.0),
+    "epochs": ui.IntField("train_epochs", "epochs", DEFAULT.epochs, low=1, high=200),
+    "batch": ui.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
+    "lr": ui.FloatField("train_lr", "lr", DEFAULT.lr, low=1e-6, high=1.0),
+    "seed": ui.IntField("train_seed", "seed", DEFAULT.seed, high=ui.SEED_MAX, fold=True),
+    "data": ui.ChoiceField("train_data", "data", "full", choices=tuple(SUBSETS)),
+}
 # The run area redraws twice a second and the whole page once per epoch; Streamlit's fade of
 # elements waiting to be redrawn would make it blink on a projector.
-NO_FADE = ("<style>.st-key-train_run_area [data-stale='true'] "
-           "{opacity: 1 !important; transition: none !important}</style>")
-
-
-def _flag(text: str) -> bool:
-    return text.lower() in ("1", "true", "yes", "on")
-
-
-def initial_settings() -> dict:
-    """The URL's settings, else those of this session's last start, else the seed preset;
-    numbers are clamped to the widgets' bounds so a hand-edited URL cannot break the form."""
-    last = st.session_state.get(SETTINGS_KEY, DEFAULTS)
-    choices = {"preset": list(PRESETS), "estimator": list(ESTIMATORS), "data": list(SUBSETS)}
-    values = {name: ui.query_value(name, last[name], _flag if name == "anneal" else None, choices.get(name))
-              for name in DEFAULTS}
-    return values | {name: min(max(values[name], low), high) for name, (low, high) in BOUNDS.items()}
-
-
-@st.cache_resource(show_spinner="Loading MNIST…")
-def mnist(root: str) -> tuple[MNISTSplit, MNISTSplit]:
-    """Both splits, shared read-only by every session. No download: a page must not hang on
-    the network, and the error says where to put the files."""
-    return load_mnist("train", root, download=False), load_mnist("test", root, download=False)
+NO_FADE = (
+    "<style>.st-key-train_run_area [data-stale='true'] {opacity: 1 !important; transition: none !important}</style>"
+)
 
 
 @st.cache_resource
@@ -88,51 +92,74 @@ def session_dir() -> Path:
     return ui.RUNS_DIR / st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
 
 
-def _number(label: str, name: str, initial: dict, step: float | int, **kwargs) -> float | int:
-    low, high = BOUNDS[name]
-    return st.number_input(label, low, high, initial[name], step, key=f"train_{name}", **kwargs)
+def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
+    field = FIELDS[name]
+    assert isinstance(field, ui.IntField | ui.FloatField)
+    return st.number_input(label, field.low, field.high, step=step, key=field.key, **kwargs)
 
 
-def settings_form(initial: dict, busy: bool) -> tuple[dict, bool]:
+def settings_form(busy: bool) -> tuple[dict, bool]:
     """The form's current values, and whether Start was pressed."""
     with st.form("train_form", border=True):
         values = {
-            "preset": st.selectbox("Model", list(PRESETS), index=list(PRESETS).index(initial["preset"]),
-                                   format_func=lambda p: PRESET_LABELS.get(p, p), key="train_preset",
-                                   help="Both: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
-                                        "Faithful keeps the seed's ReLU on the encoder's logits; linear drops it."),
-            "estimator": st.radio("Gradient estimator", list(ESTIMATORS),
-                                  index=list(ESTIMATORS).index(initial["estimator"]),
-                                  format_func=lambda e: ESTIMATOR_LABELS.get(e, e.replace("_", " ")),
-                                  key="train_estimator", help=ESTIMATOR_HELP),
-            "rao": _number("Gumbel-Rao draws", "rao", initial, 1,
-                           help="Conditional Gumbel draws averaged per step; used by Gumbel-Rao only."),
-            "tau": _number("Temperature τ", "tau", initial, 0.1, help="The start value when annealing."),
+            "preset": st.selectbox(
+                "Model",
+                list(PRESETS),
+                format_func=lambda p: PRESET_LABELS.get(p, p),
+                key="train_preset",
+                help="Both: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
+                "Faithful keeps the seed's ReLU on the encoder's logits; linear drops it.",
+            ),
+            "estimator": st.radio(
+                "Gradient estimator",
+                list(ESTIMATORS),
+                format_func=lambda e: SHORT_LABELS.get(e, e.replace("_", " ")),
+                key="train_estimator",
+                help=ESTIMATOR_HELP,
+            ),
+            "rao": _number(
+                "Gumbel-Rao draws",
+                "rao",
+                1,
+                help="Conditional Gumbel draws averaged per step; used by Gumbel-Rao only.",
+            ),
+            "tau": _number("Temperature τ", "tau", 0.1, help="The start value when annealing."),
         }
         with st.expander("Temperature annealing"):
-            values["anneal"] = st.checkbox("Anneal τ during training", initial["anneal"], key="train_anneal",
-                                           help="τ = max(τ min, τ·exp(−rate·step)), updated every few steps "
-                                                "(Jang et al. 2017).")
-            values["anneal_rate"] = _number("Rate per step", "anneal_rate", initial, 1e-5, format="%.1e")
-            values["anneal_every"] = _number("Update every (steps)", "anneal_every", initial, 100)
-            values["tau_min"] = _number("τ min", "tau_min", initial, 0.1)
+            values["anneal"] = st.checkbox(
+                "Anneal τ during training",
+                key="train_anneal",
+                help="τ = max(τ min, τ·exp(−rate·step)), updated every few steps (Jang et al. 2017).",
+            )
+            values["anneal_rate"] = _number("Rate per step", "anneal_rate", 1e-5, format="%.1e")
+            values["anneal_every"] = _number("Update every (steps)", "anneal_every", 100)
+            values["tau_min"] = _number("τ min", "tau_min", 0.1)
         left, right = st.columns(2)
         with left:
-            values["epochs"] = _number("Epochs", "epochs", initial, 1)
-            values["lr"] = _number("Learning rate", "lr", initial, 1e-4, format="%.1e", help="Adam.")
+            values["epochs"] = _number("Epochs", "epochs", 1)
+            values["lr"] = _number("Learning rate", "lr", 1e-4, format="%.1e", help="Adam.")
         with right:
-            values["batch"] = _number("Batch size", "batch", initial, 10)
-            values["seed"] = _number("Seed", "seed", initial, 1)
-        values["data"] = st.selectbox("Data", list(SUBSETS), index=list(SUBSETS).index(initial["data"]),
-                                      format_func=SUBSET_LABELS.get, key="train_data",
-                                      help="Training / test images. A subset trains in seconds: good for a "
-                                           "quick demo.")
-        devices = ui.devices()
+            values["batch"] = _number("Batch size", "batch", 10)
+            values["seed"] = _number("Seed", "seed", 1)
+        values["data"] = st.selectbox(
+            "Data",
+            list(SUBSETS),
+            format_func=lambda name: SUBSET_LABELS[name],
+            key="train_data",
+            help="Training / test images. A subset trains in seconds: good for a quick demo.",
+        )
+        devices = available_devices()
         current = ui.current_device()
-        values["device"] = st.selectbox("Device", devices, index=devices.index(current) if current in devices else 0,
-                                        format_func=ui.device_label, key="train_device")
-        pressed = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
-                                        disabled=busy, width="stretch")
+        values["device"] = st.selectbox(
+            "Device",
+            devices,
+            index=devices.index(current) if current in devices else 0,
+            format_func=device_label,
+            key="train_device",
+        )
+        pressed = st.form_submit_button(
+            "Start training", type="primary", icon=":material/play_arrow:", disabled=busy, width="stretch"
+        )
     if busy:
         st.caption("A run is in progress: stop it to start another.")
     return values, pressed
@@ -140,43 +167,58 @@ def settings_form(initial: dict, busy: bool) -> tuple[dict, bool]:
 
 def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     """Build the config, take a server slot and start the worker; errors become messages."""
-    active = st.session_state.get(RUN_KEY)
+    active = st.session_state.get(ui.RUN_KEY)
     if active is not None and not active.done:
         st.warning("A run is already in progress: stop it first.")
         return False
     train_subset, test_subset = SUBSETS[values["data"]]
     try:
-        config = TrainConfig(
-            model=PRESETS[values["preset"]], epochs=values["epochs"], batch_size=values["batch"], lr=values["lr"],
-            tau=values["tau"], anneal_rate=values["anneal_rate"] if values["anneal"] else 0.0,
-            tau_min=values["tau_min"], anneal_every=values["anneal_every"], estimator=values["estimator"],
-            rao_samples=values["rao"], seed=values["seed"], device=values["device"], train_subset=train_subset,
+        config = TrainConfig.from_settings(
+            preset=values["preset"],
+            estimator=values["estimator"],
+            anneal=values["anneal"],
+            anneal_rate=values["anneal_rate"],
+            epochs=values["epochs"],
+            batch_size=values["batch"],
+            lr=values["lr"],
+            tau=values["tau"],
+            tau_min=values["tau_min"],
+            anneal_every=values["anneal_every"],
+            rao_samples=values["rao"],
+            seed=values["seed"],
+            device=values["device"],
+            train_subset=train_subset,
             test_subset=test_subset,
         )
         run = TrainingRun(
-            config, train, test, checkpoint_dir=session_dir(),
+            config,
+            train,
+            test,
+            checkpoint_dir=session_dir(),
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
-            history=HISTORY_STEPS, slots=run_slots(run_limit()),
+            history=HISTORY_STEPS,
+            slots=run_slots(run_limit()),
             metadata={"preset": values["preset"], "device": device_name(config.device), "source": "Train page"},
         ).start()
     except (ValueError, TooManyRunsError) as err:
         ui.show_error(err)
         return False
-    st.session_state[RUN_KEY] = run
-    st.session_state[SETTINGS_KEY] = {name: values[name] for name in DEFAULTS}
+    st.session_state[ui.RUN_KEY] = run
     return True
 
 
 def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 def progress_text(run: TrainingRun, snap: RunSnapshot) -> str:
     if not snap.steps:
         return "Preparing the data and the model…"
-    text = (f"Epoch {snap.epoch} of {run.config.epochs} · step {snap.step:,} of {snap.total_steps:,} · "
-            f"{snap.images_per_second:,.0f} images/s")
+    text = (
+        f"Epoch {snap.epoch} of {run.config.epochs} · step {snap.step:,} of {snap.total_steps:,} · "
+        f"{snap.images_per_second:,.0f} images/s"
+    )
     if snap.status == "paused":
         return f"Paused · {text}"
     if snap.seconds_left is not None:
@@ -196,15 +238,25 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
     cols[0].metric("Temperature τ", f"{curves.tau[-1]:.3f}")
     cols[1].metric("KL", f"{curves.kl[-1]:.1f}", help="To the uniform prior, nats per image (smoothed).")
     cols[2].metric("Reconstruction", f"{curves.reconstruction[-1]:.1f}", help="Nats per image (smoothed).")
-    cols[3].metric("Test", f"{last.test:.2f}" if last else "—",
-                   delta=f"{last.test - previous.test:+.2f}" if last and previous else None, delta_color="inverse",
-                   help="The objective with exact one-hot samples on the test images, after each epoch.")
-    st.plotly_chart(objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name), width="stretch",
-                    key="train_objectives")
-    st.caption("Training: each step's batch objective, exponentially smoothed; relaxed is what the gradient "
-               "sees, exact samples decode a one-hot draw from q. Test: exact samples, after each epoch.")
-    st.plotly_chart(diagnostics_figure(curves, snap.total_steps, revision=run.name), width="stretch",
-                    key="train_diagnostics")
+    cols[3].metric(
+        "Test",
+        f"{last.test:.2f}" if last else "—",
+        delta=f"{last.test - previous.test:+.2f}" if last and previous else None,
+        delta_color="inverse",
+        help="The objective with exact one-hot samples on the test images, after each epoch.",
+    )
+    st.plotly_chart(
+        objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name),
+        width="stretch",
+        key="train_objectives",
+    )
+    st.caption(
+        "Training: each step's batch objective, exponentially smoothed; relaxed is what the gradient "
+        "sees, exact samples decode a one-hot draw from q. Test: exact samples, after each epoch."
+    )
+    st.plotly_chart(
+        diagnostics_figure(curves, snap.total_steps, revision=run.name), width="stretch", key="train_diagnostics"
+    )
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -220,76 +272,97 @@ def live(run: TrainingRun, shown_epoch: int) -> None:
             st.button("Resume", on_click=run.resume, icon=":material/play_arrow:", key="train_resume")
         else:
             st.button("Pause", on_click=run.pause, icon=":material/pause:", key="train_pause")
-        st.button("Stop", on_click=run.stop, icon=":material/stop:", key="train_stop",
-                  help="Stops after the current step and saves the model.")
+        st.button(
+            "Stop",
+            on_click=run.stop,
+            icon=":material/stop:",
+            key="train_stop",
+            help="Stops after the current step and saves the model.",
+        )
     draw_run(run, snap)
 
 
 def outcome(snap: RunSnapshot) -> None:
     """How the run ended, and where its model went."""
     if snap.status == "failed":
-        st.error(f"The run failed: {snap.error}. Change the settings (a smaller learning rate or batch, or the "
-                 "CPU) and start again.", icon=":material/error:")
+        st.error(
+            f"The run failed: {snap.error}. Change the settings (a smaller learning rate or batch, or the "
+            "CPU) and start again.",
+            icon=":material/error:",
+        )
         return
     if snap.checkpoint is None:
         st.info("The run was stopped before its first step; nothing was saved.")
         return
     ui.add_session_model(snap.checkpoint)
     verb = "Finished" if snap.status == "finished" else "Stopped"
-    st.success(f"{verb} after {snap.step:,} steps. Saved as `{snap.checkpoint.name}` in "
-               f"`{snap.checkpoint.parent}`; pick **{snap.checkpoint.stem} (this session)** in the sidebar's "
-               "Model list to explore it in the Latent editor.", icon=":material/check_circle:")
+    st.success(
+        f"{verb} after {snap.step:,} steps. Saved as `{snap.checkpoint.name}` in "
+        f"`{snap.checkpoint.parent}`; pick **{snap.checkpoint.stem} (this session)** in the sidebar's "
+        "Model list to explore it in the Latent editor.",
+        icon=":material/check_circle:",
+    )
 
 
 def show_run(run: TrainingRun) -> None:
     snap = run.snapshot()
     config = run.config
-    schedule = (f"annealed to {config.tau_min:g} (rate {config.anneal_rate:.1e} every {config.anneal_every})"
-                if config.anneal_rate else "constant")
+    schedule = (
+        f"annealed to {config.tau_min:g} (rate {config.anneal_rate:.1e} every {config.anneal_every})"
+        if config.anneal_rate
+        else "constant"
+    )
     draws = f" ({config.rao_samples} draws)" if config.estimator == "gumbel_rao" else ""
     st.subheader(f"Run {run.name}")
-    st.caption(f"{PRESET_LABELS.get(run.metadata.get('preset'), '')} · "
-               f"{ESTIMATOR_LABELS.get(config.estimator, config.estimator)}{draws} · τ {config.tau:g}, {schedule} · "
-               f"batch {config.batch_size}, Adam {config.lr:g}, seed {config.seed} · "
-               f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset)), '')} · "
-               f"{ui.device_label(config.device)}")
+    st.caption(
+        f"{PRESET_LABELS.get(str(run.metadata.get('preset')), '')} · "
+        f"{SHORT_LABELS.get(config.estimator, config.estimator)}{draws} · τ {config.tau:g}, {schedule} · "
+        f"batch {config.batch_size}, Adam {config.lr:g}, seed {config.seed} · "
+        f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset), ''), '')} · "
+        f"{device_label(config.device)}"
+    )
     if run.done:
         outcome(snap)
         draw_run(run, snap)
     else:
         live(run, snap.preview.epoch if snap.preview else 0)
     if snap.preview is None:
-        st.info("After each epoch: reconstructions of 8 fixed test digits and 64 digits decoded from prior "
-                "samples.", icon=":material/image:")
+        st.info(
+            "After each epoch: reconstructions of 8 fixed test digits and 64 digits decoded from prior samples.",
+            icon=":material/image:",
+        )
         return
-    st.caption(f"After epoch {snap.preview.epoch}: 8 test digits (top) over their reconstructions, and 64 digits "
-               "decoded from codes drawn from the uniform prior.")
+    st.caption(
+        f"After epoch {snap.preview.epoch}: 8 test digits (top) over their reconstructions, and 64 digits "
+        "decoded from codes drawn from the uniform prior."
+    )
     left, right = st.columns([3, 2])
     left.plotly_chart(reconstructions_figure(snap.preview), width="stretch", key="train_reconstructions")
     right.plotly_chart(prior_samples_figure(snap.preview), width="stretch", key="train_prior")
 
 
 st.title("Train")
-st.caption("Train the categorical VAE live and watch the relaxed objective (what the gradient sees) and the "
-           "objective with exact one-hot samples separate or meet. The defaults are the seed's preset: "
-           "30 variables × 10 classes, τ 1.0, batch 100, Adam 1e-3, 10 epochs.")
+st.caption(
+    "Train the categorical VAE live and watch the relaxed objective (what the gradient sees) and the "
+    "objective with exact one-hot samples separate or meet. The defaults are the seed's preset: "
+    "30 variables × 10 classes, τ 1.0, batch 100, Adam 1e-3, 10 epochs."
+)
 
-run: TrainingRun | None = st.session_state.get(RUN_KEY)
+run: TrainingRun | None = st.session_state.get(ui.RUN_KEY)
 form_column, run_column = st.columns([1.4, 3], gap="large")
 with form_column:
-    values, pressed = settings_form(initial_settings(), busy=run is not None and not run.done)
-    ui.write_query(**{name: values[name] for name in DEFAULTS})
+    ui.url_state(list(FIELDS.values()))
+    values, pressed = settings_form(busy=run is not None and not run.done)
+    ui.write_url(list(FIELDS.values()))
 with run_column, st.container(key="train_run_area"):
     st.html(NO_FADE)
-    try:
-        train, test = mnist(str(resolve_data_root().resolve()))
-    except MissingDataError as err:
-        ui.show_error(err)
-        st.stop()
+    train, test = ui.mnist_or_stop()
     if pressed and start_run(values, train, test):
         st.rerun()  # redraw the form disabled, with the run below it
     if run is None:
-        st.info("Choose the settings and press **Start training**. A run keeps going while you visit other pages.",
-                icon=":material/model_training:")
+        st.info(
+            "Choose the settings and press **Start training**. A run keeps going while you visit other pages.",
+            icon=":material/model_training:",
+        )
     else:
         show_run(run)

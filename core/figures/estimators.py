@@ -9,7 +9,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.estimators import ESTIMATORS, TEMPERATURE_FREE, Comparison
+from core.estimators import TEMPERATURE_FREE, Comparison
+from core.figures.style import style
+from core.names import ESTIMATOR_LABELS
 
 COLORS: dict[str, str] = {
     "score_function": "#7f7f7f",
@@ -18,7 +20,6 @@ COLORS: dict[str, str] = {
     "straight_through": "#ff7f0e",
     "gumbel_rao": "#d62728",
 }
-FONT_SIZE = 18
 
 # (metric, panel title with units, log y axis)
 PANELS: tuple[tuple[str, str, bool], ...] = (
@@ -30,21 +31,8 @@ PANELS: tuple[tuple[str, str, bool], ...] = (
 
 
 def estimator_label(comparison: Comparison, estimator: str) -> str:
-    label = ESTIMATORS.get(estimator, estimator)
+    label = ESTIMATOR_LABELS.get(estimator, estimator)
     return f"{label} (M = {comparison.rao_samples})" if estimator == "gumbel_rao" else label
-
-
-def _layout(figure: go.Figure, title: str, height: int, legend_y: float = -0.12) -> go.Figure:
-    figure.update_layout(
-        title={"text": title, "font": {"size": FONT_SIZE + 6}},
-        template="plotly_white",
-        font={"size": FONT_SIZE},
-        height=height,
-        legend={"orientation": "h", "yanchor": "top", "y": legend_y, "xanchor": "center", "x": 0.5},
-        margin={"l": 80, "r": 30, "t": 110, "b": 40},
-        hovermode="x unified",
-    )
-    return figure
 
 
 def estimator_figure(comparison: Comparison) -> go.Figure:
@@ -55,42 +43,69 @@ def estimator_figure(comparison: Comparison) -> go.Figure:
     a bias at its floor is indistinguishable from zero with N draws.
     """
     figure = make_subplots(
-        rows=2, cols=2, subplot_titles=[title for _, title, _ in PANELS],
-        horizontal_spacing=0.1, vertical_spacing=0.16,
+        rows=2,
+        cols=2,
+        subplot_titles=[title for _, title, _ in PANELS],
+        horizontal_spacing=0.1,
+        vertical_spacing=0.16,
     )
     taus = list(comparison.temperatures)
     for index, (metric, _, log_y) in enumerate(PANELS):
         row, col = divmod(index, 2)
         for estimator in comparison.estimators:
             flat = estimator in TEMPERATURE_FREE
-            style = {"color": COLORS.get(estimator), "width": 3, "dash": "dash" if flat else "solid"}
+            line = {"color": COLORS.get(estimator), "width": 3, "dash": "dash" if flat else "solid"}
             label = estimator_label(comparison, estimator)
             figure.add_trace(
                 go.Scatter(
-                    x=taus, y=comparison.series(estimator, metric), name=label,
-                    legendgroup=estimator, showlegend=index == 0,
-                    mode="lines" if flat else "lines+markers", line=style, marker={"size": 9},
+                    x=taus,
+                    y=comparison.series(estimator, metric),
+                    name=label,
+                    legendgroup=estimator,
+                    showlegend=index == 0,
+                    mode="lines" if flat else "lines+markers",
+                    line=line,
+                    marker={"size": 9},
                     hovertemplate=f"{label}: %{{y:.3g}}<extra></extra>",
                 ),
-                row=row + 1, col=col + 1,
+                row=row + 1,
+                col=col + 1,
             )
             if metric == "bias":
                 figure.add_trace(
                     go.Scatter(
-                        x=taus, y=comparison.series(estimator, "bias_floor"),
-                        name=f"{label}: noise floor", legendgroup=estimator, showlegend=False,
-                        mode="lines", line={"color": COLORS.get(estimator), "width": 2, "dash": "dot"},
+                        x=taus,
+                        y=comparison.series(estimator, "bias_floor"),
+                        name=f"{label}: noise floor",
+                        legendgroup=estimator,
+                        showlegend=False,
+                        mode="lines",
+                        line={"color": COLORS.get(estimator), "width": 2, "dash": "dot"},
                         hovertemplate=f"{label} noise floor: %{{y:.3g}}<extra></extra>",
                     ),
-                    row=row + 1, col=col + 1,
+                    row=row + 1,
+                    col=col + 1,
                 )
-        figure.update_xaxes(type="log", title_text="temperature τ", tickvals=taus,
-                            ticktext=[f"{tau:g}" for tau in taus], row=row + 1, col=col + 1)
+        figure.update_xaxes(
+            type="log",
+            title_text="temperature τ",
+            tickvals=taus,
+            ticktext=[f"{tau:g}" for tau in taus],
+            row=row + 1,
+            col=col + 1,
+        )
         if log_y:
             figure.update_yaxes(type="log", dtick=1, exponentformat="power", row=row + 1, col=col + 1)
-    figure.update_annotations(font_size=FONT_SIZE)
     title = f"How far from the exact gradient: {comparison.problem}, N = {comparison.draws} draws"
-    return _layout(figure, title, height=900)
+    return style(
+        figure,
+        title,
+        900,
+        panels=True,
+        template="plotly_white",
+        hovermode="x unified",
+        margin=dict(l=80, r=30, t=110, b=40),
+    )
 
 
 def gradient_figure(comparison: Comparison, tau: float, logit_labels: list[str] | None = None) -> go.Figure:
@@ -107,11 +122,17 @@ def gradient_figure(comparison: Comparison, tau: float, logit_labels: list[str] 
             continue
         label = estimator_label(comparison, stats.estimator)
         figure.add_trace(
-            go.Bar(x=labels, y=stats.mean.reshape(-1).tolist(), name=f"{label}, mean",
-                   marker_color=COLORS.get(stats.estimator))
+            go.Bar(
+                x=labels,
+                y=stats.mean.reshape(-1).tolist(),
+                name=f"{label}, mean",
+                marker_color=COLORS.get(stats.estimator),
+            )
         )
     figure.update_layout(barmode="group", yaxis_title="d E[f] / d logit (f per logit)")
-    return _layout(figure, f"Mean estimate vs exact gradient at τ = {tau:g}", height=560, legend_y=-0.1)
+    return style(
+        figure, f"Mean estimate vs exact gradient at τ = {tau:g}", 560, template="plotly_white", hovermode="x unified"
+    )
 
 
 def _logit_labels(variables: int, classes: int) -> list[str]:

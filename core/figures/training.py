@@ -7,13 +7,14 @@ encodes compactly.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from core.figures import PALETTE, _style, digits_figure
+from core.figures.images import digits_figure
+from core.figures.style import PALETTE, figure, panels, style
 from core.training import EpochMetrics, Preview, TrainingCurves
 
 RELAXED, UNRELAXED, TEST = PALETTE[0], PALETTE[1], PALETTE[2]
@@ -27,7 +28,7 @@ def focus_range(values: Sequence[float], skip: float = 0.1, margin: float = 0.08
     """A y-range that leaves out the first `skip` of the points, so the steep first steps
     (about 540 nats) do not squash the late gap between the curves into a few pixels;
     the newest points always stay in view."""
-    finite = _array(values[int(len(values) * skip):])
+    finite = _array(values[int(len(values) * skip) :])
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         return None
@@ -42,12 +43,14 @@ def _union(*ranges: tuple[float, float] | None) -> tuple[float, float] | None:
 
 
 def _line(x: np.ndarray, y: Sequence[float], name: str, color: str, width: float = 3, **extra) -> dict:
-    return dict(type="scatter", x=x, y=_array(y), mode="lines", name=name, line=dict(color=color, width=width),
-                **extra)
+    return dict(type="scatter", x=x, y=_array(y), mode="lines", name=name, line=dict(color=color, width=width), **extra)
 
 
 def objectives_figure(
-    curves: TrainingCurves, epochs: Sequence[EpochMetrics], total_steps: int | None = None, height: int = 430,
+    curves: TrainingCurves,
+    epochs: Sequence[EpochMetrics],
+    total_steps: int | None = None,
+    height: int = 430,
     revision: str = "training",
 ) -> go.Figure:
     """Relaxed and unrelaxed training objectives per step (smoothed) and the test objective
@@ -59,17 +62,30 @@ def objectives_figure(
     traces = [
         _line(x, curves.unrelaxed, "train, exact samples", UNRELAXED, width=5, legendrank=2),
         _line(x, curves.relaxed, "train, relaxed", RELAXED, width=2.5, legendrank=1),
-        dict(type="scatter", x=np.asarray([e.step for e in epochs], dtype=np.int32), y=_array(test),
-             mode="lines+markers", name="test, exact samples",
-             line=dict(color=TEST, width=3, dash="dot"), marker=dict(size=10), legendrank=3),
+        dict(
+            type="scatter",
+            x=np.asarray([e.step for e in epochs], dtype=np.int32),
+            y=_array(test),
+            mode="lines+markers",
+            name="test, exact samples",
+            line=dict(color=TEST, width=3, dash="dot"),
+            marker=dict(size=10),
+            legendrank=3,
+        ),
     ]
-    fig = go.Figure(traces, layout=dict(
-        xaxis=dict(title=dict(text="training step"), range=[0, total_steps] if total_steps else None),
-        yaxis=dict(title=dict(text="objective (nats per image)"),
-                   range=_union(focus_range(curves.relaxed), focus_range(curves.unrelaxed), focus_range(test, 0))),
-        uirevision=revision, hovermode="x unified",
-    ))
-    return _style(fig, "Negative ELBO: lower is better", height)
+    fig = go.Figure(
+        traces,
+        layout=dict(
+            xaxis=dict(title=dict(text="training step"), range=[0, total_steps] if total_steps else None),
+            yaxis=dict(
+                title=dict(text="objective (nats per image)"),
+                range=_union(focus_range(curves.relaxed), focus_range(curves.unrelaxed), focus_range(test, 0)),
+            ),
+            uirevision=revision,
+            hovermode="x unified",
+        ),
+    )
+    return style(fig, "Negative ELBO: lower is better", height)
 
 
 def diagnostics_figure(
@@ -79,22 +95,19 @@ def diagnostics_figure(
     Each figure is built in one constructor call, the panels laid out by hand: make_subplots
     and repeated updates cost tens of milliseconds, and the page redraws twice a second."""
     # Short titles: three panels share the width of one chart, narrow on a laptop.
-    panels = (("temperature τ", curves.tau, PALETTE[3], None),
-              ("KL to prior", curves.kl, PALETTE[4], focus_range(curves.kl)),
-              ("reconstruction", curves.reconstruction, PALETTE[5], focus_range(curves.reconstruction)))
+    series = (
+        ("temperature τ", curves.tau, PALETTE[3], None),
+        ("KL to prior", curves.kl, PALETTE[4], focus_range(curves.kl)),
+        ("reconstruction", curves.reconstruction, PALETTE[5], focus_range(curves.reconstruction)),
+    )
     x = np.asarray(curves.step, dtype=np.int32)
-    width, gap = 0.28, 0.08
-    traces, layout = [], dict(uirevision=revision, annotations=[])
-    for i, (title, values, color, y_range) in enumerate(panels):
-        n = "" if i == 0 else str(i + 1)
-        left = i * (width + gap)
+    ids, layout = panels(len(series), [title for title, _, _, _ in series], gap=0.08, share_y=False)
+    traces = []
+    for n, (title, values, color, y_range) in zip(ids, series):
         traces.append(_line(x, values, title, color, xaxis=f"x{n}", yaxis=f"y{n}", showlegend=False))
-        layout[f"xaxis{n}"] = dict(domain=[left, left + width], anchor=f"y{n}", title=dict(text="step"),
-                                   range=[0, total_steps] if total_steps else None)
-        layout[f"yaxis{n}"] = dict(anchor=f"x{n}", range=y_range)
-        layout["annotations"].append(dict(text=title, x=left + width / 2, y=1.0, xref="paper", yref="paper",
-                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
-    return _style(go.Figure(traces, layout=layout), None, height).update_layout(margin=dict(t=40))
+        layout[f"xaxis{n}"].update(title=dict(text="step"), range=[0, total_steps] if total_steps else None)
+        layout[f"yaxis{n}"].update(range=y_range)
+    return figure(traces, layout | dict(uirevision=revision, margin=dict(l=60, r=20, t=40, b=20)), None, height)
 
 
 def reconstructions_figure(preview: Preview, height: int = 240) -> go.Figure:
@@ -106,3 +119,35 @@ def reconstructions_figure(preview: Preview, height: int = 240) -> go.Figure:
 def prior_samples_figure(preview: Preview, height: int = 480) -> go.Figure:
     """Digits decoded from codes drawn from the uniform prior, as an 8x8 grid."""
     return digits_figure(preview.prior_samples, columns=8, height=height, title="Prior samples")
+
+
+def epoch_curves_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], height: int = 460) -> go.Figure:
+    """Per-epoch objectives of whole runs: for each run, relaxed (solid), unrelaxed (dashed) and
+    test (dotted) in one colour, so the gap between relaxed and exact samples is visible."""
+    styles = (
+        ("relaxed", "solid", "train, relaxed"),
+        ("unrelaxed", "dash", "train, exact samples"),
+        ("test", "dot", "test, exact samples"),
+    )
+    data = []
+    for i, (label, series) in enumerate(curves.items()):
+        for key, dash, what in styles:
+            values = list(series[key])
+            data.append(
+                dict(
+                    type="scatter",
+                    x=list(range(1, len(values) + 1)),
+                    y=values,
+                    mode="lines+markers",
+                    name=f"{label}: {what}",
+                    line=dict(color=PALETTE[i % len(PALETTE)], dash=dash, width=3),
+                    marker=dict(size=6),
+                )
+            )
+    layout = dict(
+        xaxis=dict(title_text="epoch", dtick=1 if max(len(s["test"]) for s in curves.values()) <= 15 else 5),
+        yaxis=dict(title_text="objective (nats per image)"),
+        legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"),
+        margin=dict(l=70, r=20, t=70, b=60),
+    )
+    return figure(data, layout, "Training curves: relaxed vs exact-sample objectives", height)

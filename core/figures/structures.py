@@ -1,38 +1,24 @@
 """Plotly figures for subsets and permutations: data in, go.Figure out.
 
-Sized for a projector: large fonts, labelled axes, and one colour scale shared by every
-heatmap on a figure (0 to 1, the range of a doubly-stochastic matrix).
+In the house style, with one colour scale shared by every heatmap on a figure (0 to 1, the
+range of a doubly-stochastic matrix).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 
-FONT_SIZE = 18
-TITLE_SIZE = 22
-HEATMAP_SCALE = "Blues"
-SERIES_COLOURS = ("#1f4e79", "#e07b00", "#2e8b57", "#8e44ad")
+from core.figures.style import FONT_SIZE, HEATMAP_SCALE, PALETTE, style
 
-
-def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=TITLE_SIZE), yref="container", y=1, yanchor="top", pad=dict(t=12)),
-        font=dict(size=FONT_SIZE),
-        height=height,
-        margin=dict(l=70, r=30, t=130, b=70),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0,
-                    font=dict(size=FONT_SIZE - 2)),
-    )
-    # Set on the axes themselves: the Streamlit chart theme would otherwise shrink them.
-    axis_fonts = dict(tickfont=dict(size=FONT_SIZE - 2), title_font=dict(size=FONT_SIZE))
-    fig.update_xaxes(**axis_fonts)
-    fig.update_yaxes(**axis_fonts)
-    return fig
+SERIES_COLOURS = PALETTE
+Values = Sequence[float] | np.ndarray | torch.Tensor
+MARGIN = dict(l=70, r=30, t=90, b=20)
 
 
 def item_labels(n: int) -> list[str]:
@@ -40,7 +26,7 @@ def item_labels(n: int) -> list[str]:
     return [str(i + 1) for i in range(n)]
 
 
-def inclusion_figure(series: dict[str, Sequence[float]], title: str) -> go.Figure:
+def inclusion_figure(series: Mapping[str, Values], title: str) -> go.Figure:
     """Grouped bars, one group per item: e.g. exact inclusion probability, sampled
     frequency and mean relaxed k-hot side by side."""
     if not series:
@@ -48,38 +34,50 @@ def inclusion_figure(series: dict[str, Sequence[float]], title: str) -> go.Figur
     n = len(next(iter(series.values())))
     fig = go.Figure()
     for (name, values), colour in zip(series.items(), SERIES_COLOURS):
-        fig.add_bar(x=item_labels(n), y=list(np.asarray(values, dtype=float)), name=name,
-                    marker_color=colour)
+        fig.add_bar(x=item_labels(n), y=list(np.asarray(values, dtype=float)), name=name, marker_color=colour)
     fig.update_layout(barmode="group")
     fig.update_xaxes(title_text="item", type="category")
     fig.update_yaxes(title_text="inclusion probability / mean value", rangemode="tozero")
-    return _layout(fig, title, 440)
+    return style(fig, title, 440, margin=MARGIN)
 
 
-def khot_draw_figure(relaxed: Sequence[float], hard: Sequence[float], title: str) -> go.Figure:
+def khot_draw_figure(relaxed: Values, hard: Values, title: str) -> go.Figure:
     """One draw: the relaxed k-hot as bars, the exact k-hot of the same noise as markers."""
     relaxed = np.asarray(relaxed, dtype=float)
     labels = item_labels(len(relaxed))
     fig = go.Figure()
     fig.add_bar(x=labels, y=list(relaxed), name="relaxed k-hot", marker_color=SERIES_COLOURS[1])
-    fig.add_scatter(x=labels, y=list(np.asarray(hard, dtype=float)), name="hard top-k (same noise)",
-                    mode="markers", marker=dict(symbol="diamond", size=16, color=SERIES_COLOURS[0]))
+    fig.add_scatter(
+        x=labels,
+        y=list(np.asarray(hard, dtype=float)),
+        name="hard top-k (same noise)",
+        mode="markers",
+        marker=dict(symbol="diamond", size=16, color=SERIES_COLOURS[0]),
+    )
     fig.update_xaxes(title_text="item", type="category")
     fig.update_yaxes(title_text="value", rangemode="tozero")
-    return _layout(fig, title, 380)
+    return style(fig, title, 380, margin=MARGIN)
 
 
 def _heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str]) -> go.Heatmap:
     return go.Heatmap(
-        z=matrix, x=col_labels, y=row_labels, coloraxis="coloraxis",
+        z=matrix,
+        x=col_labels,
+        y=row_labels,
+        coloraxis="coloraxis",
         hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
     )
 
 
 def _shared_scale(fig: go.Figure) -> None:
-    fig.update_layout(coloraxis=dict(colorscale=HEATMAP_SCALE, cmin=0.0, cmax=1.0,
-                                     colorbar=dict(title=dict(text="P[i, j]", font=dict(size=FONT_SIZE)),
-                                                   tickfont=dict(size=FONT_SIZE - 2))))
+    fig.update_layout(
+        coloraxis=dict(
+            colorscale=HEATMAP_SCALE,
+            cmin=0.0,
+            cmax=1.0,
+            colorbar=dict(title=dict(text="P[i, j]", font=dict(size=FONT_SIZE)), tickfont=dict(size=FONT_SIZE - 2)),
+        )
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
 
@@ -91,8 +89,12 @@ def permutation_grid_figure(
     matrices = np.asarray(matrices, dtype=float)
     rows, cols, n = matrices.shape[0], matrices.shape[1], matrices.shape[-1]
     fig = make_subplots(
-        rows=rows, cols=cols, column_titles=list(col_titles), row_titles=list(row_titles),
-        horizontal_spacing=0.03, vertical_spacing=0.05,
+        rows=rows,
+        cols=cols,
+        column_titles=list(col_titles),
+        row_titles=list(row_titles),
+        horizontal_spacing=0.03,
+        vertical_spacing=0.05,
     )
     labels = item_labels(n)
     for r in range(rows):
@@ -103,8 +105,7 @@ def permutation_grid_figure(
     fig.update_yaxes(showticklabels=False)
     fig.update_xaxes(showticklabels=True, row=rows)
     fig.update_yaxes(showticklabels=True, col=1)
-    fig.update_annotations(font=dict(size=FONT_SIZE))
-    return _layout(fig, title, 140 + 230 * rows)
+    return style(fig, title, 140 + 230 * rows, margin=MARGIN)
 
 
 def matrix_figure(
@@ -123,7 +124,7 @@ def matrix_figure(
     _shared_scale(fig)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
-    return _layout(fig, title, 460)
+    return style(fig, title, 460, margin=MARGIN)
 
 
 def sorting_progress_figure(
@@ -136,15 +137,32 @@ def sorting_progress_figure(
     """Test accuracy (left axis, 0 to 1) and training loss (right axis) against step."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     steps = list(steps)
-    fig.add_scatter(x=steps, y=list(element_accuracy), name="element accuracy", mode="lines+markers",
-                    line=dict(width=4, color=SERIES_COLOURS[0]), secondary_y=False)
-    fig.add_scatter(x=steps, y=list(list_accuracy), name="whole-list accuracy", mode="lines+markers",
-                    line=dict(width=4, color=SERIES_COLOURS[2]), secondary_y=False)
+    fig.add_scatter(
+        x=steps,
+        y=list(element_accuracy),
+        name="element accuracy",
+        mode="lines+markers",
+        line=dict(width=4, color=SERIES_COLOURS[0]),
+        secondary_y=False,
+    )
+    fig.add_scatter(
+        x=steps,
+        y=list(list_accuracy),
+        name="whole-list accuracy",
+        mode="lines+markers",
+        line=dict(width=4, color=SERIES_COLOURS[2]),
+        secondary_y=False,
+    )
     shown = [(s, v) for s, v in zip(steps, loss) if math.isfinite(v)]
-    fig.add_scatter(x=[s for s, _ in shown], y=[v for _, v in shown], name="training loss",
-                    mode="lines", line=dict(width=2, dash="dot", color=SERIES_COLOURS[1]),
-                    secondary_y=True)
+    fig.add_scatter(
+        x=[s for s, _ in shown],
+        y=[v for _, v in shown],
+        name="training loss",
+        mode="lines",
+        line=dict(width=2, dash="dot", color=SERIES_COLOURS[1]),
+        secondary_y=True,
+    )
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="test accuracy", range=[0, 1.05], secondary_y=False)
     fig.update_yaxes(title_text="loss", rangemode="tozero", tickformat=".2f", secondary_y=True, showgrid=False)
-    return _layout(fig, title, 440)
+    return style(fig, title, 440, margin=MARGIN)

@@ -1,0 +1,55 @@
+"""Where models run: the default device, the devices on offer and their readable names.
+
+One place for `core`, the CLI and the app, so every surface names a device the same way.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def available_devices() -> list[str]:
+    """The GPU first when there is one, so it is the default choice."""
+    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+
+
+def device_label(device: str) -> str:
+    """A short label for a picker: "CPU", or "GPU: <model>"."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(torch.device(device))}"
+    return "CPU"
+
+
+def device_name(device: str) -> str:
+    """A readable name for a results table: the GPU's model, or the CPU's with its threads."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"CPU ({cpu_model()}, {torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def check_device(device: str) -> str:
+    """A device name torch knows and this machine has, else a ValueError that says which to use."""
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'.") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but no CUDA GPU is available here.")
+    return device

@@ -1,0 +1,102 @@
+"""The house style every figure shares: readable on a projector, title pinned to the top,
+legend to the bottom, one palette, panels laid out in one constructor call.
+
+Builders in this package return `go.Figure`s built with `figure(...)` (one validation) or
+finished with `style(...)` (for figures that need plotly's subplot helpers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+FONT_SIZE = 16
+TITLE_SIZE = 20
+PANEL_TITLE_SIZE = 17
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+HEATMAP_SCALE = "Blues"
+
+
+def house_layout(title: str | None, height: int | None, panels: bool = False) -> dict[str, Any]:
+    """House style as a layout dict. The title is pinned to the top and the legend to the
+    bottom, so a legend that wraps on a narrow chart pushes the plot, never the title; `panels`
+    leaves room for the panel titles between the title and the plot."""
+    layout: dict[str, Any] = dict(
+        font=dict(size=FONT_SIZE),
+        margin=dict(l=60, r=20, t=(90 if panels else 60) if title else 30, b=20),
+        legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0),
+    )
+    if title:
+        layout["title"] = dict(
+            text=title,
+            font=dict(size=TITLE_SIZE),
+            yref="container",
+            y=1,
+            yanchor="top",
+            pad=dict(t=12),
+            automargin=True,
+        )
+    if height:
+        layout["height"] = height
+    return layout
+
+
+def figure(
+    data: Sequence[dict], layout: dict, title: str | None = None, height: int | None = None, panels: bool = False
+) -> go.Figure:
+    """One constructor call validates everything once; each update_* call would validate again."""
+    return go.Figure(data=data, layout=house_layout(title, height, panels) | layout)
+
+
+def style(
+    fig: go.Figure, title: str | None = None, height: int | None = None, panels: bool = False, **layout: Any
+) -> go.Figure:
+    """The house style on a figure built with plotly's helpers; `layout` overrides it."""
+    fig.update_layout(house_layout(title, height, panels) | layout)
+    # Set on the axes themselves: the Streamlit chart theme would otherwise shrink them.
+    fig.update_xaxes(tickfont=dict(size=FONT_SIZE - 2), title_font=dict(size=FONT_SIZE))
+    fig.update_yaxes(tickfont=dict(size=FONT_SIZE - 2), title_font=dict(size=FONT_SIZE))
+    fig.update_annotations(font_size=PANEL_TITLE_SIZE)
+    return fig
+
+
+def panels(
+    count: int, titles: Sequence[str], gap: float = 0.03, share_y: bool = True
+) -> tuple[list[str], dict[str, Any]]:
+    """Side-by-side panels as axis ids and a layout, built in one go (make_subplots is slow)."""
+    width = (1 - gap * (count - 1)) / count
+    ids: list[str] = []
+    layout: dict[str, Any] = {}
+    notes: list[dict[str, Any]] = []
+    for i in range(count):
+        suffix = "" if i == 0 else str(i + 1)
+        left = i * (width + gap)
+        ids.append(suffix)
+        layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}")
+        shared: dict[str, Any] = {"matches": "y", "showticklabels": False} if i and share_y else {}
+        layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}", **shared)
+        notes.append(
+            dict(
+                text=titles[i],
+                x=left + width / 2,
+                y=1.0,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(size=PANEL_TITLE_SIZE),
+            )
+        )
+    layout["annotations"] = notes
+    return ids, layout
+
+
+def class_labels(k: int) -> list[str]:
+    return [str(i) for i in range(k)]
+
+
+def tau_titles(taus: Sequence[float]) -> list[str]:
+    return [f"τ = {tau:g}" for tau in taus]

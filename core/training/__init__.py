@@ -1,0 +1,38 @@
+"""The training engine, one module a job: `config` (what a run is asked to do), `loop` (the
+step loop as events), `run` (a run in a worker thread, its slots and snapshots) and
+`curves` (metrics made ready to draw)."""
+
+from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TemperatureSchedule, TrainConfig
+from core.training.curves import TrainingCurves, smooth, training_curves
+from core.training.loop import EpochMetrics, StepLosses, StepMetrics, Trainer
+from core.training.run import (
+    Preview,
+    RunSlots,
+    RunSnapshot,
+    TooManyRunsError,
+    TrainingRun,
+    checkpoint_metadata,
+    make_preview,
+)
+
+__all__ = [
+    "ANNEAL_EVERY",
+    "ANNEAL_RATE",
+    "ESTIMATORS",
+    "EpochMetrics",
+    "Preview",
+    "RunSlots",
+    "RunSnapshot",
+    "StepLosses",
+    "StepMetrics",
+    "TemperatureSchedule",
+    "TooManyRunsError",
+    "TrainConfig",
+    "Trainer",
+    "TrainingCurves",
+    "TrainingRun",
+    "checkpoint_metadata",
+    "make_preview",
+    "smooth",
+    "training_curves",
+]

@@ -1,0 +1,112 @@
+"""What a training run is asked to do: its settings, validated once, and the temperature
+schedule. `TrainConfig.from_settings` is the one way the CLI, the Train page and anything
+else that launches runs turn plain settings into a config."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.device import check_device
+from core.guards import positive_number, whole_number
+from core.names import canonical_estimator
+from core.vae import PRESETS, VAEConfig
+
+ESTIMATORS: tuple[str, ...] = ("gumbel_softmax", "straight_through", "gumbel_rao")
+# Jang et al. 2017's annealing, used when annealing is asked for without its own settings.
+ANNEAL_RATE = 3e-5
+ANNEAL_EVERY = 1000
+
+
+@dataclass(frozen=True)
+class TemperatureSchedule:
+    """tau = max(tau_min, tau0 * exp(-rate * step)), with step rounded down to a multiple of
+    `every` (Jang et al. 2017); rate 0 is a constant temperature."""
+
+    tau0: float = 1.0
+    tau_min: float = 0.5
+    rate: float = 0.0
+    every: int = 1000
+
+    def __post_init__(self) -> None:
+        positive_number(self.tau0, "the temperature tau")
+        positive_number(self.tau_min, "the minimum temperature")
+        if not math.isfinite(self.rate) or self.rate < 0:
+            raise ValueError(f"the annealing rate must be >= 0, got {self.rate}.")
+        if self.every < 1:
+            raise ValueError(f"the annealing interval must be at least 1 step, got {self.every}.")
+
+    def at(self, step: int) -> float:
+        if self.rate == 0:
+            return self.tau0
+        held = (step // self.every) * self.every
+        return max(self.tau_min, self.tau0 * math.exp(-self.rate * held))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; the defaults are the seed's preset."""
+
+    model: VAEConfig = field(default_factory=lambda: PRESETS["faithful"])
+    epochs: int = 10
+    batch_size: int = 100
+    lr: float = 1e-3
+    tau: float = 1.0
+    anneal_rate: float = 0.0
+    tau_min: float = 0.5
+    anneal_every: int = ANNEAL_EVERY
+    estimator: str = "gumbel_softmax"
+    rao_samples: int = 10
+    seed: int = 0
+    device: str = "cpu"
+    max_steps: int | None = None
+    train_subset: int | None = None
+    test_subset: int | None = None
+
+    def __post_init__(self) -> None:
+        whole_number(self.epochs, "epochs", 1)
+        whole_number(self.batch_size, "the batch size", 1)
+        positive_number(self.lr, "the learning rate")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}.")
+        whole_number(self.rao_samples, "Gumbel-Rao's conditional draws (rao_samples)", 1)
+        whole_number(self.seed, "the seed")
+        for name, what in (
+            ("max_steps", "max steps"),
+            ("train_subset", "train_subset (images)"),
+            ("test_subset", "test_subset (images)"),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                whole_number(value, what, 1)
+        check_device(self.device)
+        TemperatureSchedule(self.tau, self.tau_min, self.anneal_rate, self.anneal_every)
+
+    @classmethod
+    def from_settings(
+        cls,
+        *,
+        preset: str = "faithful",
+        estimator: str = "gumbel_softmax",
+        anneal: bool = False,
+        anneal_rate: float = ANNEAL_RATE,
+        **settings: Any,
+    ) -> TrainConfig:
+        """A config from the plain settings a person chooses: a preset's name, an estimator by
+        any of its names, and annealing as an on/off switch with its rate beside it."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+        return cls(
+            model=PRESETS[preset],
+            estimator=canonical_estimator(estimator),
+            anneal_rate=anneal_rate if anneal else 0.0,
+            **settings,
+        )
+
+    @property
+    def schedule(self) -> TemperatureSchedule:
+        return TemperatureSchedule(self.tau, self.tau_min, self.anneal_rate, self.anneal_every)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"model": self.model.to_dict()}

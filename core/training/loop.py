@@ -1,0 +1,183 @@
+"""The step loop: one model, its optimizer and data on the training device, stepped as
+events. `Trainer.events()` is a plain generator; the CLI iterates it, a background run
+drives it from a worker thread."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from core.data import MNISTSplit, batch_indices
+from core.evaluation import exact_sample_objective
+from core.gumbel import gumbel_rao, one_hot_argmax
+from core.training.config import TrainConfig
+from core.vae import CategoricalVAE, Forward, reconstruction_nll, vae_loss
+
+
+@dataclass(frozen=True)
+class StepLosses:
+    """One step's batch means: the relaxed objective the gradient sees, the objective of an
+    exact one-hot sample from q, and the relaxed objective's two terms."""
+
+    relaxed: float
+    unrelaxed: float
+    kl: float
+    reconstruction: float
+
+    def __add__(self, other: StepLosses) -> StepLosses:
+        return StepLosses(
+            self.relaxed + other.relaxed,
+            self.unrelaxed + other.unrelaxed,
+            self.kl + other.kl,
+            self.reconstruction + other.reconstruction,
+        )
+
+    def __truediv__(self, count: float) -> StepLosses:
+        return StepLosses(self.relaxed / count, self.unrelaxed / count, self.kl / count, self.reconstruction / count)
+
+
+ZERO_LOSSES = StepLosses(0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    step: int
+    epoch: int
+    relaxed: float
+    unrelaxed: float
+    kl: float
+    reconstruction: float
+    tau: float
+    images_per_second: float
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """Training means over the epoch's steps, and the test objective with exact samples."""
+
+    epoch: int
+    step: int
+    relaxed: float
+    unrelaxed: float
+    kl: float
+    reconstruction: float
+    test: float
+    test_reconstruction: float
+    test_kl: float
+    tau: float
+    seconds: float
+
+
+def make_optimizer(model: CategoricalVAE, lr: float) -> torch.optim.Adam:
+    # The fused kernel is several milliseconds faster per step than the default on a CPU.
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+
+
+class Trainer:
+    """One model, its optimizer and data on the training device, stepped as events."""
+
+    def __init__(self, config: TrainConfig, train: MNISTSplit, test: MNISTSplit) -> None:
+        self.config = config
+        self.device = torch.device(config.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.model = CategoricalVAE(config.model)
+        self.model.to(self.device).train()
+        self.optimizer = make_optimizer(self.model, config.lr)
+        self.x_train = train.subset(config.train_subset).pixels(self.device)
+        self.x_test = test.subset(config.test_subset).pixels(self.device)
+        self.noise = torch.Generator(self.device).manual_seed(config.seed)
+        self.shuffle = torch.Generator().manual_seed(config.seed + 1)
+        self.step = 0
+        self.epoch = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.x_train.shape[0] / self.config.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        total = self.steps_per_epoch * self.config.epochs
+        return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    def _forward(self, x: torch.Tensor, tau: float) -> Forward:
+        """The pass with the configured estimator's code."""
+        estimator = self.config.estimator
+        if estimator == "gumbel_softmax":
+            return self.model(x, "relaxed", tau, self.noise)
+        if estimator == "straight_through":
+            return self.model(x, "straight_through", tau, self.noise)
+        logits = self.model.encode(x)
+        code = gumbel_rao(logits, tau, self.config.rao_samples, self.noise)
+        return Forward(logits, code, self.model.decode_logits(code))
+
+    def train_step(self, x: torch.Tensor, tau: float) -> StepLosses:
+        """One Adam step, and the batch means it measured before the update."""
+        out = self._forward(x, tau)
+        loss = vae_loss(out.pixel_logits, x, out.logits)
+        # The unrelaxed objective comes before the update, so both describe the same weights.
+        if self.config.estimator != "gumbel_softmax":  # the forward code already is the exact sample
+            unrelaxed = loss.total.detach()
+        else:  # the same draw's argmax is an exact sample from q: decode it, no new encoding
+            with torch.no_grad():
+                assert out.scores is not None  # a relaxed pass keeps the perturbed logits it relaxed
+                exact = one_hot_argmax(out.scores)
+                unrelaxed = reconstruction_nll(self.model.decode_logits(exact), x).mean() + loss.kl
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        self.optimizer.step()
+        values = torch.stack(
+            [loss.total.detach(), unrelaxed.detach(), loss.kl.detach(), loss.reconstruction.detach()]
+        ).tolist()
+        return StepLosses(*values)
+
+    def events(self) -> Iterator[StepMetrics | EpochMetrics]:
+        """Step events, and after each epoch (or a final partial one) an epoch event."""
+        config = self.config
+        speed = 0.0
+        while self.epoch < config.epochs and self.step < self.total_steps:
+            self.epoch += 1
+            started = time.perf_counter()
+            sums, steps = ZERO_LOSSES, 0
+            for idx in batch_indices(
+                self.x_train.shape[0], config.batch_size, generator=self.shuffle, device=self.device
+            ):
+                if self.step >= self.total_steps:
+                    break
+                tau = config.schedule.at(self.step)
+                tick = time.perf_counter()
+                losses = self.train_step(self.x_train[idx], tau)
+                now = len(idx) / max(time.perf_counter() - tick, 1e-9)
+                speed = now if speed == 0 else 0.9 * speed + 0.1 * now
+                self.step += 1
+                steps += 1
+                sums = sums + losses
+                yield StepMetrics(
+                    self.step,
+                    self.epoch,
+                    losses.relaxed,
+                    losses.unrelaxed,
+                    losses.kl,
+                    losses.reconstruction,
+                    tau=tau,
+                    images_per_second=speed,
+                )
+            test = exact_sample_objective(self.model, self.x_test, seed=config.seed)
+            means = sums / max(steps, 1)
+            yield EpochMetrics(
+                self.epoch,
+                self.step,
+                means.relaxed,
+                means.unrelaxed,
+                means.kl,
+                means.reconstruction,
+                test.total,
+                test.reconstruction,
+                test.kl,
+                tau=config.schedule.at(max(self.step - 1, 0)),
+                seconds=time.perf_counter() - started,
+            )
