@@ -76,6 +76,12 @@ PAGES = (
         ":material/shuffle:",
         "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort.",
     ),
+    PageEntry(
+        "views/graphs.py",
+        "Graphs",
+        ":material/hub:",
+        "Random graphs and spanning trees from the Gumbel trick, and a planted tree learned live.",
+    ),
 )
 
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 
 import torch
 from scipy.stats import chi2
 from torch import nn
 
+from core.guards import whole_number
 from core.gumbel import check_tau, gumbel_noise, straight_through
 
 MIN_NODES = 2
@@ -46,17 +46,11 @@ SYMMETRY_ATOL = 1e-8
 
 
 def _whole_number(value: object, what: str) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{what} must be a whole number, got {value!r}.") from None
+    return whole_number(value, what)
 
 
 def _check_count(value: int, what: str, least: int = 1) -> int:
-    value = _whole_number(value, what)
-    if value < least:
-        raise ValueError(f"{what} must be at least {least}, got {value}.")
-    return value
+    return whole_number(value, what, minimum=least)
 
 
 def _check_n(n: int) -> int:
@@ -583,18 +577,18 @@ def edge_graph_study(
 ) -> EdgeGraphStudy:
     """One logistic draw shared by every temperature, so the panels differ only in tau."""
     _check_single(theta, "edge_graph_study")
-    taus = _check_taus(taus)
+    tau_values = _check_taus(taus)
     draws = _check_count(draws, "the number of draws")
     edges, n = _edge_scores(theta.detach(), spanning=False)
     noise = _edge_gumbel(edges, generator) - _edge_gumbel(edges, generator)
-    relaxed = torch.stack([edge_matrix(torch.sigmoid((edges + noise) / tau), n) for tau in taus])
+    relaxed = torch.stack([edge_matrix(torch.sigmoid((edges + noise) / tau), n) for tau in tau_values])
     probabilities = edge_probabilities(theta.detach())
     frequency = sample_graph(theta.detach().expand(draws, -1, -1), generator).mean(dim=0)
     stat, p_value = edge_chi_square(frequency, probabilities, draws)
     return EdgeGraphStudy(
         theta=theta.detach(),
         probabilities=probabilities,
-        taus=taus,
+        taus=tau_values,
         noise=edge_matrix(noise, n),
         hard_graph=edge_matrix((edges + noise > 0).to(theta.dtype), n),
         relaxed=relaxed,
@@ -647,7 +641,7 @@ def tree_study(
 ) -> TreeStudy:
     """The spanning-tree picture for one score matrix; see `TreeStudy`."""
     _check_single(scores, "tree_study")
-    taus = _check_taus(taus)
+    tau_values = _check_taus(taus)
     draws = _check_count(draws, "the number of draws")
     scores = scores.detach()
     edges, n = _edge_scores(scores, spanning=True)
@@ -666,10 +660,10 @@ def tree_study(
     trees = trees[order].to(scores.dtype)
     return TreeStudy(
         scores=scores,
-        taus=taus,
+        taus=tau_values,
         noise=edge_matrix(noise, n),
         hard_tree=max_spanning_tree(perturbed),
-        relaxed=torch.stack([tree_marginals(perturbed, tau) for tau in taus]),
+        relaxed=torch.stack([tree_marginals(perturbed, tau) for tau in tau_values]),
         draws=draws,
         perturb_max_frequency=sampled.mean(dim=0),
         gibbs_marginals=tree_marginals(scores),
@@ -797,3 +791,43 @@ class TreeLearningTask:
             chunk = min(report_every, self.config.steps - self.step)
             losses, found = zip(*(self.train_step() for _ in range(chunk)))
             yield TreeProgress(self.step, sum(losses) / chunk, sum(found) / chunk, self.evaluate())
+
+
+def learn_estimators(
+    config: TreeLearningConfig, estimators: tuple[str, ...] = tuple(ESTIMATORS), report_every: int = 10
+) -> Iterator[tuple[str, TreeProgress]]:
+    """The same run (config, seed, planted tree) with each estimator in turn, one after
+    another: (estimator, progress) pairs, for a page to draw a learning curve per estimator."""
+    configs = [replace(config, estimator=name) for name in estimators]  # every name checked up front
+    for cfg in configs:
+        for progress in TreeLearningTask(cfg).run(report_every):
+            yield cfg.estimator, progress
+
+
+# --- everything the page shows for one setting --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GraphsView:
+    """The score matrix a preset gives, its spanning-tree study and, with the same matrix as
+    theta, its edge-independent-graph study."""
+
+    scores: torch.Tensor
+    trees: TreeStudy
+    graphs: EdgeGraphStudy
+
+
+def graphs_view(preset: str, n: int, seed: int, taus: list[float], draws: int) -> GraphsView:
+    """One seeded call for the page: scores from the preset, then both studies."""
+    scores = graph_scores(preset, n, seed)
+    generator = torch.Generator().manual_seed(_whole_number(seed, "seed"))
+    trees = tree_study(scores, taus, draws, generator)
+    return GraphsView(scores=scores, trees=trees, graphs=edge_graph_study(scores, taus, draws, generator))
+
+
+def split_by_estimator(items: Iterable[tuple[str, TreeProgress]]) -> dict[str, list[TreeProgress]]:
+    """`learn_estimators` output as one progress list per estimator, in the order they ran."""
+    histories: dict[str, list[TreeProgress]] = {}
+    for name, progress in items:
+        histories.setdefault(name, []).append(progress)
+    return histories
