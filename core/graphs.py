@@ -41,6 +41,11 @@ ESTIMATORS: dict[str, str] = {
     "straight_through": "Straight-through",
     "score_function": "Score function (REINFORCE, Wilson samples)",
 }
+SHORT_LABELS: dict[str, str] = {
+    "gumbel_softmax": "Matrix-tree relaxation",
+    "straight_through": "Straight-through",
+    "score_function": "Score function (Wilson)",
+}
 SYMMETRY_RTOL = 1e-5
 SYMMETRY_ATOL = 1e-8
 

@@ -10,6 +10,7 @@ from core.graphs import (
     ESTIMATORS,
     EXACT_STUDY_NODES,
     PRESETS,
+    SHORT_LABELS,
     GraphsView,
     TreeLearningConfig,
     TreeProgress,
@@ -117,7 +118,7 @@ def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearning
     if snap.error:
         st.error(f"The run failed: {snap.error}", icon=":material/error:")
     title = f"Recovering a planted tree (n = {config.n}, τ = {config.tau:g}, seed {config.seed})"
-    fig = figures.learning_curves_figure(histories, ESTIMATORS, title, config.steps)
+    fig = figures.learning_curves_figure(histories, SHORT_LABELS, title, config.steps)
     st.plotly_chart(fig, width="stretch", key="learning_curves")
 
 
