@@ -18,6 +18,7 @@ from torch import nn
 
 from core.gumbel import one_hot_argmax, perturbed_logits, relax
 
+Generator = torch.Generator | None
 Mode = Literal["relaxed", "straight_through", "sample", "mode"]
 MODES: tuple[str, ...] = ("relaxed", "straight_through", "sample", "mode")
 
@@ -124,11 +125,7 @@ class CategoricalVAE(nn.Module):
         return torch.sigmoid(self.decode_logits(code))
 
     def sample_code(
-        self,
-        logits: torch.Tensor,
-        mode: Mode = "relaxed",
-        tau: float = 1.0,
-        generator: torch.Generator | None = None,
+        self, logits: torch.Tensor, mode: Mode = "relaxed", tau: float = 1.0, generator: Generator = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The code for a mode, and the perturbed logits it came from (None for "mode")."""
         if mode == "mode":
@@ -141,11 +138,7 @@ class CategoricalVAE(nn.Module):
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
 
     def forward(
-        self,
-        x: torch.Tensor,
-        mode: Mode = "relaxed",
-        tau: float = 1.0,
-        generator: torch.Generator | None = None,
+        self, x: torch.Tensor, mode: Mode = "relaxed", tau: float = 1.0, generator: Generator = None
     ) -> Forward:
         logits = self.encode(x)
         code, scores = self.sample_code(logits, mode, tau, generator)

@@ -55,14 +55,14 @@ FIELDS = {
     "estimator": ui.ChoiceField(
         "train_estimator", "estimator", DEFAULT.estimator, choices=ESTIMATORS, aliases=tuple(ALIASES.items())
     ),
-    "rao": ui.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
+    "rao_samples": ui.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
     "tau": ui.FloatField("train_tau", "tau", DEFAULT.tau, low=0.01, high=10.0),
     "anneal": ui.FlagField("train_anneal", "anneal", False),
     "anneal_rate": ui.FloatField("train_anneal_rate", "anneal_rate", ANNEAL_RATE, low=0.0, high=1.0),
     "anneal_every": ui.IntField("train_anneal_every", "anneal_every", ANNEAL_EVERY, low=1, high=100_000),
     "tau_min": ui.FloatField("train_tau_min", "tau_min", DEFAULT.tau_min, low=0.01, high=10.0),
     "epochs": ui.IntField("train_epochs", "epochs", DEFAULT.epochs, low=1, high=200),
-    "batch": ui.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
+    "batch_size": ui.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
     "lr": ui.FloatField("train_lr", "lr", DEFAULT.lr, low=1e-6, high=1.0),
     "seed": ui.IntField("train_seed", "seed", DEFAULT.seed, high=ui.SEED_MAX, fold=True),
     "data": ui.ChoiceField("train_data", "data", "full", choices=tuple(SUBSETS)),
@@ -117,9 +117,9 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
                 key="train_estimator",
                 help=ESTIMATOR_HELP,
             ),
-            "rao": _number(
+            "rao_samples": _number(
                 "Gumbel-Rao draws",
-                "rao",
+                "rao_samples",
                 1,
                 help="Conditional Gumbel draws averaged per step; used by Gumbel-Rao only.",
             ),
@@ -139,7 +139,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
             values["epochs"] = _number("Epochs", "epochs", 1)
             values["lr"] = _number("Learning rate", "lr", 1e-4, format="%.1e", help="Adam.")
         with right:
-            values["batch"] = _number("Batch size", "batch", 10)
+            values["batch_size"] = _number("Batch size", "batch_size", 10)
             values["seed"] = _number("Seed", "seed", 1)
         values["data"] = st.selectbox(
             "Data",
@@ -173,23 +173,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
         return False
     train_subset, test_subset = SUBSETS[values["data"]]
     try:
-        config = TrainConfig.from_settings(
-            preset=values["preset"],
-            estimator=values["estimator"],
-            anneal=values["anneal"],
-            anneal_rate=values["anneal_rate"],
-            epochs=values["epochs"],
-            batch_size=values["batch"],
-            lr=values["lr"],
-            tau=values["tau"],
-            tau_min=values["tau_min"],
-            anneal_every=values["anneal_every"],
-            rao_samples=values["rao"],
-            seed=values["seed"],
-            device=values["device"],
-            train_subset=train_subset,
-            test_subset=test_subset,
-        )
+        config = TrainConfig.from_settings(values | {"train_subset": train_subset, "test_subset": test_subset})
         run = TrainingRun(
             config,
             train,

@@ -137,22 +137,18 @@ def sorting_progress_figure(
     """Test accuracy (left axis, 0 to 1) and training loss (right axis) against step."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     steps = list(steps)
-    fig.add_scatter(
-        x=steps,
-        y=list(element_accuracy),
-        name="element accuracy",
-        mode="lines+markers",
-        line=dict(width=4, color=SERIES_COLOURS[0]),
-        secondary_y=False,
-    )
-    fig.add_scatter(
-        x=steps,
-        y=list(list_accuracy),
-        name="whole-list accuracy",
-        mode="lines+markers",
-        line=dict(width=4, color=SERIES_COLOURS[2]),
-        secondary_y=False,
-    )
+    for name, values, colour in (
+        ("element accuracy", element_accuracy, SERIES_COLOURS[0]),
+        ("whole-list accuracy", list_accuracy, SERIES_COLOURS[2]),
+    ):
+        fig.add_scatter(
+            x=steps,
+            y=list(values),
+            name=name,
+            mode="lines+markers",
+            line=dict(width=4, color=colour),
+            secondary_y=False,
+        )
     shown = [(s, v) for s, v in zip(steps, loss) if math.isfinite(v)]
     fig.add_scatter(
         x=[s for s, _ in shown],
