@@ -280,7 +280,7 @@ class TrainingRun:
                 self._receive(POLL_SECONDS)
                 self._check_abandoned()
             self._process.join()
-            while self._receive(0.5):  # what the child sent just before it exited
+            while not self.done and self._receive(0.5):  # what the child sent just before it exited
                 pass
             with self._lock:
                 if not self.done:
