@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,10 @@ import torch
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
 from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
 from core.device import available_devices
+from core.runs import RunRecord, RunStore
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
-RUNS_DIR = Path(os.environ.get("GUMBEL_LAB_RUNS", REPO / "runs"))
 DEFAULT_MODEL = "best"
 
 # Session keys more than one page or the sidebar read.
@@ -105,6 +106,16 @@ def current_device() -> str:
     return st.session_state.get(DEVICE_KEY, available_devices()[0])
 
 
+def run_store() -> RunStore:
+    """The server's run store ($GUMBEL_LAB_RUNS, else ./runs), read afresh: it is just a folder."""
+    return RunStore()
+
+
+def session_id() -> str:
+    """This browser session's folder name in the run store (runs/page/<id>)."""
+    return st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
+
+
 def session_models() -> list[Path]:
     """Checkpoints trained in this browser session, newest last."""
     return [p for p in st.session_state.setdefault(TRAINED_MODELS_KEY, []) if Path(p).exists()]
@@ -125,10 +136,25 @@ def register_finished_run() -> None:
             add_session_model(checkpoint)
 
 
+SHIPPED_SUFFIX = " (shipped)"
+SESSION_SUFFIX = " (this session)"
+
+
+def stored_models() -> list[RunRecord]:
+    """Every saved run with weights on this server (any session, the CLI, sweeps), oldest first."""
+    return run_store().models()
+
+
 def available_models() -> dict[str, Path]:
-    """Label -> checkpoint path: the shipped models, then this session's."""
-    models = {f"{p.stem} (shipped)": p for p in list_checkpoints(SHIPPED_DIR)}
-    models |= {f"{p.stem} (this session)": p for p in session_models()}
+    """Label -> checkpoint path, in groups: the shipped models, this session's runs, then every
+    other saved run on the server (CLI, sweeps, other sessions), each labelled by where it came from."""
+    models = {f"{p.stem}{SHIPPED_SUFFIX}": p for p in list_checkpoints(SHIPPED_DIR)}
+    mine = session_models()
+    models |= {f"{p.stem}{SESSION_SUFFIX}": p for p in mine}
+    resolved = {p.resolve() for p in mine}
+    others = [r for r in stored_models() if r.path.resolve() not in resolved]
+    for record in sorted(others, key=lambda r: (r.source, r.group, r.started_at)):
+        models.setdefault(record.label, record.path)
     return models
 
 
@@ -157,7 +183,13 @@ def model_picker() -> None:
     labels = list(models)
     if st.session_state.get(MODEL_KEY) not in labels:
         st.session_state[MODEL_KEY] = default_model_label(models)
-    st.selectbox("Model", labels, key=MODEL_KEY, help="Shipped models, and those trained in this session.")
+    st.selectbox(
+        "Model",
+        labels,
+        key=MODEL_KEY,
+        help="Shipped models first, then this session's runs, then every other run saved on this server "
+        "(CLI, sweeps, other sessions), labelled by where each came from.",
+    )
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

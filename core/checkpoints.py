@@ -54,6 +54,12 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def atomic_write_json(path: str | os.PathLike, data: dict) -> None:
+    """A JSON side-file written atomically (a reader sees the old or the new, never half)."""
+    text = json.dumps(data, indent=2, sort_keys=True).encode()
+    _atomic_write(Path(path), lambda handle: handle.write(text))
+
+
 def save_checkpoint(model: CategoricalVAE, path: str | os.PathLike, metadata: dict | None = None) -> Path:
     """Write the weights and the JSON side-file atomically; returns the `.pt` path."""
     path = Path(path).with_suffix(".pt")

@@ -13,19 +13,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.checkpoints import save_checkpoint
 from core.data import MissingDataError, load_mnist
 from core.device import default_device, device_name
 from core.names import ALIASES
+from core.runs import RunStore
 from core.training import (
     ANNEAL_EVERY,
     ANNEAL_RATE,
     ESTIMATORS,
     EpochMetrics,
+    RunRecorder,
     StepMetrics,
     TrainConfig,
     Trainer,
-    checkpoint_metadata,
 )
 from core.vae import PRESETS
 
@@ -61,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-root", default=None, help="folder holding MNIST/raw (default: $GUMBEL_LAB_DATA, else ./data)"
     )
-    p.add_argument("--out", default=None, help="write the trained model here (a .pt file and its .json)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="write the trained model here (a .pt file and its .json); "
+        "default: the run store, $GUMBEL_LAB_RUNS/cli/<name>",
+    )
+    p.add_argument("--name", default=None, help="the run's name in the store (default: from its settings and time)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -78,46 +84,67 @@ def format_epoch(e: EpochMetrics) -> str:
     )
 
 
+def default_name(args: argparse.Namespace, config: TrainConfig) -> str:
+    return f"{args.preset}-{config.estimator}-tau{config.tau:g}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    store = RunStore()
     try:
         config = config_from_args(args)
+        path = Path(args.out) if args.out else store.path_for("cli", args.name or default_name(args, config))
         train = load_mnist("train", args.data_root)
         test = load_mnist("test", args.data_root)
         trainer = Trainer(config, train, test)
     except (ValueError, MissingDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    words = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python -m core.train", *(shlex.quote(w) for w in words)])
+    recorder = RunRecorder(
+        path,
+        {
+            "name": path.stem,
+            "preset": args.preset,
+            "command": command,
+            "source": "CLI",
+            "device": device_name(config.device),
+        },
+        store,
+    )
+    recorder.start(trainer)
     print(
         f"Training {args.preset} preset, {config.estimator}, on {config.device}: {trainer.total_steps} steps",
         file=sys.stderr,
     )
     epochs: list[EpochMetrics] = []
+    status = "finished"
     started = time.perf_counter()
-    with tqdm(total=trainer.total_steps, disable=args.quiet, unit="step", file=sys.stderr, leave=False) as bar:
-        for event in trainer.events():
-            if isinstance(event, StepMetrics):
-                bar.update(1)
-                bar.set_postfix(loss=f"{event.relaxed:.1f}", img_s=f"{event.images_per_second:.0f}")
-            else:
-                epochs.append(event)
-                bar.write(format_epoch(event), file=sys.stdout)
-    if args.out:
-        words = sys.argv[1:] if argv is None else argv
-        command = " ".join(["python -m core.train", *(shlex.quote(w) for w in words)])
-        metadata = checkpoint_metadata(
-            trainer,
-            epochs,
-            name=Path(args.out).stem,
-            preset=args.preset,
-            command=command,
-            status="finished",
-            wall_seconds=round(time.perf_counter() - started, 1),
-            device=device_name(config.device),
-        )
-        print(f"saved {save_checkpoint(trainer.model, Path(args.out), metadata)}", file=sys.stderr)
-    return 0
+    try:
+        with tqdm(total=trainer.total_steps, disable=args.quiet, unit="step", file=sys.stderr, leave=False) as bar:
+            for event in trainer.events():
+                if isinstance(event, StepMetrics):
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{event.relaxed:.1f}", img_s=f"{event.images_per_second:.0f}")
+                else:
+                    epochs.append(event)
+                    recorder.epoch(trainer, epochs)
+                    bar.write(format_epoch(event), file=sys.stdout)
+    except KeyboardInterrupt:
+        status = "stopped"
+        print("interrupted: saving the model as it stands", file=sys.stderr)
+    except Exception as err:
+        recorder.fail(f"{type(err).__name__}: {err}")
+        raise
+    recorder.metadata["wall_seconds"] = round(time.perf_counter() - started, 1)
+    saved = recorder.end(trainer, epochs, status)
+    for notice in recorder.notices:
+        print(notice, file=sys.stderr)
+    if saved is not None:
+        print(f"saved {saved}", file=sys.stderr)
+    return 0 if status == "finished" else 130
 
 
 if __name__ == "__main__":

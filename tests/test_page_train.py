@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui
 from core.training import TrainingRun
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "train.py")
@@ -24,7 +23,7 @@ STALL_SECONDS = 3.0  # views/train.py: no step for this long and the page says t
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch, data_root) -> Path:
     """Checkpoints go to a temporary folder, and every run a test starts is stopped after it."""
-    monkeypatch.setattr(ui, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
     started: list[TrainingRun] = []
     monkeypatch.setattr(TrainingRun, "start", _recording(TrainingRun.start, started))
     yield tmp_path / "runs"
@@ -131,7 +130,7 @@ def test_start_builds_the_config_from_the_form_and_saves_a_model(runs_dir):
     at.run()
     snap = run.snapshot()
     assert snap.status == "finished" and snap.checkpoint.exists()
-    assert snap.checkpoint.parent.parent == runs_dir  # one folder per browser session
+    assert snap.checkpoint.parent.parent == runs_dir / "page"  # one folder per browser session
     assert snap.checkpoint in at.session_state["trained_models"]  # offered in the sidebar and the editor
     assert "Finished" in at.success[0].value and snap.checkpoint.stem in at.success[0].value
     assert len(at.get("plotly_chart")) == 4  # curves, diagnostics, reconstructions, prior samples

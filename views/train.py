@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +104,8 @@ def run_threads() -> int:
 
 
 def session_dir() -> Path:
-    """This browser session's own folder for checkpoints."""
-    return ui.RUNS_DIR / st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
+    """This browser session's own folder in the run store: runs/page/<session>."""
+    return ui.run_store().path_for("page", "x", group=ui.session_id()).parent
 
 
 def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
@@ -201,7 +200,12 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             slots=run_slots(run_limit()),
             threads=run_threads(),
             abandon_after=abandon_seconds(),
-            metadata={"preset": values["preset"], "device": device_name(config.device), "source": "Train page"},
+            metadata={
+                "preset": values["preset"],
+                "device": device_name(config.device),
+                "source": "Train page",
+                "session": ui.session_id(),
+            },
         ).start()
     except (ValueError, TooManyRunsError) as err:
         ui.show_error(err)

@@ -5,13 +5,13 @@ step loop as events), `run` (a run in a worker thread, its slots and snapshots) 
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TemperatureSchedule, TrainConfig
 from core.training.curves import TrainingCurves, smooth, training_curves
 from core.training.loop import EpochMetrics, StepLosses, StepMetrics, Trainer
+from core.training.record import RunRecorder, checkpoint_metadata
 from core.training.run import (
     Preview,
     RunSlots,
     RunSnapshot,
     TooManyRunsError,
     TrainingRun,
-    checkpoint_metadata,
     make_preview,
 )
 
@@ -21,6 +21,7 @@ __all__ = [
     "ESTIMATORS",
     "EpochMetrics",
     "Preview",
+    "RunRecorder",
     "RunSlots",
     "RunSnapshot",
     "StepLosses",

@@ -18,18 +18,18 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from core.checkpoints import save_checkpoint
 from core.data import MNISTSplit
-from core.evaluation import exact_sample_objective
 from core.guards import eval_mode, whole_number
 from core.gumbel import one_hot_argmax
+from core.runs import RunStore
 from core.training.config import TrainConfig
 from core.training.loop import EpochMetrics, StepMetrics, Trainer
+from core.training.record import RunRecorder
 from core.vae import CategoricalVAE
 
 
@@ -94,6 +94,7 @@ class RunSnapshot:
     elapsed_seconds: float
     stalled_seconds: float = 0.0  # since the last step arrived, while running
     abandoned: bool = False  # stopped by the watchdog: nobody polled it for too long
+    notices: tuple[str, ...] = ()  # what the run store's quota deleted when this run was saved
 
     @property
     def progress(self) -> float:
@@ -176,6 +177,7 @@ class TrainingRun:
         self._checkpoint: Path | None = None
         self._error: str | None = None
         self._abandoned = False
+        self._notices: list[str] = []
         self._step = 0
         self._epoch = 0
         self._total = 0
@@ -252,6 +254,7 @@ class TrainingRun:
                 elapsed,
                 stalled_seconds=now - self._last_step_at if self._status == "running" else 0.0,
                 abandoned=self._abandoned,
+                notices=tuple(self._notices),
             )
 
     def _unpause(self) -> None:
@@ -286,6 +289,8 @@ class TrainingRun:
                 if not self.done:
                     self._status = "failed"
                     self._error = f"the training process ended unexpectedly (exit code {self._process.exitcode})"
+                    if self.record_path is not None and self.record_path.with_suffix(".json").exists():
+                        RunStore().fail(self.record_path, self._error)
                 self._unpause()
         finally:
             self._messages.close()
@@ -309,6 +314,8 @@ class TrainingRun:
                 metrics, images = payload
                 self._epochs.append(metrics)
                 self._preview = Preview(metrics.epoch, *(torch.from_numpy(a) for a in images))
+            elif kind == "notices":
+                self._notices.extend(payload[0])
             elif kind == "end":
                 self._status, self._checkpoint = payload
                 self._unpause()
@@ -327,14 +334,18 @@ class TrainingRun:
     # --- the child ------------------------------------------------------------------------
 
     def _child(self) -> None:
-        """Train and report; runs in the forked process."""
+        """Train, report and keep the run's record in the store; runs in the forked process."""
         gc.freeze()  # the server's heap came along: never walk it, never copy it
         torch.set_num_threads(self.threads)
         send = self._messages.put
         server = os.getppid()
+        path = self.record_path
+        recorder = RunRecorder(path, {"name": self.name, **self.metadata}) if path else None
         try:
             assert self._inputs is not None
             trainer = Trainer(self.config, self._inputs.train, self._inputs.test)
+            if recorder:
+                recorder.start(trainer)
             send(("total", trainer.total_steps))
             pending: list[StepMetrics] = []
             flushed = time.perf_counter()
@@ -353,6 +364,8 @@ class TrainingRun:
                 else:
                     flush()
                     self._epochs.append(event)
+                    if recorder:
+                        recorder.epoch(trainer, self._epochs)
                     preview = make_preview(trainer.model, self._inputs.preview_x, event.epoch, seed=self.config.seed)
                     images = (preview.originals, preview.reconstructions, preview.prior_samples)
                     send(("epoch", event, tuple(t.numpy() for t in images)))
@@ -364,38 +377,17 @@ class TrainingRun:
                     break
             flush()
             status = "stopped" if self._stop.is_set() else "finished"
-            send(("end", status, self._save(trainer, status)))
+            saved = recorder.end(trainer, self._epochs, status) if recorder else None
+            if recorder and recorder.notices:
+                send(("notices", recorder.notices))
+            send(("end", status, saved))
         except Exception as err:  # the page shows it; the run must not end silently
-            send(("failed", f"{type(err).__name__}: {err}"))
+            message = f"{type(err).__name__}: {err}"
+            if recorder:
+                recorder.fail(message)
+            send(("failed", message))
 
-    def _save(self, trainer: Trainer, status: str) -> Path | None:
-        if self.checkpoint_dir is None or trainer.step == 0:
-            return None
-        metadata = checkpoint_metadata(trainer, self._epochs, name=self.name, status=status, **self.metadata)
-        return save_checkpoint(trainer.model, self.checkpoint_dir / f"{self.name}.pt", metadata)
-
-
-def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -> dict:
-    """What a checkpoint's side-file says of the run that made it."""
-    last = epochs[-1] if epochs else None
-    if last is None or last.step != trainer.step:  # stopped mid-epoch: measure where it is
-        test = exact_sample_objective(trainer.model, trainer.x_test, seed=trainer.config.seed)
-        final = {
-            "epoch": trainer.epoch,
-            "step": trainer.step,
-            "test": test.total,
-            "test_reconstruction": test.reconstruction,
-            "test_kl": test.kl,
-        }
-    else:
-        final = asdict(last)
-    return {
-        **extra,
-        "train_config": trainer.config.to_dict(),
-        "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0], "test_images": trainer.x_test.shape[0]},
-        "epochs": trainer.epoch,
-        "steps": trainer.step,
-        "seed": trainer.config.seed,
-        "final_metrics": final,
-        "history": [asdict(e) for e in epochs],
-    }
+    @property
+    def record_path(self) -> Path | None:
+        """Where the run's record goes in the run store (its `.pt`; the `.json` beside it)."""
+        return self.checkpoint_dir / f"{self.name}.pt" if self.checkpoint_dir else None

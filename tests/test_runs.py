@@ -1,0 +1,105 @@
+"""The run store: records at start, per epoch and at the end; crashes; the quota; CLI runs
+listed by the app after a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.runs import RunStore
+from core.train import main as train_cli
+from core.training import RunRecorder, TrainConfig, Trainer, TrainingRun
+from tests.apptest import REPO
+
+TINY = {"epochs": 1, "train_subset": 200, "test_subset": 100, "batch_size": 50}
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> RunStore:
+    monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("GUMBEL_LAB_RUNS_MAX_COUNT", raising=False)
+    monkeypatch.delenv("GUMBEL_LAB_RUNS_MAX_MB", raising=False)
+    return RunStore()
+
+
+def _train(store: RunStore, mnist, name: str, source: str = "cli", group: str | None = None, status="finished"):
+    trainer = Trainer(TrainConfig.from_settings(TINY), *mnist)
+    recorder = RunRecorder(store.path_for(source, name, group), {"name": name}, store)
+    recorder.start(trainer)
+    assert store.get(recorder.path.relative_to(store.root).with_suffix("").as_posix()).status == "running"
+    epochs = [e for e in trainer.events() if not hasattr(e, "images_per_second")]
+    recorder.epoch(trainer, epochs)
+    recorder.end(trainer, epochs, status)
+    return recorder
+
+
+def test_a_run_is_recorded_from_start_to_end(store, mnist):
+    recorder = _train(store, mnist, "a")
+    (record,) = store.records()
+    assert record.run_id == "cli/a" and record.status == "finished" and record.has_weights
+    assert record.metadata["history"][0]["epoch"] == 1 and record.metadata["final_metrics"]["test"] > 0
+    assert record.metadata["pid"] == os.getpid() and "started_at" in record.metadata
+    assert record.label == "a (CLI)" and recorder.notices == []
+
+
+def test_a_running_record_whose_process_is_gone_lists_as_failed(store):
+    path = store.path_for("sweeps", "t1", "s")
+    store.begin(path, {"name": "t1"})
+    side = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps(side | {"pid": 2**22 + 12345}))  # no such process
+    (record,) = store.records()
+    assert record.status == "failed" and "ended unexpectedly" in record.error
+    assert not record.has_weights and store.models() == []
+
+
+def test_a_killed_training_process_leaves_a_failed_record_and_no_model(store, mnist):
+    config = TrainConfig.from_settings(TINY | {"epochs": 500})
+    folder = store.path_for("page", "x", "sess").parent
+    run = TrainingRun(config, *mnist, checkpoint_dir=folder, name="killed", threads=1).start()
+    deadline = time.monotonic() + 60
+    while run.snapshot().step == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(run.pid, signal.SIGKILL)
+    assert run.join(30)
+    assert run.snapshot().status == "failed"
+    record = store.get("page/sess/killed")
+    assert record is not None and record.status == "failed" and "ended unexpectedly" in record.error
+    assert not record.has_weights
+
+
+def test_the_quota_evicts_the_oldest_unpinned_runs_and_says_so(store, mnist, monkeypatch):
+    for name in ("a", "b", "c"):
+        _train(store, mnist, name)
+    store.pin("cli/a")
+    monkeypatch.setenv("GUMBEL_LAB_RUNS_MAX_COUNT", "3")
+    recorder = _train(store, mnist, "d")
+    assert [r.name for r in store.records()] == ["a", "c", "d"]  # a pinned, b the oldest unpinned
+    assert len(recorder.notices) == 1 and "cli/b" in recorder.notices[0]
+    assert "more than 3 runs" in recorder.notices[0]
+    assert len(store.enforce_quota(max_mb=1e-6)) == 2 and [r.name for r in store.records()] == ["a"]
+
+
+def test_cli_runs_land_in_the_store_and_the_app_lists_them_after_a_restart(store, data_root, capsys):
+    args = ["--epochs", "1", "--max-steps", "3", "--train-subset", "300", "--quiet", "--name", "from-cli"]
+    assert train_cli([*args, "--data-root", str(data_root)]) == 0
+    (record,) = store.records()
+    assert record.run_id == "cli/from-cli" and record.status == "finished"
+    assert record.metadata["command"].startswith("python -m core.train --epochs 1")
+    _train(store, (mnist_of(data_root)), "trial-1", "sweeps", "grid")
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()  # a fresh server state
+    assert not app.exception
+    options = app.sidebar.selectbox(key="model_label").options
+    assert "from-cli (CLI)" in options and "trial-1 (sweep grid)" in options
+    shipped = [o for o in options if o.endswith("(shipped)")]
+    assert options[: len(shipped)] == shipped  # shipped first, then the store's runs
+
+
+def mnist_of(root):
+    from core.data import load_mnist
+
+    return load_mnist("train", root), load_mnist("test", root)
