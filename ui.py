@@ -62,6 +62,12 @@ PAGES = (
         "Train the categorical VAE live and watch the relaxed and unrelaxed objectives.",
     ),
     PageEntry(
+        "views/compare.py",
+        "Compare",
+        ":material/compare_arrows:",
+        "Any runs — shipped, yours, the CLI's, sweep trials — on shared axes, with their settings side by side.",
+    ),
+    PageEntry(
         "views/latent_editor.py",
         "Latent editor",
         ":material/grid_on:",
@@ -156,6 +162,35 @@ def available_models() -> dict[str, Path]:
     for record in sorted(others, key=lambda r: (r.source, r.group, r.started_at)):
         models.setdefault(record.label, record.path)
     return models
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """A run anyone can pick for comparison: shipped, this session's, or any in the run store."""
+
+    label: str
+    source: str  # shipped, this session, page, cli, sweeps
+    metadata: dict
+
+
+def run_catalogue() -> dict[str, RunEntry]:
+    """Run id -> entry, grouped: shipped models ("shipped/<name>"), this session's runs, then
+    every other run in the store (its id is its path there: "cli/x", "sweeps/<sweep>/<trial>")."""
+    from core.checkpoints import read_metadata
+
+    shipped = {
+        f"shipped/{p.stem}": RunEntry(f"{p.stem}{SHIPPED_SUFFIX}", "shipped", read_metadata(p))
+        for p in list_checkpoints(SHIPPED_DIR)
+    }
+    mine = {Path(p).resolve() for p in session_models()}
+    session: dict[str, RunEntry] = {}
+    others: dict[str, RunEntry] = {}
+    for record in sorted(run_store().records(), key=lambda r: (r.source, r.group, r.started_at)):
+        if record.path.resolve() in mine:
+            session[record.run_id] = RunEntry(f"{record.name}{SESSION_SUFFIX}", "this session", record.metadata)
+        else:
+            others[record.run_id] = RunEntry(record.label, record.source, record.metadata | {"status": record.status})
+    return shipped | session | others
 
 
 def default_model_label(models: dict[str, Path]) -> str | None:

@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -282,3 +282,88 @@ def _env_number(name: str) -> float | None:
         log.warning("%s=%r is not a number; no quota from it.", name, raw)
         return None
     return value if value > 0 else None
+
+
+# --- comparing runs ---------------------------------------------------------------------------
+
+# The settings a comparison table shows, as (column, how to read it from a run's JSON).
+SETTING_COLUMNS: tuple[str, ...] = (
+    "preset",
+    "estimator",
+    "tau",
+    "anneal_rate",
+    "tau_min",
+    "lr",
+    "batch_size",
+    "epochs",
+    "seed",
+    "train_images",
+    "test_images",
+)
+METRIC_COLUMNS: tuple[str, ...] = ("relaxed", "unrelaxed", "test", "epochs_done", "steps", "status")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Runs side by side: a table row each, the settings that differ, per-epoch histories."""
+
+    labels: list[str]
+    rows: list[dict]  # label, source, the SETTING_COLUMNS, then METRIC_COLUMNS
+    differing: list[str]  # setting columns whose values are not all equal
+    histories: list[list[dict]]  # per run: its per-epoch metrics (epoch, relaxed, unrelaxed, test, tau...)
+
+    def csv(self) -> str:
+        import csv
+        import io
+
+        out = io.StringIO()
+        columns = ["run", "source", *SETTING_COLUMNS, *METRIC_COLUMNS]
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return out.getvalue()
+
+
+def _settings(metadata: dict) -> dict:
+    from core.names import canonical_estimator
+
+    config = metadata.get("train_config") or {}
+    data = metadata.get("data") or {}
+    model = config.get("model") or metadata.get("config") or {}
+    preset = metadata.get("preset") or ("faithful" if model.get("relu_logits", True) else "linear")
+    return {
+        "preset": preset,
+        "estimator": canonical_estimator(str(config.get("estimator", "gumbel_softmax"))),
+        "tau": config.get("tau"),
+        "anneal_rate": config.get("anneal_rate"),
+        "tau_min": config.get("tau_min") if config.get("anneal_rate") else None,
+        "lr": config.get("lr"),
+        "batch_size": config.get("batch_size"),
+        "epochs": config.get("epochs"),
+        "seed": config.get("seed", metadata.get("seed")),
+        "train_images": data.get("train_images"),
+        "test_images": data.get("test_images"),
+    }
+
+
+def compare_runs(runs: Mapping[str, tuple[str, dict]]) -> Comparison:
+    """A comparison of runs given as label -> (source, their JSON metadata)."""
+    rows, histories = [], []
+    for label, (source, metadata) in runs.items():
+        history = [h for h in metadata.get("history") or [] if isinstance(h, dict)]
+        final = metadata.get("final_metrics") or (history[-1] if history else {})
+        rows.append(
+            {"run": label, "source": source}
+            | _settings(metadata)
+            | {
+                "relaxed": final.get("relaxed"),
+                "unrelaxed": final.get("unrelaxed"),
+                "test": final.get("test"),
+                "epochs_done": metadata.get("epochs"),
+                "steps": metadata.get("steps"),
+                "status": metadata.get("status", "finished"),
+            }
+        )
+        histories.append(history)
+    differing = [c for c in SETTING_COLUMNS if len({repr(r[c]) for r in rows}) > 1]
+    return Comparison(list(runs), rows, differing, histories)

@@ -1,0 +1,51 @@
+"""Figures of the Compare page: chosen runs' per-epoch curves on shared axes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from core.figures.style import PALETTE, figure, panels
+
+PANELS: tuple[tuple[str, str], ...] = (
+    ("relaxed", "Relaxed (train)"),
+    ("unrelaxed", "Exact samples (train)"),
+    ("test", "Test, exact samples"),
+    ("tau", "Temperature τ"),
+)
+DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def comparison_figure(labels: Sequence[str], histories: Sequence[Sequence[dict]], height: int = 460) -> go.Figure:
+    """One panel per quantity (the three objectives share their y axis; τ has its own), one
+    line per run in the same colour across panels; the legend names each run once."""
+    ids, layout = panels(len(PANELS), [title for _, title in PANELS], gap=0.05, share_y=False)
+    for suffix in ids[1:3]:
+        layout[f"yaxis{suffix}"] |= {"matches": "y"}
+    layout["yaxis"] |= {"title": dict(text="nats per image")}
+    for suffix in ids:
+        layout[f"xaxis{suffix}"] |= {"title": dict(text="epoch")}
+    traces = []
+    for i, (label, history) in enumerate(zip(labels, histories)):
+        colour = PALETTE[i % len(PALETTE)]
+        dash = DASHES[(i // len(PALETTE)) % len(DASHES)]
+        epochs = [h.get("epoch") for h in history]
+        for j, ((key, _), suffix) in enumerate(zip(PANELS, ids)):
+            traces.append(
+                dict(
+                    type="scatter",
+                    mode="lines+markers",
+                    x=epochs,
+                    y=[h.get(key) for h in history],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=j == 0,
+                    line=dict(color=colour, dash=dash),
+                    marker=dict(size=5),
+                    xaxis=f"x{suffix}",
+                    yaxis=f"y{suffix}",
+                    hovertemplate=f"{label}<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
+                )
+            )
+    return figure(traces, layout, title="Per-epoch objectives and temperature", height=height)

@@ -1,0 +1,73 @@
+"""The Compare page: chosen runs overlaid (trace count and names), the URL round trip, the table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.checkpoints import FORMAT, atomic_write_json
+from core.figures.compare import PANELS, comparison_figure
+from core.runs import RunStore, compare_runs
+from tests.apptest import run_page
+
+PAGE = "views/compare.py"
+
+
+def _record(store: RunStore, source: str, name: str, group: str | None = None, tau: float = 1.0) -> str:
+    path = store.path_for(source, name, group)
+    history = [{"epoch": e, "relaxed": 150 - e, "unrelaxed": 160 - e, "test": 158 - e, "tau": tau} for e in (1, 2)]
+    config = {"estimator": "gumbel_softmax", "tau": tau, "lr": 1e-3, "batch_size": 100, "epochs": 2, "seed": 0}
+    atomic_write_json(
+        path.with_suffix(".json"),
+        {"format": FORMAT, "status": "finished", "history": history, "final_metrics": history[-1]}
+        | {"train_config": config, "epochs": 2, "steps": 20, "started_at": f"2026-01-01T00:00:0{len(name)}"},
+    )
+    return path.relative_to(store.root).with_suffix("").as_posix()
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> RunStore:
+    monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
+    return RunStore()
+
+
+def test_the_comparison_flags_the_settings_that_differ():
+    a = {"train_config": {"tau": 0.5, "lr": 1e-3}, "history": [{"epoch": 1, "test": 150.0}]}
+    b = {"train_config": {"tau": 2.0, "lr": 1e-3}, "history": [{"epoch": 1, "test": 140.0}]}
+    comparison = compare_runs({"a": ("cli", a), "b": ("sweeps", b)})
+    assert comparison.differing == ["tau"] and [r["test"] for r in comparison.rows] == [150.0, 140.0]
+    assert comparison.csv().splitlines()[0].startswith("run,source,preset,estimator,tau")
+    fig = comparison_figure(comparison.labels, comparison.histories)
+    assert len(fig.data) == 2 * len(PANELS) and [t.name for t in fig.data if t.showlegend] == ["a", "b"]
+
+
+def test_the_page_overlays_the_runs_in_the_url_and_writes_them_back(store):
+    ids = [_record(store, "cli", "alpha", tau=0.5), _record(store, "sweeps", "t-2", "grid", tau=2.0)]
+    at = run_page(PAGE, runs=",".join([*ids, "shipped/best", "cli/nonexistent"]))
+    assert not at.exception and not at.error
+    chosen = ["shipped/best", *ids]  # unknown runs dropped; in the picker's order: shipped first
+    assert at.multiselect(key="compare_runs").value == chosen
+    (chart,) = at.get("plotly_chart")
+    figure = json.loads(chart.proto.spec)
+    names = [t["name"] for t in figure["data"] if t.get("showlegend")]
+    assert len(figure["data"]) == 3 * len(PANELS)
+    assert names == ["best (shipped)", "alpha (CLI)", "t-2 (sweep grid)"]
+    assert at.query_params["runs"] == ",".join(chosen)
+    assert "tau" in at.caption[-1].value  # the differing settings are named and highlighted
+    assert at.get("download_button")
+
+
+def test_changing_the_selection_updates_the_url(store):
+    first = _record(store, "cli", "alpha")
+    at = run_page(PAGE, runs=first)
+    at.multiselect(key="compare_runs").select("shipped/faithful").run()
+    assert at.query_params["runs"] == f"shipped/faithful,{first}"
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(figure["data"]) == 2 * len(PANELS)
+
+
+def test_an_empty_selection_says_what_to_do(store):
+    at = run_page(PAGE)
+    at.multiselect(key="compare_runs").set_value([]).run()
+    assert not at.exception and "Pick one or more runs" in at.info[0].value

@@ -1,0 +1,69 @@
+"""Compare: any runs — shipped, this session's, the CLI's, sweep trials — side by side. Their
+per-epoch curves on shared axes, a table of settings and final metrics with the settings that
+differ highlighted, the selection in the URL and the table as CSV."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from core.figures.compare import comparison_figure
+from core.runs import compare_runs
+
+MAX_RUNS = 12
+HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
+
+
+def runs_field(catalogue: dict[str, ui.RunEntry]) -> ui.ListField:
+    """The selection's URL field; its choices are the runs this server has now."""
+    default = [i for i in catalogue if i.startswith("shipped/")][:2]
+    return ui.ListField("compare_runs", "runs", default, choices=tuple(catalogue), max_count=MAX_RUNS)
+
+
+def table(comparison) -> None:
+    frame = pd.DataFrame(comparison.rows).set_index("run")
+    styled = frame.style.format(precision=4, na_rep="—").set_properties(subset=comparison.differing, **_css())
+    st.dataframe(styled, width="stretch", key="compare_table")
+    note = ", ".join(comparison.differing) if comparison.differing else "none: the runs share every setting"
+    st.caption(f"Highlighted: the settings that differ between the chosen runs ({note}).")
+    st.download_button(
+        "Download the table (CSV)",
+        comparison.csv(),
+        file_name="gumbel-lab-comparison.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+
+
+def _css() -> dict[str, str]:
+    return dict(part.split(": ") for part in HIGHLIGHT.split("; "))
+
+
+st.title("Compare")
+st.caption(
+    "Pick runs from anywhere — shipped models, this session's, the command line's, sweep trials — "
+    "to see their per-epoch objectives and temperature on shared axes. The URL keeps the selection."
+)
+catalogue = ui.run_catalogue()
+field = runs_field(catalogue)
+ui.url_state([field])
+picked = set(st.session_state[field.key])
+st.session_state[field.key] = [i for i in catalogue if i in picked]  # the picker's order, as a bookmark reopens it
+st.multiselect(
+    "Runs",
+    list(catalogue),
+    format_func=lambda run_id: catalogue[run_id].label,
+    key=field.key,
+    max_selections=MAX_RUNS,
+    help="Shipped models first, then this session's runs, then every other run saved on this server.",
+)
+ui.write_url([field])
+chosen = st.session_state[field.key]
+if not chosen:
+    st.info("Pick one or more runs to compare.", icon=":material/compare_arrows:")
+    st.stop()
+entries = {catalogue[i].label: (catalogue[i].source, catalogue[i].metadata) for i in chosen}
+comparison = compare_runs(entries)
+st.plotly_chart(comparison_figure(comparison.labels, comparison.histories), width="stretch", key="compare_curves")
+table(comparison)
