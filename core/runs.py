@@ -219,7 +219,7 @@ class RunStore:
         return sorted((r for r in found if r is not None), key=lambda r: (r.started_at, r.run_id))
 
     def get(self, run_id: str) -> RunRecord | None:
-        side = (self.root / run_id).with_suffix(".json")
+        side = self.root / f"{run_id}.json"  # names may hold dots (tau0.5): never with_suffix
         if ".." in Path(run_id).parts or not side.is_file():
             return None
         return self._record(side)

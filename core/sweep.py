@@ -172,29 +172,59 @@ def ray_address(address: str | None = None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
+_ray_lock = threading.Lock()
+
+
 def ensure_ray(address: str | None = None) -> str:
-    """Start (or join) Ray on first use; returns where trials run, in words."""
+    """Start (or join) Ray on first use; returns where trials run, in words.
+
+    Ray's local processes die with the *thread* that started them (a parent-death signal is
+    tied to the forking thread), and a page's script thread or a sweep's driver thread ends;
+    so Ray is started from a thread of its own that lives as long as the process."""
     import ray
 
     address = ray_address(address)
-    if not ray.is_initialized():
-        repo = str(Path(__file__).resolve().parent.parent)
-        if address:
-            runtime_env = {"working_dir": repo, "excludes": ["runs", "data", "artifacts", ".git", "*.pt"]}
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-        else:
-            ray.init(
-                num_cpus=os.cpu_count() or 1,
-                include_dashboard=False,
-                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                log_to_driver=False,
-                configure_logging=False,
-                runtime_env={"env_vars": {"PYTHONPATH": repo, "OMP_NUM_THREADS": "1"}},
-            )
+    with _ray_lock:
+        if not ray.is_initialized():
+            outcome: list[BaseException | None] = []
+            ready = threading.Event()
+
+            def host() -> None:
+                try:
+                    _init_ray(address)
+                    outcome.append(None)
+                except BaseException as err:
+                    outcome.append(err)
+                ready.set()
+                threading.Event().wait()  # keep this thread, and Ray with it, for the process's life
+
+            threading.Thread(target=host, name="ray-host", daemon=True).start()
+            ready.wait()
+            if outcome[0] is not None:
+                raise outcome[0]
     resources = ray.cluster_resources()
     cpus, gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
     kind = f"Ray cluster at {address}" if address else "local Ray"
     return f"{kind}, {cpus} CPU(s)" + (f", {gpus} GPU(s)" if gpus else "")
+
+
+def _init_ray(address: str | None) -> None:
+    import ray
+
+    repo = str(Path(__file__).resolve().parent.parent)
+    if address:
+        runtime_env = {"working_dir": repo, "excludes": ["runs", "data", "artifacts", ".git", "*.pt"]}
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        return
+    ray.init(
+        address="local",  # a Ray of our own, even when another local one runs beside it
+        num_cpus=os.cpu_count() or 1,
+        include_dashboard=False,
+        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONPATH": repo, "OMP_NUM_THREADS": "1"}},
+    )
 
 
 def cluster_gpus() -> int:

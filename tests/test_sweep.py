@@ -1,0 +1,90 @@
+"""Sweeps: grid expansion (no Ray), and through a local Ray: a 4-trial tiny sweep writes 4 runs,
+a cancel stops a running sweep within seconds. Ray starts once, for this module's Ray tests only."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from core.runs import RunStore
+from core.sweep import SweepRun, expand_grid, main, results_table, trial_name, varying
+
+TINY = {"epochs": 1, "train_subset": 300, "test_subset": 100, "batch_size": 50}
+
+
+def test_the_grid_expands_to_every_combination_seeds_last():
+    trials = expand_grid({"tau": [0.5, 1], "estimator": ["relaxed", "straight_through"], "seed": [0, 1]}, TINY)
+    assert len(trials) == 8 and len({t.name for t in trials}) == 8
+    assert [t.settings["seed"] for t in trials] == [0] * 4 + [1] * 4  # a sweep cut short has every setting once
+    assert trials[0].config.estimator == "gumbel_softmax" and trials[0].config.epochs == 1  # the old name works
+    assert trials[0].name == "gumbel_softmax_tau0.5_const_lr0.001_faithful_s0"
+    assert varying(trials) == ["estimator", "tau", "seed"]
+
+
+def test_a_bad_grid_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="temperature"):
+        expand_grid({"tau": [0.5, 0]}, TINY)
+    with pytest.raises(ValueError, match="cannot vary"):
+        expand_grid({"batch_size": [10]}, TINY)
+    with pytest.raises(ValueError, match="at most"):
+        expand_grid({"seed": list(range(1000))}, TINY)
+    assert main(["--tau", "-1"]) == 2
+
+
+def test_names_are_stable_for_resume():
+    settings = {"estimator": "relaxed", "tau": 2.0, "anneal": True, "lr": 0.01, "preset": "linear", "seed": 3}
+    assert trial_name(settings) == "gumbel_softmax_tau2_anneal_lr0.01_linear_s3"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> RunStore:
+    monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
+    return RunStore()
+
+
+@pytest.mark.slow
+def test_a_four_trial_sweep_on_local_ray_writes_four_runs(local_ray, store, data_root):
+    trials = expand_grid({"tau": [0.5, 1.0], "estimator": ["gumbel_softmax", "straight_through"]}, TINY)
+    sweep = SweepRun(trials, "four", store=store, parallel=2, data_root=data_root).start()
+    assert sweep.join(240)
+    snap = sweep.snapshot()
+    assert snap.status == "finished" and snap.error is None, snap
+    assert [t.status for t in snap.trials] == ["finished"] * 4
+    assert all(t.test is not None and t.progress == 1.0 for t in snap.trials)
+    assert "local Ray" in snap.where
+    records = store.records("sweeps", "four")
+    assert sorted(r.name for r in records) == sorted(t.name for t in trials)
+    assert all(r.status == "finished" and r.has_weights and r.metadata["sweep"] == "four" for r in records)
+    assert all(len(r.metadata["history"]) == 1 for r in records)
+    assert "straight_through" in results_table(snap)
+    # resume: every trial is already finished, so nothing runs again
+    again = SweepRun(trials, "four", store=store, data_root=data_root, resume=True).start()
+    assert again.join(60) and [t.status for t in again.snapshot().trials] == ["skipped"] * 4
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_running_sweep_within_seconds(local_ray, store, data_root):
+    trials = expand_grid({"tau": [0.5, 1.0, 2.0]}, TINY | {"epochs": 500})
+    sweep = SweepRun(trials, "cancelled", store=store, parallel=2, data_root=data_root).start()
+    deadline = time.monotonic() + 120
+    while not any(t.step > 0 for t in sweep.snapshot().trials):
+        assert time.monotonic() < deadline and not sweep.done, sweep.snapshot()
+        time.sleep(0.2)
+    assert any(t.points for t in sweep.snapshot().trials)  # the live curve grows
+    asked = time.monotonic()
+    sweep.cancel()
+    assert sweep.join(15)
+    took = time.monotonic() - asked
+    snap = sweep.snapshot()
+    assert snap.status == "cancelled" and took < 8, took
+    assert [t.status for t in snap.trials].count("cancelled") == 1  # the third never started
+    stopped = [r for r in store.records("sweeps", "cancelled")]
+    assert len(stopped) == 2 and all(r.status == "stopped" for r in stopped)
