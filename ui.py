@@ -22,6 +22,7 @@ from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
 from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
 from core.device import available_devices
 from core.runs import RunRecord, RunStore
+from core.training.run import RunSlots
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
@@ -60,6 +61,12 @@ PAGES = (
         "Train",
         ":material/model_training:",
         "Train the categorical VAE live and watch the relaxed and unrelaxed objectives.",
+    ),
+    PageEntry(
+        "views/sweep.py",
+        "Sweep",
+        ":material/grid_view:",
+        "A grid of runs over τ, estimator, annealing, learning rate, preset and seeds, trained at once on Ray.",
     ),
     PageEntry(
         "views/compare.py",
@@ -106,6 +113,28 @@ def keep_run_alive() -> None:
     run = st.session_state.get(RUN_KEY)
     if run is not None and not run.done:
         run.snapshot()
+
+
+MAX_RUNS_ENV = "GUMBEL_LAB_MAX_RUNS"
+DEFAULT_MAX_RUNS = 2
+
+
+def run_limit() -> int:
+    """How many training runs this server carries at once (Train page runs and local sweep trials)."""
+    try:
+        return max(1, int(os.environ.get(MAX_RUNS_ENV, DEFAULT_MAX_RUNS)))
+    except ValueError:
+        return DEFAULT_MAX_RUNS
+
+
+@st.cache_resource
+def _run_slots(limit: int) -> RunSlots:
+    return RunSlots(limit)
+
+
+def run_slots() -> RunSlots:
+    """One pool of run slots for the whole server."""
+    return _run_slots(run_limit())
 
 
 def current_device() -> str:

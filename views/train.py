@@ -20,7 +20,6 @@ from core.training import (
     ANNEAL_EVERY,
     ANNEAL_RATE,
     ESTIMATORS,
-    RunSlots,
     RunSnapshot,
     TooManyRunsError,
     TrainConfig,
@@ -29,8 +28,6 @@ from core.training import (
 )
 from core.vae import PRESETS
 
-MAX_RUNS_ENV = "GUMBEL_LAB_MAX_RUNS"
-DEFAULT_MAX_RUNS = 2
 ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"
 DEFAULT_ABANDON_SECONDS = 120.0
 STALL_SECONDS = 3.0  # no step for this long while running: say the run waits, never look frozen
@@ -77,19 +74,6 @@ NO_FADE = (
 )
 
 
-@st.cache_resource
-def run_slots(limit: int) -> RunSlots:
-    """One pool of run slots for the whole server."""
-    return RunSlots(limit)
-
-
-def run_limit() -> int:
-    try:
-        return max(1, int(os.environ.get(MAX_RUNS_ENV, DEFAULT_MAX_RUNS)))
-    except ValueError:
-        return DEFAULT_MAX_RUNS
-
-
 def abandon_seconds() -> float:
     """How long a run goes unwatched (its tab closed) before it is stopped and its slot freed."""
     try:
@@ -100,7 +84,7 @@ def abandon_seconds() -> float:
 
 def run_threads() -> int:
     """Torch threads per run: the cores shared by as many runs as the server allows."""
-    return max(1, (os.cpu_count() or 1) // run_limit())
+    return max(1, (os.cpu_count() or 1) // ui.run_limit())
 
 
 def session_dir() -> Path:
@@ -197,7 +181,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             checkpoint_dir=session_dir(),
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
             history=HISTORY_STEPS,
-            slots=run_slots(run_limit()),
+            slots=ui.run_slots(),
             threads=run_threads(),
             abandon_after=abandon_seconds(),
             metadata={

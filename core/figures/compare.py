@@ -49,3 +49,26 @@ def comparison_figure(labels: Sequence[str], histories: Sequence[Sequence[dict]]
                 )
             )
     return figure(traces, layout, title="Per-epoch objectives and temperature", height=height)
+
+
+def sweep_figure(labels: Sequence[str], curves: Sequence[Sequence[tuple[int, float]]], height: int = 420) -> go.Figure:
+    """Every trial's smoothed relaxed objective against its step, one line per trial, as they grow."""
+    traces = []
+    for i, (label, points) in enumerate(zip(labels, curves)):
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines",
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                name=label,
+                line=dict(color=PALETTE[i % len(PALETTE)], dash=DASHES[(i // len(PALETTE)) % len(DASHES)]),
+                hovertemplate=f"{label}<br>step %{{x}}: %{{y:.2f}}<extra></extra>",
+            )
+        )
+    layout = dict(
+        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=dict(title=dict(text="relaxed objective (smoothed), nats")),
+        uirevision="sweep",
+    )
+    return figure(traces, layout, title="All trials, live", height=height)

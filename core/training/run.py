@@ -74,8 +74,17 @@ class RunSlots:
                 "Try again when a run has finished, or stop one of yours."
             )
 
-    def release(self) -> None:
-        self._semaphore.release()
+    def acquire_up_to(self, wanted: int) -> int:
+        """As many slots as are free, up to `wanted` (at least one, else TooManyRunsError)."""
+        self.acquire()
+        taken = 1
+        while taken < wanted and self._semaphore.acquire(blocking=False):
+            taken += 1
+        return taken
+
+    def release(self, count: int = 1) -> None:
+        for _ in range(count):
+            self._semaphore.release()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,143 @@
+"""Sweep: a grid of runs on Ray (a local Ray started on first use, or the cluster RAY_ADDRESS
+names), each trial's progress live, the overlay of every trial's curve as it grows, Cancel,
+and the finished trials in the run store, one click from the Compare page."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+import ui
+from core.figures.compare import sweep_figure
+from core.names import SHORT_LABELS
+from core.sweep import SUBSETS, SweepRun, SweepSnapshot, expand_grid, ray_address, trial_label, varying
+from core.training import ESTIMATORS, TooManyRunsError
+from core.vae import PRESETS
+
+SWEEP_KEY = "sweep_run"
+REFRESH_SECONDS = 1.0
+TAUS = (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
+LRS = (1e-4, 3e-4, 1e-3, 3e-3)
+SUBSET_LABELS = {"tiny": "Tiny (1k / 500)", "demo": "Quick demo (5k / 1k)", "full": "All of MNIST (60k / 10k)"}
+
+
+def grid_form(busy: bool) -> tuple[dict, dict, bool]:
+    """The grid, the settings every trial shares, and whether Start was pressed."""
+    with st.form("sweep_form"):
+        grid = {
+            "tau": st.multiselect("Temperatures τ", TAUS, default=[0.5, 1.0], key="sweep_tau"),
+            "estimator": st.multiselect(
+                "Estimators",
+                ESTIMATORS,
+                default=["gumbel_softmax"],
+                format_func=lambda e: SHORT_LABELS.get(e, e),
+                key="sweep_est",
+            ),
+            "anneal": st.multiselect(
+                "Annealing", [False, True], default=[False], format_func=lambda a: "annealed" if a else "constant τ"
+            ),
+            "lr": st.multiselect("Learning rates", LRS, default=[1e-3], format_func=lambda v: f"{v:g}"),
+            "preset": st.multiselect("Model presets", list(PRESETS), default=["faithful"]),
+        }
+        left, right = st.columns(2)
+        grid["seed"] = list(range(left.number_input("Seeds per setting", 1, 10, 1, key="sweep_seeds")))
+        epochs = right.number_input("Epochs", 1, 100, 2, key="sweep_epochs")
+        data = st.selectbox(
+            "Data", list(SUBSETS), index=list(SUBSETS).index("tiny"), format_func=lambda d: SUBSET_LABELS[d]
+        )
+        train_subset, test_subset = SUBSETS[data or "tiny"]
+        fixed = {"epochs": epochs, "train_subset": train_subset, "test_subset": test_subset}
+        pressed = st.form_submit_button("Start sweep", type="primary", disabled=busy, icon=":material/play_arrow:")
+    return grid, fixed, pressed
+
+
+def start_sweep(grid: dict, fixed: dict) -> None:
+    """Expand the grid, take run slots (local Ray) and start the sweep; errors become messages.
+
+    A local sweep runs as many trials at once as the server's run limit has free slots (the
+    Train page's runs take from the same pool); a cluster's sweep is bounded by the cluster."""
+    slots, taken = ui.run_slots(), 0
+    try:
+        trials = expand_grid(grid, fixed)
+        if ray_address() is None:
+            taken = slots.acquire_up_to(min(ui.run_limit(), len(trials)))
+        sweep = SweepRun(
+            trials,
+            f"page-{ui.session_id()}-{time.strftime('%H%M%S')}",
+            parallel=taken or None,
+            on_release=lambda: slots.release(taken),
+        )
+        st.session_state[SWEEP_KEY] = sweep.start()
+    except (ValueError, TooManyRunsError) as err:
+        slots.release(taken)
+        ui.show_error(err)
+
+
+def trial_table(snap: SweepSnapshot) -> None:
+    keys = varying([t.trial for t in snap.trials])
+    rows = [
+        {
+            "trial": trial_label(t.trial, keys),
+            "status": t.status if not t.error else f"{t.status}: {t.error}",
+            "epoch": f"{t.epoch}/{t.trial.config.epochs}",
+            "progress": t.progress,
+            "relaxed": t.relaxed,
+            "test": t.test,
+            "time left (s)": round(t.seconds_left) if t.seconds_left is not None else None,
+        }
+        for t in snap.trials
+    ]
+    progress = st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")
+    st.dataframe(rows, width="stretch", column_config={"progress": progress}, key="sweep_trials")
+
+
+def draw(snap: SweepSnapshot) -> None:
+    ended = snap.count("finished", "stopped", "failed", "skipped", "cancelled")
+    where = f" on {snap.where}" if snap.where else " (starting Ray: the first sweep takes a few seconds)"
+    st.progress(ended / len(snap.trials), text=f"{snap.status.capitalize()}{where}: {ended} of {len(snap.trials)}")
+    trial_table(snap)
+    keys = varying([t.trial for t in snap.trials])
+    labels = [trial_label(t.trial, keys) for t in snap.trials]
+    st.plotly_chart(sweep_figure(labels, [t.points for t in snap.trials]), width="stretch", key="sweep_overlay")
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def live(sweep: SweepRun) -> None:
+    snap = sweep.snapshot()
+    if snap.done:
+        st.rerun()
+    st.button("Cancel sweep", on_click=sweep.cancel, icon=":material/cancel:", key="sweep_cancel")
+    draw(snap)
+
+
+def outcome(sweep: SweepRun) -> None:
+    snap = sweep.snapshot()
+    if snap.error:
+        st.error(f"The sweep could not run: {snap.error}", icon=":material/error:")
+    for t in snap.trials:
+        if t.status == "failed":
+            st.error(f"{t.trial.name} failed: {t.error}", icon=":material/error:")
+    draw(snap)
+    saved = [f"sweeps/{snap.sweep_id}/{t.trial.name}" for t in snap.trials if t.status in ("finished", "stopped")]
+    if saved:
+        st.page_link("views/compare.py", label="Open these runs in Compare", query_params={"runs": ",".join(saved)})
+
+
+st.title("Sweep")
+st.caption(
+    "Train a grid of models at once — τ × estimator × annealing × learning rate × preset × seeds — as Ray "
+    "tasks: on a local Ray sized to this machine (one thread per trial, at most the server's run limit at "
+    "once), or on the cluster RAY_ADDRESS names. Every trial lands in the run store."
+)
+sweep: SweepRun | None = st.session_state.get(SWEEP_KEY)
+grid, fixed, pressed = grid_form(busy=sweep is not None and not sweep.done)
+if pressed:
+    start_sweep(grid, fixed)
+    st.rerun()
+if sweep is None:
+    st.info("Choose a grid and press **Start sweep**.", icon=":material/grid_view:")
+elif sweep.done:
+    outcome(sweep)
+else:
+    live(sweep)
