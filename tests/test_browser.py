@@ -308,3 +308,33 @@ def test_train_live_run_stop_and_pick_the_model(server, page):
     expect(page.get_by_test_id("stMainBlockContainer").get_by_text(name).first).to_be_visible()
     no_errors(page)
     shot(page, "train_model_in_editor")
+
+
+def _points(page) -> int:
+    return sum(len(trace[0] or []) for trace in plot_data(page, 0))
+
+
+def _wait_points(page, above: int, timeout: float) -> int:
+    deadline = time.perf_counter() + timeout
+    while (count := _points(page)) <= above and time.perf_counter() < deadline:
+        page.wait_for_timeout(500)
+    return count
+
+
+def test_a_sweep_runs_on_ray_and_its_overlay_grows(server, page):
+    open_page(page, server, "sweep")
+    epochs = page.locator('[data-testid="stNumberInput"]').filter(has_text="Epochs").locator("input")
+    epochs.fill("60")
+    epochs.press("Tab")
+    page.get_by_role("button", name="Start sweep").click()
+    page.wait_for_selector(PLOTS, timeout=120_000)  # Ray starts on this first sweep
+    first = _wait_points(page, 0, 120)
+    assert first > 0, "no trial reported a step"
+    grown = _wait_points(page, first, 60)
+    assert grown > first, "the overlay did not grow"
+    assert len(plot_data(page, 0)) == 2  # one line per trial: τ 0.5 and τ 1
+    shot(page, "sweep_live")
+    page.get_by_role("button", name="Cancel sweep").click()
+    page.get_by_text("Open these runs in Compare").wait_for(timeout=60_000)
+    no_errors(page)
+    shot(page, "sweep_done")

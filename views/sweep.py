@@ -131,13 +131,16 @@ st.caption(
     "once), or on the cluster RAY_ADDRESS names. Every trial lands in the run store."
 )
 sweep: SweepRun | None = st.session_state.get(SWEEP_KEY)
-grid, fixed, pressed = grid_form(busy=sweep is not None and not sweep.done)
+form_column, run_column = st.columns([1.2, 3], gap="large")
+with form_column:
+    grid, fixed, pressed = grid_form(busy=sweep is not None and not sweep.done)
 if pressed:
     start_sweep(grid, fixed)
     st.rerun()
-if sweep is None:
-    st.info("Choose a grid and press **Start sweep**.", icon=":material/grid_view:")
-elif sweep.done:
-    outcome(sweep)
-else:
-    live(sweep)
+with run_column:
+    if sweep is None:
+        st.info("Choose a grid and press **Start sweep**.", icon=":material/grid_view:")
+    elif sweep.done:
+        outcome(sweep)
+    else:
+        live(sweep)
