@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -72,3 +73,47 @@ def sweep_figure(labels: Sequence[str], curves: Sequence[Sequence[tuple[int, flo
         uirevision="sweep",
     )
     return figure(traces, layout, title="All trials, live", height=height)
+
+
+def tau_study_figure(points: Sequence[tuple[str, float, float]], title: str, height: int = 480) -> go.Figure:
+    """The test objective against τ (log axis) per estimator: each seed a dot, their mean a line.
+    `points` are (estimator label, τ, test objective)."""
+    by_estimator: dict[str, dict[float, list[float]]] = {}
+    for label, tau, value in points:
+        by_estimator.setdefault(label, {}).setdefault(tau, []).append(value)
+    traces: list[dict[str, Any]] = []
+    for i, (label, values) in enumerate(by_estimator.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        taus = sorted(values)
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines+markers",
+                x=taus,
+                y=[sum(values[t]) / len(values[t]) for t in taus],
+                name=f"{label} (mean)",
+                legendgroup=label,
+                line=dict(color=colour, width=3),
+                marker=dict(size=9),
+            )
+        )
+        seeds = [(t, v) for t in taus for v in values[t]]
+        traces.append(
+            dict(
+                type="scatter",
+                mode="markers",
+                x=[t for t, _ in seeds],
+                y=[v for _, v in seeds],
+                name=f"{label} (each seed)",
+                legendgroup=label,
+                showlegend=False,
+                marker=dict(color=colour, size=6, symbol="circle-open"),
+            )
+        )
+    layout = dict(
+        xaxis=dict(
+            title=dict(text="temperature τ"), type="log", tickvals=sorted({p[1] for p in points}), tickformat="g"
+        ),
+        yaxis=dict(title=dict(text="test objective, exact samples (nats, lower is better)")),
+    )
+    return figure(traces, layout, title=title, height=height)
