@@ -165,8 +165,10 @@ class RunStore:
         try:
             record = read_metadata(path)
         except ValueError:
-            record = {"format": FORMAT, "name": path.stem}
-        record |= updates | {"status": status, "ended_at": now_iso()}
+            record = {}
+        stamp = now_iso()
+        record = {"format": FORMAT, "name": path.stem, "created_at": stamp, "started_at": stamp} | record
+        record |= updates | {"status": status, "ended_at": stamp}
         if error is not None:
             record["error"] = error
         atomic_write_json(metadata_path(path), record)

@@ -88,3 +88,16 @@ def test_cancel_stops_a_running_sweep_within_seconds(local_ray, store, data_root
     assert [t.status for t in snap.trials].count("cancelled") == 1  # the third never started
     stopped = [r for r in store.records("sweeps", "cancelled")]
     assert len(stopped) == 2 and all(r.status == "stopped" for r in stopped)
+
+
+@pytest.mark.slow
+def test_a_failed_trial_is_reported_with_its_error_and_the_others_go_on(local_ray, store, data_root):
+    good, bad = expand_grid({"tau": [0.5, 1.0]}, TINY)
+    object.__setattr__(bad.config, "lr", -1.0)  # past validation: Adam refuses it inside the worker
+    sweep = SweepRun([bad, good], "broken", store=store, parallel=2, data_root=data_root).start()
+    assert sweep.join(120)
+    failed, finished = sweep.snapshot().trials
+    assert failed.status == "failed" and "learning rate" in failed.error.lower()
+    assert finished.status == "finished"
+    record = store.get(f"sweeps/broken/{bad.name}")
+    assert record.status == "failed" and "learning rate" in record.error.lower() and not record.has_weights

@@ -74,4 +74,5 @@ class RunRecorder:
         return saved
 
     def fail(self, error: str) -> None:
-        self.store.fail(self.path, error)
+        """The run failed (at any point, before its start's record too): say so, with its error."""
+        self.store.fail(self.path, error, **self.metadata)
