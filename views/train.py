@@ -297,6 +297,8 @@ def outcome(snap: RunSnapshot) -> None:
         st.info("The run was stopped before its first step; nothing was saved.")
         return
     ui.add_session_model(snap.checkpoint)
+    for notice in snap.notices:  # what the run store's quota deleted to make room
+        st.warning(notice, icon=":material/delete_sweep:")
     verb = "Finished" if snap.status == "finished" else "Stopped"
     st.success(
         f"{verb} after {snap.step:,} steps. Saved as `{snap.checkpoint.name}` in "
