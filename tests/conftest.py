@@ -40,3 +40,15 @@ def mnist(data_root):
     from core.data import load_mnist
 
     return load_mnist("train", data_root), load_mnist("test", data_root)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _runs_in_a_temporary_store(tmp_path_factory):
+    """No test writes to the real run store: runs go to a temporary GUMBEL_LAB_RUNS unless a test sets its own."""
+    previous = os.environ.get("GUMBEL_LAB_RUNS")
+    os.environ["GUMBEL_LAB_RUNS"] = str(tmp_path_factory.mktemp("runs"))
+    yield
+    if previous is None:
+        os.environ.pop("GUMBEL_LAB_RUNS", None)
+    else:
+        os.environ["GUMBEL_LAB_RUNS"] = previous

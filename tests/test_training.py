@@ -275,7 +275,10 @@ def test_failing_run_reports_and_releases_its_slot(mnist, tmp_path, monkeypatch)
     assert run.join(30)
     snap = run.snapshot()
     assert snap.status == "failed" and snap.error == "RuntimeError: exploded on purpose"
-    assert snap.checkpoint is None and list(tmp_path.iterdir()) == []
+    assert snap.checkpoint is None and not list(tmp_path.glob("*.pt"))  # never a half-written model
+    (record,) = tmp_path.glob("*.json")  # but a readable record of the failure (the run store's)
+    side = json.loads(record.read_text())
+    assert side["status"] == "failed" and side["error"] == "RuntimeError: exploded on purpose"
     slots.acquire()  # the slot came back
 
 
@@ -327,5 +330,8 @@ def test_a_killed_training_process_fails_the_run_with_a_message(mnist, tmp_path)
     assert run.join(30)
     snap = run.snapshot()
     assert snap.status == "failed" and run.done and "ended unexpectedly" in snap.error
-    assert snap.checkpoint is None and list(tmp_path.iterdir()) == []
+    assert snap.checkpoint is None and not list(tmp_path.glob("*.pt"))  # never a half-written model
+    (record,) = tmp_path.glob("*.json")  # but a readable record of the failure (the run store's)
+    side = json.loads(record.read_text())
+    assert side["status"] == "failed" and "ended unexpectedly" in side["error"]
     slots.acquire()
