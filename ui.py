@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,10 +80,27 @@ PAGES = (
 )
 
 
+PROCESS_THREADS = max(1, (os.cpu_count() or 2) - 1)
+
+
 def leave_a_core_for_the_page() -> None:
     """Run torch on all cores but one: with every core busy training, torch's small ops on a
     page (a slider move) wait 10-100x longer for their threads than they compute."""
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    torch.set_num_threads(PROCESS_THREADS)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """A page's computation on one torch thread. Its tensors are small: a second thread only
+    waits for a core that training or another visitor's rerun holds, and a dozen reruns each
+    asking for every core oversubscribe the machine. Torch keeps a count per thread once the
+    thread has used it, and new threads start from the last count set anywhere, so the process
+    default is put back at once (training threads started later begin from it)."""
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(PROCESS_THREADS)
 
 
 def current_device() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import torch
 
@@ -23,6 +24,15 @@ def tile_images(images: torch.Tensor, columns: int, pad: int = 2) -> torch.Tenso
         r, c = divmod(i, columns)
         canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
     return canvas
+
+
+def digit_picture(image: torch.Tensor, scale: int = 8) -> np.ndarray:
+    """One (28, 28) digit in [0, 1] as a (28*scale, 28*scale) uint8 greyscale picture, ink dark on
+    white and enlarged without blur: a few kB of PNG where a heatmap figure is tens of kB."""
+    if image.dim() != 2:
+        raise ValueError(f"a digit must have shape (height, width), got {tuple(image.shape)}.")
+    pixels = ((1 - image.float().cpu().clamp(0, 1)) * 255).round().to(torch.uint8)
+    return pixels.repeat_interleave(scale, 0).repeat_interleave(scale, 1).numpy()
 
 
 def digits_figure(
