@@ -87,13 +87,15 @@ def clamp_k() -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_subsets(weights: tuple[float, ...], k: int, tau: float, draws: int, seed: int) -> SubsetSummary:
-    return subset_summary(weights_to_logits(list(weights)), k, tau, draws, generator(seed))
+    with ui.one_thread():
+        return subset_summary(weights_to_logits(list(weights)), k, tau, draws, generator(seed))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_grid(n: int, taus: tuple[float, ...], iterations: tuple[int, ...], noise: bool, seed: int) -> SinkhornGrid:
     draws = generator(seed)
-    return sinkhorn_grid(random_scores(n, draws), list(taus), list(iterations), float(noise), draws)
+    with ui.one_thread():
+        return sinkhorn_grid(random_scores(n, draws), list(taus), list(iterations), float(noise), draws)
 
 
 def subsets_section() -> None:
