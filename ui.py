@@ -6,14 +6,16 @@ Thin Streamlit glue over `core`; no maths lives here.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import streamlit as st
 import torch
@@ -34,6 +36,8 @@ TRAINED_MODELS_KEY = "trained_models"
 RUN_KEY = "train_run"
 
 T = TypeVar("T")
+P = ParamSpec("P")
+TIMING_LOG_ENV = "GUMBEL_LAB_TIMING"  # a file: each timed page part appends "name seconds"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,29 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(PROCESS_THREADS)
+
+
+def timed(name: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Append a page part's server seconds per run to $GUMBEL_LAB_TIMING, for the load test
+    (benchmarks/lecture_hall.py); without the variable the part runs untouched."""
+
+    def wrap(part: Callable[P, None]) -> Callable[P, None]:
+        log = os.environ.get(TIMING_LOG_ENV)
+        if not log:
+            return part
+
+        @functools.wraps(part)
+        def run(*args: P.args, **kwargs: P.kwargs) -> None:
+            started = time.perf_counter()
+            try:
+                part(*args, **kwargs)
+            finally:
+                with open(log, "a") as out:  # one short append per run: lines never interleave
+                    out.write(f"{name} {time.perf_counter() - started:.4f}\n")
+
+        return run
+
+    return wrap
 
 
 def current_device() -> str:

@@ -173,6 +173,7 @@ def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
 
 
 @st.fragment
+@ui.timed("latent_editor")
 def code_view(model: CategoricalVAE, model_key: tuple[str, float, str]) -> None:
     """The code, its digit and what follows from it: a click on a cell reruns this part only."""
     ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])

@@ -126,6 +126,7 @@ def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> N
 
 
 @st.fragment
+@ui.timed("temperature")
 def temperature_view() -> None:
     """Controls and charts: a slider move reruns this part only, not the sidebar and title."""
     ui.url_state(FIELDS)
