@@ -88,7 +88,7 @@ async def changed(page, sign: str, before: str, limit_s: float) -> float | None:
 
 
 async def temperature_visitor(page, url: str, updates: int, deadline: float) -> tuple[list[float], int]:
-    await page.goto(f"{url}/temperature")
+    await page.goto(f"{url}/temperature", wait_until="domcontentloaded", timeout=180_000)
     await page.wait_for_selector(PLOTS, timeout=120_000)
     await settle(page)
     slider = page.locator('[data-testid="stSlider"]').filter(has_text="class 0").get_by_role("slider")
@@ -107,7 +107,7 @@ async def temperature_visitor(page, url: str, updates: int, deadline: float) -> 
 
 
 async def latent_visitor(page, url: str, updates: int, deadline: float) -> tuple[list[float], int]:
-    await page.goto(f"{url}/latent_editor")
+    await page.goto(f"{url}/latent_editor", wait_until="domcontentloaded", timeout=180_000)
     await page.wait_for_selector(PLOTS, timeout=120_000)
     await settle(page)
     classes = page.locator('[data-testid="stButtonGroup"]')
@@ -129,7 +129,7 @@ async def latent_visitor(page, url: str, updates: int, deadline: float) -> tuple
 async def start_training(browser, url: str) -> object:
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
-    await page.goto(f"{url}/train?data=tiny&epochs=20")
+    await page.goto(f"{url}/train?data=tiny&epochs=20", wait_until="domcontentloaded", timeout=180_000)
     await page.get_by_role("button", name="Start training").click()
     await page.get_by_test_id("stProgress").wait_for(timeout=120_000)
     return context
