@@ -6,7 +6,7 @@ import torch
 import ui
 from core import latent
 from core.data import MissingDataError
-from core.figures.images import digit_picture, digits_figure
+from core.figures.images import digit_picture, tile_images
 from core.figures.latent import code_grid_figure, probabilities_figure
 from core.vae import CategoricalVAE
 
@@ -18,6 +18,7 @@ START_SEED = ui.IntField("start_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
 START_DIGIT = ui.IntField("start_digit", "digit", 0, high=TEST_DIGITS - 1)
 TARGET_SEED = ui.IntField("target_seed", "target", 1, high=ui.SEED_MAX, fold=True)
 NO_TOOLBAR = {"displayModeBar": False}
+PATH_COLUMNS = 16
 state = st.session_state
 
 
@@ -149,26 +150,19 @@ def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
     variable, classes = state[VARIABLE_KEY], model.config.classes
     sweep_tab, path_tab = st.tabs([f"What does variable {variable} control?", "Interpolate"])
     with sweep_tab:
-        st.plotly_chart(
-            digits_figure(
-                decoded.sweep,
-                classes,
-                f"Variable {variable} set to each class",
-                220,
-                [f"class {k}" for k in range(classes)],
-            ),
+        st.image(
+            digit_picture(tile_images(decoded.sweep, classes), scale=3),
+            caption=f"Variable {variable} set to each class, 0 to {classes - 1} from left to right",
             width="stretch",
-            config=NO_TOOLBAR,
+            output_format="PNG",
         )
     with path_tab:
         st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
-        target_seed, strip = int(state[TARGET_SEED.key]), decoded.path
-        st.plotly_chart(
-            digits_figure(
-                strip, min(len(strip), 16), f"From this code to prior sample {target_seed}, one variable at a time"
-            ),
+        st.image(
+            digit_picture(tile_images(decoded.path, PATH_COLUMNS), scale=2),
+            caption=f"From this code to prior sample {state[TARGET_SEED.key]}, one variable at a time",
             width="stretch",
-            config=NO_TOOLBAR,
+            output_format="PNG",
         )
 
 

@@ -27,10 +27,11 @@ def tile_images(images: torch.Tensor, columns: int, pad: int = 2) -> torch.Tenso
 
 
 def digit_picture(image: torch.Tensor, scale: int = 8) -> np.ndarray:
-    """One (28, 28) digit in [0, 1] as a (28*scale, 28*scale) uint8 greyscale picture, ink dark on
-    white and enlarged without blur: a few kB of PNG where a heatmap figure is tens of kB."""
+    """A digit (or digits tiled by `tile_images`) in [0, 1] as a uint8 greyscale picture `scale`
+    times larger, ink dark on white, enlarged without blur: a few kB of PNG where a heatmap
+    figure of the same digits is tens to hundreds of kB."""
     if image.dim() != 2:
-        raise ValueError(f"a digit must have shape (height, width), got {tuple(image.shape)}.")
+        raise ValueError(f"a picture must have shape (height, width), got {tuple(image.shape)}.")
     pixels = ((1 - image.float().cpu().clamp(0, 1)) * 255).round().to(torch.uint8)
     return pixels.repeat_interleave(scale, 0).repeat_interleave(scale, 1).numpy()
 
