@@ -81,6 +81,12 @@ PAGES = (
         ":material/shuffle:",
         "Gumbel top-k subsets and Gumbel-Sinkhorn permutations, and a network that learns to sort.",
     ),
+    PageEntry(
+        "views/graphs.py",
+        "Graphs",
+        ":material/hub:",
+        "Random graphs and spanning trees from the Gumbel trick, and a planted tree learned live.",
+    ),
 )
 
 
@@ -364,7 +370,7 @@ class RangeField(ListField):
     max_count: int = 2
     min_count: int = 2
 
-    def parse(self, raw: str) -> tuple | None:
+    def parse(self, raw: str) -> tuple | None:  # type: ignore[override]
         values = super().parse(raw)
         return None if values is None else (values[0], values[-1])
 

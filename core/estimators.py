@@ -19,6 +19,7 @@ from functools import cached_property
 import torch
 import torch.nn.functional as F
 
+from core.guards import whole_number
 from core.gumbel import check_tau, gumbel_rao, one_hot_argmax, perturbed_logits, relax
 from core.names import ESTIMATOR_LABELS
 from core.vae import CategoricalVAE, reconstruction_nll
@@ -102,16 +103,6 @@ class Problem:
         return (codes.argmax(dim=-1) * places).sum(dim=-1)
 
 
-def _positive_int(value: int, what: str, minimum: int = 1) -> int:
-    try:
-        whole = not isinstance(value, bool) and int(value) == value and value >= minimum
-    except (TypeError, ValueError):
-        whole = False
-    if not whole:
-        raise ValueError(f"{what} must be a whole number >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _generator(problem: Problem, generator: torch.Generator | None) -> torch.Generator:
     return generator if generator is not None else torch.Generator(problem.logits.device)
 
@@ -123,8 +114,8 @@ def enumerate_codes(
     variables: int, classes: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
 ) -> torch.Tensor:
     """Every one-hot code, shape (classes ** variables, variables, classes), the last variable fastest."""
-    variables = _positive_int(variables, "the number of variables")
-    classes = _positive_int(classes, "the number of classes", 2)
+    variables = whole_number(variables, "the number of variables", 1)
+    classes = whole_number(classes, "the number of classes", 2)
     if classes**variables > MAX_OUTCOMES:
         raise ValueError(f"{classes**variables:,} outcomes is more than {MAX_OUTCOMES:,} to enumerate.")
     index = torch.cartesian_prod(*[torch.arange(classes, device=device)] * variables).reshape(-1, variables)
@@ -185,7 +176,7 @@ def score_function_gradients(
     With `baseline`, each draw subtracts the mean f of the other draws (leave-one-out,
     Kool et al. 2019): still unbiased, usually far less noisy.
     """
-    draws = _positive_int(draws, "the number of draws", 2 if baseline else 1)
+    draws = whole_number(draws, "the number of draws", 2 if baseline else 1)
     logits = problem.logits.detach()
     codes = one_hot_argmax(perturbed_logits(logits.expand(draws, -1, -1), _generator(problem, generator)))
     values = problem.vertex_table[0][problem.outcome_index(codes)]
@@ -203,7 +194,7 @@ def gumbel_softmax_gradients(
 ) -> torch.Tensor:
     """Gradients of f at the relaxed sample (or, with `hard`, straight-through: f at the
     one-hot argmax, the relaxed sample's gradient), shape (draws, V, K)."""
-    draws = _positive_int(draws, "the number of draws")
+    draws = whole_number(draws, "the number of draws", 1)
     tau = check_tau(tau)
     logits = _per_draw_logits(problem, draws)
     codes = relax(perturbed_logits(logits, _generator(problem, generator)), tau, hard=hard)
@@ -214,7 +205,7 @@ def gumbel_rao_gradients(
     problem: Problem, draws: int, tau: float, samples: int = 10, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Gumbel-Rao gradients with `samples` conditional draws each, shape (draws, V, K)."""
-    draws = _positive_int(draws, "the number of draws")
+    draws = whole_number(draws, "the number of draws", 1)
     logits = _per_draw_logits(problem, draws)
     codes = gumbel_rao(logits, tau, samples, _generator(problem, generator))
     return _hard_gradient(problem, codes, logits)
@@ -321,7 +312,7 @@ class Comparison:
         by_tau = {s.tau: getattr(s, metric) for s in self.stats if s.estimator == estimator}
         if not by_tau:
             raise ValueError(f"no statistics for estimator {estimator!r}.")
-        return [by_tau.get(tau, by_tau.get(None)) for tau in self.temperatures]
+        return [by_tau[tau] if tau in by_tau else by_tau[None] for tau in self.temperatures]
 
     def lowest_mse(self) -> EstimatorStats:
         """The estimator and temperature whose single draw lands closest to the exact gradient."""
@@ -361,8 +352,8 @@ def compare_estimators(
     temperatures = tuple(sorted({check_tau(t) for t in temperatures}))
     if not temperatures:
         raise ValueError("give at least one temperature.")
-    draws = _positive_int(draws, "the number of draws", 2)
-    rao_samples = _positive_int(rao_samples, "the number of Gumbel-Rao draws")
+    draws = whole_number(draws, "the number of draws", 2)
+    rao_samples = whole_number(rao_samples, "the number of Gumbel-Rao draws", 1)
     unknown = [e for e in estimators if e not in ESTIMATOR_LABELS]
     if unknown or not estimators:
         raise ValueError(f"unknown estimators {unknown}; choose from {', '.join(ESTIMATOR_LABELS)}.")
@@ -381,15 +372,15 @@ def compare_estimators(
 
 
 def _preset_logits(variables: int, classes: int, seed: int) -> torch.Tensor:
-    variables = _positive_int(variables, "the number of variables")
-    classes = _positive_int(classes, "the number of classes", 2)
+    variables = whole_number(variables, "the number of variables", 1)
+    classes = whole_number(classes, "the number of classes", 2)
     generator = torch.Generator().manual_seed(int(seed))
     return torch.randn(variables, classes, dtype=torch.float64, generator=generator)
 
 
 def quadratic_target(classes: int) -> torch.Tensor:
     """The target t of the quadratic preset: evenly spaced in [0, 1], so the last class is best."""
-    return torch.linspace(0.0, 1.0, _positive_int(classes, "the number of classes", 2), dtype=torch.float64)
+    return torch.linspace(0.0, 1.0, whole_number(classes, "the number of classes", 2), dtype=torch.float64)
 
 
 def quadratic_problem(classes: int = 10, variables: int = 1, seed: int = 0) -> Problem:

@@ -17,7 +17,7 @@ def whole_number(value: object, what: str, minimum: int | None = None) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{what} must be a whole number, got {value!r}.")
     try:
-        number = operator.index(value)  # type: ignore[call-overload]
+        number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise ValueError(f"{what} must be a whole number, got {value!r}.") from None
     if minimum is not None and number < minimum:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from core.guards import whole_number
 from core.gumbel import check_logits, check_tau, gumbel_noise, perturbed_logits, straight_through
 
 MAX_EXACT_ITEMS = 16
@@ -30,16 +30,9 @@ MAX_SEQUENCES = 200_000
 REFERENCE_SAMPLES = 200_000
 
 
-def _whole_number(value: object, what: str) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{what} must be a whole number, got {value!r}.") from None
-
-
 def _check_k(logits: torch.Tensor, k: int) -> int:
     """k must be a whole number in 1..n, and at least k items must be possible in every row."""
-    k = _whole_number(k, "k (the number of items to draw)")
+    k = whole_number(k, "k (the number of items to draw)")
     n = logits.shape[-1]
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of items ({n}), got k={k}.")
@@ -58,7 +51,7 @@ def _check_subset_logits(logits: torch.Tensor, k: int) -> int:
 
 
 def _check_samples(samples: int) -> int:
-    samples = _whole_number(samples, "the number of samples")
+    samples = whole_number(samples, "the number of samples")
     if samples < 1:
         raise ValueError(f"the number of samples must be at least 1, got {samples}.")
     return samples
@@ -224,7 +217,7 @@ def _check_scores(scores: torch.Tensor) -> None:
 
 
 def _check_iterations(n_iters: int) -> int:
-    n_iters = _whole_number(n_iters, "the number of Sinkhorn iterations")
+    n_iters = whole_number(n_iters, "the number of Sinkhorn iterations")
     if n_iters < 1:
         raise ValueError(f"the number of Sinkhorn iterations must be at least 1, got {n_iters}.")
     return n_iters
@@ -364,7 +357,7 @@ def subset_summary(
 
 def random_scores(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """An n x n matrix of standard normal scores: a generic assignment problem to look at."""
-    n = _whole_number(n, "the matrix size n")
+    n = whole_number(n, "the matrix size n")
     if n < 1:
         raise ValueError(f"the matrix size n must be at least 1, got {n}.")
     return torch.randn(n, n, generator=generator)
@@ -396,12 +389,12 @@ def sinkhorn_grid(
         raise ValueError(f"sinkhorn_grid takes one n x n matrix, got shape {tuple(scores.shape)}.")
     if not taus or not iterations:
         raise ValueError("choose at least one temperature and one iteration count.")
-    taus = tuple(check_tau(t) for t in taus)
-    iterations = tuple(_check_iterations(i) for i in iterations)
+    checked_taus = tuple(check_tau(t) for t in taus)
+    checked_iterations = tuple(_check_iterations(i) for i in iterations)
     perturbed = _perturbed_scores(scores, noise_scale, generator)
-    matrices = torch.stack([torch.stack([sinkhorn(perturbed, t, i) for i in iterations]) for t in taus])
+    matrices = torch.stack([torch.stack([sinkhorn(perturbed, t, i) for i in checked_iterations]) for t in checked_taus])
     errors = torch.tensor([[doubly_stochastic_error(m) for m in row] for row in matrices])
-    return SinkhornGrid(perturbed, taus, iterations, matrices, errors, matching(perturbed))
+    return SinkhornGrid(perturbed, checked_taus, checked_iterations, matrices, errors, matching(perturbed))
 
 
 @dataclass(frozen=True)
@@ -433,7 +426,7 @@ class SortingConfig:
             ("test_lists", 1),
         ):
             value = getattr(self, name)
-            if _whole_number(value, name) < least:
+            if whole_number(value, name) < least:
                 raise ValueError(f"{name} must be at least {least}, got {value}.")
         check_tau(self.tau)
         if not math.isfinite(self.lr) or self.lr <= 0:
@@ -516,7 +509,7 @@ class SortingTask:
     def run(self, report_every: int = 10) -> Iterator[SortProgress]:
         """Train to config.steps, yielding progress first at the current step, then every
         `report_every` steps and at the end."""
-        if _whole_number(report_every, "report_every") < 1:
+        if whole_number(report_every, "report_every") < 1:
             raise ValueError(f"report_every must be at least 1, got {report_every}.")
         progress = SortProgress(self.step, math.nan, *self.evaluate())
         yield progress

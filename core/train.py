@@ -67,23 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig.from_settings(
-        preset=args.preset,
-        estimator=args.estimator or ("straight_through" if args.hard else "gumbel_softmax"),
-        anneal=args.anneal,
-        anneal_rate=args.anneal_rate,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        tau=args.tau,
-        tau_min=args.tau_min,
-        anneal_every=args.anneal_every,
-        rao_samples=args.rao_samples,
-        seed=args.seed,
-        device=args.device,
-        max_steps=args.max_steps,
-        train_subset=args.train_subset,
-    )
+    estimator = args.estimator or ("straight_through" if args.hard else "gumbel_softmax")
+    return TrainConfig.from_settings(vars(args) | {"estimator": estimator})
 
 
 def format_epoch(e: EpochMetrics) -> str:

@@ -10,7 +10,7 @@ import itertools
 import math
 import operator
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,7 @@ from torch import nn
 
 from core.gumbel import one_hot_argmax, perturbed_logits, relax
 
+Generator = torch.Generator | None
 Mode = Literal["relaxed", "straight_through", "sample", "mode"]
 MODES: tuple[str, ...] = ("relaxed", "straight_through", "sample", "mode")
 
@@ -63,7 +64,8 @@ class VAEConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown model settings: {sorted(unknown)}.")
-        return cls(**{k: (tuple(v) if k == "hidden" else v) for k, v in data.items()})
+        settings: dict[str, Any] = {k: (tuple(v) if k == "hidden" else v) for k, v in data.items()}
+        return cls(**settings)
 
 
 PRESETS: dict[str, VAEConfig] = {
@@ -123,11 +125,7 @@ class CategoricalVAE(nn.Module):
         return torch.sigmoid(self.decode_logits(code))
 
     def sample_code(
-        self,
-        logits: torch.Tensor,
-        mode: Mode = "relaxed",
-        tau: float = 1.0,
-        generator: torch.Generator | None = None,
+        self, logits: torch.Tensor, mode: Mode = "relaxed", tau: float = 1.0, generator: Generator = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The code for a mode, and the perturbed logits it came from (None for "mode")."""
         if mode == "mode":
@@ -140,11 +138,7 @@ class CategoricalVAE(nn.Module):
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
 
     def forward(
-        self,
-        x: torch.Tensor,
-        mode: Mode = "relaxed",
-        tau: float = 1.0,
-        generator: torch.Generator | None = None,
+        self, x: torch.Tensor, mode: Mode = "relaxed", tau: float = 1.0, generator: Generator = None
     ) -> Forward:
         logits = self.encode(x)
         code, scores = self.sample_code(logits, mode, tau, generator)

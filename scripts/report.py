@@ -136,7 +136,7 @@ def main() -> int:
             indent=2,
         )
     )
-    curves = {name: mean_curves(results[name]) for name in ("faithful", "best") if name in results}
+    curves = {str(name): mean_curves(results[name]) for name in ("faithful", "best") if name in results}
     epoch_curves_figure(curves).write_image(DOCS / "training_curves.png", width=1300, height=520, scale=1)
     text = README.read_text()
     if START in text and END in text:

@@ -163,7 +163,7 @@ def plot_data(page, index: int) -> list:
 def test_home_links_every_page(server, page):
     open_page(page, server)
     assert page.get_by_role("heading", name="Gumbel Lab").is_visible()
-    for label in ("Temperature", "Train", "Latent editor", "Gradient estimators", "Subsets & permutations"):
+    for label in ("Temperature", "Train", "Latent editor", "Gradient estimators", "Subsets & permutations", "Graphs"):
         assert page.locator('[data-testid="stPageLink"]').filter(has_text=label).count() >= 1
     page.wait_for_selector(PLOTS)
     no_errors(page)
@@ -248,6 +248,36 @@ def test_structures_k_and_training(server, page):
     assert float(accuracy.split("\n")[-1].rstrip("%")) >= 90, accuracy
     no_errors(page)
     shot(page, "structures")
+
+
+def test_graphs_n_changes_the_drawing_and_learning_shows_progress(server, page):
+    open_page(page, server, "graphs?n=6&draws=200&steps=500")
+    page.wait_for_selector(PLOTS)
+    before = plot_data(page, 0)  # the drawing of one Gumbel draw's tree and its relaxations
+    nudge_slider(page, "Nodes n", "ArrowRight", 1)
+    assert wait_for_change(page, 0, before, timeout=60) != before
+    settle(page)
+    assert "n=7" in page.url
+    no_errors(page)
+    page.get_by_role("button", name="Train").click()
+    progress = page.locator('[data-testid="stProgress"]')
+    progress.filter(has_text="step").first.wait_for(timeout=60_000)
+    first = progress.first.inner_text()
+    page.wait_for_function(
+        "(t) => { const p = document.querySelector('[data-testid=\"stProgress\"]');"
+        " return p && p.innerText.includes('step') && p.innerText !== t; }",
+        arg=first,
+        timeout=60_000,
+    )  # the fragment redraws while the worker trains
+    shot(page, "graphs_learning")
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stProgress\"]')?.innerText.includes('stopped')",
+        timeout=60_000,
+    )
+    settle(page)
+    no_errors(page)
+    shot(page, "graphs")
 
 
 def test_train_live_run_stop_and_pick_the_model(server, page):

@@ -105,10 +105,28 @@ def test_lowering_the_number_of_items_lowers_k_with_it() -> None:
 def test_train_runs_the_sorting_task_and_shows_its_accuracy() -> None:
     at = page(sn="5", steps="50")
     assert any("Press Train" in info.value for info in at.info)
-    at.button[0].click().run()
+    at.button[0].click().run()  # starts the run off the script thread
     assert not at.exception and not at.error
+    worker = at.session_state["sort_run"][0]
+    assert worker.join(120)
+    at.run()  # the page picks up the finished run
+    assert not at.exception and not at.error
+    assert "sort_run" not in at.session_state
     assert float(metric(at, "Element accuracy").rstrip("%")) > 50
     assert metric(at, "Steps") == "50"
     assert array(chart(at, "sort_progress")["data"][0]["x"]).shape == (6,)
     hard = array(chart(at, "sort_hard")["data"][0]["z"])
     assert hard.shape == (5, 5) and (hard.sum(axis=0) == 1).all() and (hard.sum(axis=1) == 1).all()
+
+
+def test_the_sorter_trains_off_the_script_thread_and_stops() -> None:
+    at = page(sn="8", steps="500")
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    worker = at.session_state["sort_run"][0]
+    assert [b.label for b in at.button if b.label == "Stop"] == ["Stop"] or worker.done
+    worker.stop()
+    assert worker.join(30)
+    at.run()
+    assert not at.exception and not at.error
+    assert int(metric(at, "Steps")) < 500

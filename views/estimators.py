@@ -78,7 +78,9 @@ def decoder_comparison(
 
 
 def settings() -> None:
-    st.segmented_control("Function f", list(PRESETS), format_func=PRESETS.get, required=True, key=PRESET.key)
+    st.segmented_control(
+        "Function f", list(PRESETS), format_func=lambda name: PRESETS[name], required=True, key=PRESET.key
+    )
     left, middle, right = st.columns(3)
     with left:
         st.select_slider("Draws N", DRAW_CHOICES, key=DRAWS.key, help="Draws per estimator and temperature.")

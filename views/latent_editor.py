@@ -187,7 +187,8 @@ path = ui.current_model_path()
 if path is None:
     st.info("No model is available yet. Train one on the Train page; it will appear in the sidebar.")
     st.stop()
-checkpoint = ui.guarded(lambda: ui.load_model(path))
+model_path = path
+checkpoint = ui.guarded(lambda: ui.load_model(model_path))
 if checkpoint is None:
     st.stop()
 model = checkpoint.model

@@ -7,6 +7,7 @@ import streamlit as st
 import torch
 
 import ui
+from core.background import BackgroundWorker
 from core.figures import structures as figures
 from core.structures import (
     MAX_EXACT_ITEMS,
@@ -32,6 +33,7 @@ SINKHORN_ITERATIONS = [1, 2, 5, 10, 20, 50, 100]
 SORT_TAUS = [0.3, 0.5, 1.0, 2.0]
 MAX_SINKHORN_TAUS, MAX_SINKHORN_ITERATIONS = 4, 5
 REPORT_EVERY = 10
+SORT_RUN_KEY = "sort_run"
 SORT_DEFAULTS = SortingConfig()
 
 
@@ -228,22 +230,42 @@ def progress_figure(history: list[SortProgress], config: SortingConfig) -> go.Fi
     )
 
 
-def train_live(config: SortingConfig) -> None:
-    """Train in the script, a chunk of steps at a time, redrawing after each (a few seconds)."""
+def start_sorting(config: SortingConfig) -> None:
+    """Train off the script thread; a new run replaces this session's last one."""
+    old = st.session_state.get(SORT_RUN_KEY)
+    if old is not None:
+        old[0].stop()
     task = SortingTask(config)
-    bar = st.progress(0.0, text="Starting…")
-    chart = st.empty()
-    history = []
-    for progress in task.run(report_every=REPORT_EVERY):
-        history.append(progress)
-        bar.progress(
-            progress.step / config.steps,
-            text=f"Step {progress.step} / {config.steps}: element accuracy {progress.element_accuracy:.0%}",
-        )
-        chart.plotly_chart(progress_figure(history, config), width="stretch")
-    bar.empty()
-    chart.empty()
-    st.session_state.sort_result = {"config": config, "history": history, "example": task.example()}
+    worker = BackgroundWorker(lambda: task.run(report_every=REPORT_EVERY)).start()
+    st.session_state[SORT_RUN_KEY] = (worker, task, config)
+
+
+def finish_sorting() -> None:
+    """A run that has ended becomes the result shown (its last progress, a stopped one too)."""
+    worker, task, config = st.session_state.pop(SORT_RUN_KEY)
+    snap = worker.snapshot()
+    if snap.error:
+        st.error(f"Training failed: {snap.error}", icon=":material/error:")
+    elif snap.items:
+        st.session_state.sort_result = {"config": config, "history": list(snap.items), "example": task.example()}
+
+
+@st.fragment(run_every=0.5)
+def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
+    """Polls the worker twice a second; reruns the page once when it ends."""
+    snap = worker.snapshot()
+    if snap.done:
+        st.rerun()
+    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key="sort_stop")
+    progress = snap.latest
+    if progress is None:
+        st.progress(0.0, text="Starting…")
+        return
+    st.progress(
+        progress.step / config.steps,
+        text=f"Step {progress.step} / {config.steps}: element accuracy {progress.element_accuracy:.0%}",
+    )
+    st.plotly_chart(progress_figure(list(snap.items), config), width="stretch", key="sort_live_progress")
 
 
 def show_sort_result(result: dict, current: SortingConfig) -> None:
@@ -297,7 +319,7 @@ def sorting_section() -> None:
     st.caption(
         "A small network scores where each number should go; Gumbel-Sinkhorn turns the scores into a "
         "relaxed permutation, and the loss compares the permuted list with the sorted one (Mena et al. "
-        "2018). Accuracy is measured with the hard permutation. Changing a setting mid-run stops it."
+        "2018). Accuracy is measured with the hard permutation. Training runs off the page; Stop ends it early."
     )
     controls, view = st.columns([1, 3], gap="large")
     with controls:
@@ -315,7 +337,13 @@ def sorting_section() -> None:
         if config is None:
             return
         if train:
-            ui.guarded(lambda: train_live(config))
+            ui.guarded(lambda: start_sorting(config))
+        running = state.get(SORT_RUN_KEY)
+        if running is not None and not running[0].done:
+            sort_live(running[0], running[2])
+            return
+        if running is not None:
+            finish_sorting()
         if "sort_result" in state:
             show_sort_result(state.sort_result, config)
         else:

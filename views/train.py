@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -54,14 +55,14 @@ FIELDS = {
     "estimator": ui.ChoiceField(
         "train_estimator", "estimator", DEFAULT.estimator, choices=ESTIMATORS, aliases=tuple(ALIASES.items())
     ),
-    "rao": ui.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
+    "rao_samples": ui.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
     "tau": ui.FloatField("train_tau", "tau", DEFAULT.tau, low=0.01, high=10.0),
     "anneal": ui.FlagField("train_anneal", "anneal", False),
     "anneal_rate": ui.FloatField("train_anneal_rate", "anneal_rate", ANNEAL_RATE, low=0.0, high=1.0),
     "anneal_every": ui.IntField("train_anneal_every", "anneal_every", ANNEAL_EVERY, low=1, high=100_000),
     "tau_min": ui.FloatField("train_tau_min", "tau_min", DEFAULT.tau_min, low=0.01, high=10.0),
     "epochs": ui.IntField("train_epochs", "epochs", DEFAULT.epochs, low=1, high=200),
-    "batch": ui.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
+    "batch_size": ui.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
     "lr": ui.FloatField("train_lr", "lr", DEFAULT.lr, low=1e-6, high=1.0),
     "seed": ui.IntField("train_seed", "seed", DEFAULT.seed, high=ui.SEED_MAX, fold=True),
     "data": ui.ChoiceField("train_data", "data", "full", choices=tuple(SUBSETS)),
@@ -91,8 +92,9 @@ def session_dir() -> Path:
     return ui.RUNS_DIR / st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
 
 
-def _number(label: str, name: str, step: float | int, **kwargs) -> float | int:
+def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
     field = FIELDS[name]
+    assert isinstance(field, ui.IntField | ui.FloatField)
     return st.number_input(label, field.low, field.high, step=step, key=field.key, **kwargs)
 
 
@@ -115,9 +117,9 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
                 key="train_estimator",
                 help=ESTIMATOR_HELP,
             ),
-            "rao": _number(
+            "rao_samples": _number(
                 "Gumbel-Rao draws",
-                "rao",
+                "rao_samples",
                 1,
                 help="Conditional Gumbel draws averaged per step; used by Gumbel-Rao only.",
             ),
@@ -137,12 +139,12 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
             values["epochs"] = _number("Epochs", "epochs", 1)
             values["lr"] = _number("Learning rate", "lr", 1e-4, format="%.1e", help="Adam.")
         with right:
-            values["batch"] = _number("Batch size", "batch", 10)
+            values["batch_size"] = _number("Batch size", "batch_size", 10)
             values["seed"] = _number("Seed", "seed", 1)
         values["data"] = st.selectbox(
             "Data",
             list(SUBSETS),
-            format_func=SUBSET_LABELS.get,
+            format_func=lambda name: SUBSET_LABELS[name],
             key="train_data",
             help="Training / test images. A subset trains in seconds: good for a quick demo.",
         )
@@ -171,23 +173,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
         return False
     train_subset, test_subset = SUBSETS[values["data"]]
     try:
-        config = TrainConfig.from_settings(
-            preset=values["preset"],
-            estimator=values["estimator"],
-            anneal=values["anneal"],
-            anneal_rate=values["anneal_rate"],
-            epochs=values["epochs"],
-            batch_size=values["batch"],
-            lr=values["lr"],
-            tau=values["tau"],
-            tau_min=values["tau_min"],
-            anneal_every=values["anneal_every"],
-            rao_samples=values["rao"],
-            seed=values["seed"],
-            device=values["device"],
-            train_subset=train_subset,
-            test_subset=test_subset,
-        )
+        config = TrainConfig.from_settings(values | {"train_subset": train_subset, "test_subset": test_subset})
         run = TrainingRun(
             config,
             train,
@@ -313,10 +299,10 @@ def show_run(run: TrainingRun) -> None:
     draws = f" ({config.rao_samples} draws)" if config.estimator == "gumbel_rao" else ""
     st.subheader(f"Run {run.name}")
     st.caption(
-        f"{PRESET_LABELS.get(run.metadata.get('preset'), '')} · "
+        f"{PRESET_LABELS.get(str(run.metadata.get('preset')), '')} · "
         f"{SHORT_LABELS.get(config.estimator, config.estimator)}{draws} · τ {config.tau:g}, {schedule} · "
         f"batch {config.batch_size}, Adam {config.lr:g}, seed {config.seed} · "
-        f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset)), '')} · "
+        f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset), ''), '')} · "
         f"{device_label(config.device)}"
     )
     if run.done:

@@ -3,6 +3,8 @@ probabilities for a digit."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import plotly.graph_objects as go
 import torch
@@ -16,7 +18,7 @@ def code_grid_figure(code: torch.Tensor, classes: int, selected: int | None = No
     xs = np.repeat(np.arange(variables), classes)
     ys = np.tile(np.arange(classes), variables)
     active = (code.numpy()[xs] == ys).astype(float)
-    data = [
+    data: list[dict[str, Any]] = [
         dict(
             type="scatter",
             x=xs,
@@ -74,7 +76,7 @@ def code_grid_figure(code: torch.Tensor, classes: int, selected: int | None = No
 def probabilities_figure(probabilities: torch.Tensor, code: torch.Tensor, height: int = 320) -> go.Figure:
     """The encoder's q(z | x) per variable and class; dots mark the code's active cells."""
     variables, classes = probabilities.shape
-    data = [
+    data: list[dict[str, Any]] = [
         dict(
             type="heatmap",
             z=probabilities.T.numpy(),

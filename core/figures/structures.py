@@ -7,15 +7,17 @@ range of a doubly-stochastic matrix).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 
 from core.figures.style import FONT_SIZE, HEATMAP_SCALE, PALETTE, style
 
 SERIES_COLOURS = PALETTE
+Values = Sequence[float] | np.ndarray | torch.Tensor
 MARGIN = dict(l=70, r=30, t=90, b=20)
 
 
@@ -24,7 +26,7 @@ def item_labels(n: int) -> list[str]:
     return [str(i + 1) for i in range(n)]
 
 
-def inclusion_figure(series: dict[str, Sequence[float]], title: str) -> go.Figure:
+def inclusion_figure(series: Mapping[str, Values], title: str) -> go.Figure:
     """Grouped bars, one group per item: e.g. exact inclusion probability, sampled
     frequency and mean relaxed k-hot side by side."""
     if not series:
@@ -39,7 +41,7 @@ def inclusion_figure(series: dict[str, Sequence[float]], title: str) -> go.Figur
     return style(fig, title, 440, margin=MARGIN)
 
 
-def khot_draw_figure(relaxed: Sequence[float], hard: Sequence[float], title: str) -> go.Figure:
+def khot_draw_figure(relaxed: Values, hard: Values, title: str) -> go.Figure:
     """One draw: the relaxed k-hot as bars, the exact k-hot of the same noise as markers."""
     relaxed = np.asarray(relaxed, dtype=float)
     labels = item_labels(len(relaxed))
@@ -135,22 +137,18 @@ def sorting_progress_figure(
     """Test accuracy (left axis, 0 to 1) and training loss (right axis) against step."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     steps = list(steps)
-    fig.add_scatter(
-        x=steps,
-        y=list(element_accuracy),
-        name="element accuracy",
-        mode="lines+markers",
-        line=dict(width=4, color=SERIES_COLOURS[0]),
-        secondary_y=False,
-    )
-    fig.add_scatter(
-        x=steps,
-        y=list(list_accuracy),
-        name="whole-list accuracy",
-        mode="lines+markers",
-        line=dict(width=4, color=SERIES_COLOURS[2]),
-        secondary_y=False,
-    )
+    for name, values, colour in (
+        ("element accuracy", element_accuracy, SERIES_COLOURS[0]),
+        ("whole-list accuracy", list_accuracy, SERIES_COLOURS[2]),
+    ):
+        fig.add_scatter(
+            x=steps,
+            y=list(values),
+            name=name,
+            mode="lines+markers",
+            line=dict(width=4, color=colour),
+            secondary_y=False,
+        )
     shown = [(s, v) for s, v in zip(steps, loss) if math.isfinite(v)]
     fig.add_scatter(
         x=[s for s, _ in shown],

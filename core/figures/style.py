@@ -44,7 +44,7 @@ def house_layout(title: str | None, height: int | None, panels: bool = False) ->
 
 
 def figure(
-    data: list[dict], layout: dict, title: str | None = None, height: int | None = None, panels: bool = False
+    data: Sequence[dict], layout: dict, title: str | None = None, height: int | None = None, panels: bool = False
 ) -> go.Figure:
     """One constructor call validates everything once; each update_* call would validate again."""
     return go.Figure(data=data, layout=house_layout(title, height, panels) | layout)
@@ -62,16 +62,20 @@ def style(
     return fig
 
 
-def panels(count: int, titles: Sequence[str], gap: float = 0.03, share_y: bool = True) -> tuple[list[str], dict]:
+def panels(
+    count: int, titles: Sequence[str], gap: float = 0.03, share_y: bool = True
+) -> tuple[list[str], dict[str, Any]]:
     """Side-by-side panels as axis ids and a layout, built in one go (make_subplots is slow)."""
     width = (1 - gap * (count - 1)) / count
-    ids, layout, notes = [], {}, []
+    ids: list[str] = []
+    layout: dict[str, Any] = {}
+    notes: list[dict[str, Any]] = []
     for i in range(count):
         suffix = "" if i == 0 else str(i + 1)
         left = i * (width + gap)
         ids.append(suffix)
         layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}")
-        shared = {"matches": "y", "showticklabels": False} if i and share_y else {}
+        shared: dict[str, Any] = {"matches": "y", "showticklabels": False} if i and share_y else {}
         layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}", **shared)
         notes.append(
             dict(

@@ -4,6 +4,7 @@ categorical they relax, and the Gumbel-max frequency check."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import torch
@@ -141,7 +142,7 @@ def one_hotness_figure(
 ) -> go.Figure:
     """Mean largest component against temperature (log axis); 1 is one-hot, 1/K the centre."""
     near = [float(values[(taus - m).abs().argmin()]) for m in marked]
-    data = [
+    data: list[dict[str, Any]] = [
         dict(
             type="scatter",
             x=taus.numpy(),
@@ -181,7 +182,7 @@ def frequency_figure(check: FrequencyCheck, height: int = 340) -> go.Figure:
     the χ² test beside it, as a title would be cut on a narrow chart."""
     frequencies, probabilities, draws = check.frequencies, check.probabilities, check.draws
     classes = class_labels(probabilities.numel())
-    data = [
+    data: list[dict[str, Any]] = [
         dict(
             type="bar",
             x=classes,

@@ -7,7 +7,7 @@ encodes compactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -121,7 +121,7 @@ def prior_samples_figure(preview: Preview, height: int = 480) -> go.Figure:
     return digits_figure(preview.prior_samples, columns=8, height=height, title="Prior samples")
 
 
-def epoch_curves_figure(curves: dict[str, dict[str, Sequence[float]]], height: int = 460) -> go.Figure:
+def epoch_curves_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], height: int = 460) -> go.Figure:
     """Per-epoch objectives of whole runs: for each run, relaxed (solid), unrelaxed (dashed) and
     test (dotted) in one colour, so the gap between relaxed and exact samples is visible."""
     styles = (

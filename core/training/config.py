@@ -5,7 +5,8 @@ else that launches runs turn plain settings into a config."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from core.device import check_device
@@ -84,25 +85,18 @@ class TrainConfig:
         TemperatureSchedule(self.tau, self.tau_min, self.anneal_rate, self.anneal_every)
 
     @classmethod
-    def from_settings(
-        cls,
-        *,
-        preset: str = "faithful",
-        estimator: str = "gumbel_softmax",
-        anneal: bool = False,
-        anneal_rate: float = ANNEAL_RATE,
-        **settings: Any,
-    ) -> TrainConfig:
-        """A config from the plain settings a person chooses: a preset's name, an estimator by
-        any of its names, and annealing as an on/off switch with its rate beside it."""
+    def from_settings(cls, settings: Mapping[str, Any]) -> TrainConfig:
+        """A config from the plain settings a person chooses, under TrainConfig's own names plus
+        `preset` (a model preset's name) and `anneal` (an on/off switch beside `anneal_rate`); the
+        estimator may have any of its names. Other keys (a CLI's --out, say) are not settings."""
+        chosen = {name: settings[name] for name in SETTINGS if name in settings}
+        preset = chosen.pop("preset", "faithful")
         if preset not in PRESETS:
             raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-        return cls(
-            model=PRESETS[preset],
-            estimator=canonical_estimator(estimator),
-            anneal_rate=anneal_rate if anneal else 0.0,
-            **settings,
-        )
+        anneal = chosen.pop("anneal", False)
+        chosen["anneal_rate"] = chosen.get("anneal_rate", ANNEAL_RATE) if anneal else 0.0
+        chosen["estimator"] = canonical_estimator(chosen.get("estimator", "gumbel_softmax"))
+        return cls(model=PRESETS[preset], **chosen)
 
     @property
     def schedule(self) -> TemperatureSchedule:
@@ -110,3 +104,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self) | {"model": self.model.to_dict()}
+
+
+# The names TrainConfig.from_settings reads: every field but the model, which a preset names.
+SETTINGS: tuple[str, ...] = ("preset", "anneal", *(f.name for f in fields(TrainConfig) if f.name != "model"))

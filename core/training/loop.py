@@ -124,6 +124,7 @@ class Trainer:
             unrelaxed = loss.total.detach()
         else:  # the same draw's argmax is an exact sample from q: decode it, no new encoding
             with torch.no_grad():
+                assert out.scores is not None  # a relaxed pass keeps the perturbed logits it relaxed
                 exact = one_hot_argmax(out.scores)
                 unrelaxed = reconstruction_nll(self.model.decode_logits(exact), x).mean() + loss.kl
         self.optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,179 @@
+"""Graphs: random graphs and spanning trees through the Gumbel trick, and a planted tree
+learned live with three gradient estimators."""
+
+import streamlit as st
+
+import ui
+from core.background import BackgroundWorker, Snapshot
+from core.figures import graphs as figures
+from core.graphs import (
+    ESTIMATORS,
+    EXACT_STUDY_NODES,
+    PRESETS,
+    SHORT_LABELS,
+    GraphsView,
+    TreeLearningConfig,
+    TreeProgress,
+    graphs_view,
+    learn_estimators,
+    split_by_estimator,
+)
+
+PRESET_LABELS = {
+    "uniform": "Uniform",
+    "planted_tree": "Planted tree",
+    "two_clusters": "Two clusters",
+    "random": "Random",
+}
+TAU_CHOICES = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+MAX_TAUS = 4
+DRAW_CHOICES = (200, 1000, 2000, 5000)
+STEP_CHOICES = tuple(range(50, 501, 50))
+LEARN_TAUS = (0.1, 0.25, 0.5, 1.0)
+REPORT_EVERY = 10
+WORKER_KEY = "graphs_worker"
+N = ui.IntField("graphs_n", "n", 6, low=3, high=10)
+PRESET = ui.ChoiceField("graphs_preset", "preset", "planted_tree", choices=PRESETS)
+SEED = ui.IntField("graphs_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
+TAUS = ui.ListField("graphs_taus", "taus", [0.1, 0.5, 2.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
+DRAWS = ui.ChoiceField("graphs_draws", "draws", 1000, choices=DRAW_CHOICES)
+STEPS = ui.ChoiceField("graphs_steps", "steps", 200, choices=STEP_CHOICES)
+LEARN_TAU = ui.ChoiceField("graphs_learn_tau", "ltau", 0.5, choices=LEARN_TAUS)
+FIELDS = (N, PRESET, SEED, TAUS, DRAWS, STEPS, LEARN_TAU)
+
+
+@st.cache_data(max_entries=32, show_spinner="Sampling trees…")
+def cached_view(preset: str, n: int, seed: int, taus: tuple[float, ...], draws: int) -> GraphsView:
+    return graphs_view(preset, n, seed, list(taus), draws)
+
+
+def controls() -> None:
+    st.slider("Nodes n", N.low, N.high, key=N.key)
+    st.selectbox("Scores", PRESET.choices, key=PRESET.key, format_func=lambda name: PRESET_LABELS.get(name, name))
+    st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
+    st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
+    st.selectbox("Draws", DRAW_CHOICES, key=DRAWS.key, format_func="{:,}".format)
+
+
+def trees_section(view: GraphsView) -> None:
+    st.header("Spanning trees")
+    st.plotly_chart(figures.tree_draw_figure(view.trees), width="stretch", key="tree_draw")
+    st.caption(
+        "The maximum spanning tree of scores + Gumbel noise is an exact draw of *something*, but **not** "
+        "of the Gibbs law P(T) ∝ ∏ w_e with w_e = exp(s_e): one Gumbel per edge is not one Gumbel per "
+        "tree. Both are shown below: perturb-and-max frequencies next to the Gibbs edge marginals "
+        "(exact for any n, from the matrix-tree theorem) and whole-tree probabilities. The relaxed "
+        "panels are the Gibbs marginals of the perturbed scores at τ; they sum to n − 1 and tend to "
+        "the hard tree as τ → 0."
+    )
+    st.plotly_chart(figures.tree_edge_frequency_figure(view.trees), width="stretch", key="tree_edges")
+    st.plotly_chart(figures.tree_probability_figure(view.trees), width="stretch", key="tree_probabilities")
+    if not view.trees.exact:
+        st.info(
+            f"More than {EXACT_STUDY_NODES} nodes: too many trees to enumerate, so P(T) is a Monte Carlo "
+            "estimate from exact Gibbs samples (Wilson's algorithm)."
+        )
+
+
+def graphs_section(view: GraphsView) -> None:
+    st.header("Edge-independent graphs")
+    st.caption(
+        "Edge {i, j} is present with probability sigmoid(θ_ij), θ the same scores. The difference of two "
+        "Gumbels is logistic noise, so θ + G₁ − G₂ > 0 is an exact draw and sigmoid((θ + G₁ − G₂) / τ) "
+        "its relaxation."
+    )
+    st.plotly_chart(figures.graph_draw_figure(view.graphs), width="stretch", key="graph_draw")
+    st.plotly_chart(figures.graph_edge_frequency_figure(view.graphs), width="stretch", key="graph_edges")
+    st.caption(f"χ² test of the frequencies against sigmoid(θ): p = {view.graphs.p_value:.3f}.")
+
+
+def learning_config() -> TreeLearningConfig:
+    state = st.session_state
+    return TreeLearningConfig(
+        n=state[N.key], steps=state[STEPS.key], tau=state[LEARN_TAU.key], seed=int(state[SEED.key])
+    )
+
+
+def start_learning(config: TreeLearningConfig) -> None:
+    """A new run replaces this session's last one (stopped, if it was still going)."""
+    old = st.session_state.get(WORKER_KEY)
+    if old is not None:
+        old[0].stop()
+    worker = BackgroundWorker(lambda: learn_estimators(config, report_every=REPORT_EVERY)).start()
+    st.session_state[WORKER_KEY] = (worker, config)
+
+
+def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearningConfig) -> None:
+    """Progress text, then one learning curve per estimator."""
+    histories = split_by_estimator(snap.items)
+    current = snap.latest
+    if current is not None:
+        name, progress = current
+        position = list(ESTIMATORS).index(name) + 1
+        text = (
+            f"{ESTIMATORS[name]} ({position} of {len(ESTIMATORS)}): step {progress.step} / {config.steps}, "
+            f"learned tree {progress.accuracy:.0%} — {snap.status}, {snap.seconds:.1f} s"
+        )
+        st.progress(((position - 1) * config.steps + progress.step) / (len(ESTIMATORS) * config.steps), text=text)
+    if snap.error:
+        st.error(f"The run failed: {snap.error}", icon=":material/error:")
+    title = f"Recovering a planted tree (n = {config.n}, τ = {config.tau:g}, seed {config.seed})"
+    fig = figures.learning_curves_figure(histories, SHORT_LABELS, title, config.steps)
+    st.plotly_chart(fig, width="stretch", key="learning_curves")
+
+
+@st.fragment(run_every=0.5)
+def live(worker: BackgroundWorker, config: TreeLearningConfig) -> None:
+    """Polls the worker; reruns the page once when it ends."""
+    snap = worker.snapshot()
+    if snap.done:
+        st.rerun()
+    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key="graphs_stop")
+    show_learning(snap, config)
+
+
+def learning_section() -> None:
+    st.header("A live task: recovering a planted tree")
+    st.caption(
+        "Noisy observations of a planted tree's adjacency; learnable edge scores; each step samples trees "
+        "and descends the squared error. The three estimators run one after another, off the page's "
+        "thread, on the same seed and planted tree: matrix-tree relaxation (Gumbel-Softmax), "
+        "straight-through, and the score function on exact Gibbs samples."
+    )
+    left, right = st.columns([1, 3], gap="large")
+    with left:
+        st.select_slider("Training steps", STEP_CHOICES, key=STEPS.key)
+        st.select_slider("Training temperature τ", LEARN_TAUS, key=LEARN_TAU.key)
+        train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
+    with right:
+        config = ui.guarded(learning_config)
+        if config is not None and train:
+            start_learning(config)
+        running = st.session_state.get(WORKER_KEY)
+        if running is None:
+            st.info("Press Train: three runs of a few seconds each on a CPU.")
+        elif not running[0].done:
+            live(*running)
+        else:
+            show_learning(running[0].snapshot(), running[1])
+
+
+ui.url_state(FIELDS)
+st.title("Graphs")
+st.caption("Random graphs and spanning trees from the Gumbel trick: exact draws, relaxations, and what they sample.")
+settings, main = st.columns([1, 3], gap="large")
+with settings:
+    controls()
+state = st.session_state
+with main:
+    shown = ui.guarded(
+        lambda: cached_view(
+            state[PRESET.key], state[N.key], int(state[SEED.key]), tuple(sorted(state[TAUS.key])), state[DRAWS.key]
+        )
+    )
+    if shown is not None:
+        trees_section(shown)
+        graphs_section(shown)
+st.divider()
+learning_section()
+ui.write_url(FIELDS)
