@@ -47,6 +47,7 @@ PAGE_PARAMS = {
     ],
     "views/estimators.py": ["preset", "N", "tau", "M", "seed", "digit", "var", "K", "V", "reward"],
     "views/latent_editor.py": ["seed", "digit", "target", "var", "code"],
+    "views/graphs.py": ["n", "preset", "seed", "taus", "draws", "steps", "ltau"],
     "views/train.py": [
         "preset",
         "estimator",
