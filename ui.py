@@ -114,8 +114,9 @@ def one_thread() -> Iterator[None]:
 
 
 def timed(name: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
-    """Append a page part's server seconds per run to $GUMBEL_LAB_TIMING, for the load test
-    (benchmarks/lecture_hall.py); without the variable the part runs untouched."""
+    """Append a page part's server seconds per run, wall and this thread's CPU, to
+    $GUMBEL_LAB_TIMING for the load test (benchmarks/lecture_hall.py); without the variable the
+    part runs untouched."""
 
     def wrap(part: Callable[P, None]) -> Callable[P, None]:
         log = os.environ.get(TIMING_LOG_ENV)
@@ -124,12 +125,12 @@ def timed(name: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
 
         @functools.wraps(part)
         def run(*args: P.args, **kwargs: P.kwargs) -> None:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 part(*args, **kwargs)
             finally:
                 with open(log, "a") as out:  # one short append per run: lines never interleave
-                    out.write(f"{name} {time.perf_counter() - started:.4f}\n")
+                    out.write(f"{name} {time.perf_counter() - started:.4f} {time.thread_time() - cpu:.4f}\n")
 
         return run
 

@@ -7,7 +7,7 @@ one headless Chromium: first all of them on Temperature (a logit slider moved on
 update), then all of them on the Latent editor (a class picked per update). Optional Train
 runs (`/train?data=tiny&epochs=20`, Start) train in the background meanwhile. It prints, per
 page, the update latency each visitor saw (input to changed picture) and the server's own
-seconds per run of the page's live part (from the $GUMBEL_LAB_TIMING log the pages write),
+seconds per run of the page's live part, wall and CPU (the $GUMBEL_LAB_TIMING log the pages write),
 the errors, and the server's resident memory before and after. Not run in CI; bounded in
 visitors, updates and time. `--repo` points at another checkout (a baseline) to compare.
 """
@@ -162,9 +162,10 @@ def summary(seconds: list[float]) -> str:
     return f"median {statistics.median(ordered):.3f} s, p95 {p95:.3f} s, n {len(ordered)}"
 
 
-def server_times(log: Path, name: str, since: int) -> list[float]:
+def server_times(log: Path, name: str, since: int, column: int) -> list[float]:
+    """One column of the pages' timing log: 1 wall seconds, 2 the run's own CPU seconds."""
     lines = log.read_text().splitlines()[since:] if log.exists() else []
-    return [float(line.split()[1]) for line in lines if line.split()[0] == name]
+    return [float(line.split()[column]) for line in lines if line.split()[0] == name]
 
 
 async def hall(args: argparse.Namespace, url: str, server: subprocess.Popen, log: Path) -> None:
@@ -182,7 +183,8 @@ async def hall(args: argparse.Namespace, url: str, server: subprocess.Popen, log
             times, misses, errors = await phase(browser, url, visitor, args.visitors, args.updates)
             print(f"{name}: {args.visitors} visitors x {args.updates} updates")
             print(f"  browser, input to new picture: {summary(times)}; no change seen: {misses}; errors: {errors}")
-            print(f"  server, seconds per run of the live part: {summary(server_times(log, name, mark))}")
+            print(f"  server, wall seconds per run of the live part: {summary(server_times(log, name, mark, 1))}")
+            print(f"  server, CPU seconds of that run's thread: {summary(server_times(log, name, mark, 2))}")
             print(f"  server RSS now {rss_mb(server.pid):.0f} MB")
         for context in trainers:
             await context.close()
