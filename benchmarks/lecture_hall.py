@@ -26,6 +26,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_VISITORS = 24
@@ -126,7 +130,7 @@ async def latent_visitor(page, url: str, updates: int, deadline: float) -> tuple
     return times, misses
 
 
-async def start_training(browser, url: str) -> object:
+async def start_training(browser: Browser, url: str) -> BrowserContext:
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
     await page.goto(f"{url}/train?data=tiny&epochs=20", wait_until="domcontentloaded", timeout=180_000)

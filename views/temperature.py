@@ -84,10 +84,11 @@ class Pictures:
 
 
 @st.cache_resource(max_entries=128, show_spinner=False)
-def view_pictures(logits: tuple[float, ...], taus: tuple[float, ...], seed: int, draws: int) -> Pictures:
+def view_pictures(key: tuple[float, ...], taus: tuple[float, ...], seed: int, draws: int) -> Pictures:
     """One view's charts, computed once for every visitor who asks for the same settings.
 
     Shared read-only: st.plotly_chart sends a copy of a figure (`to_dict`), never changes it."""
+    logits = list(key)
     with ui.one_thread():
         study = study_temperatures(logits, taus, seed=seed)
         curve_taus, closeness = one_hotness_curve(logits, seed=seed)
