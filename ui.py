@@ -34,6 +34,8 @@ DEVICE_KEY = "device"
 MODEL_KEY = "model_label"
 TRAINED_MODELS_KEY = "trained_models"
 RUN_KEY = "train_run"
+# A run nobody polls is stopped after a while (views/train.py); every open page polls it this often.
+KEEP_ALIVE_SECONDS = 10.0
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -135,6 +137,14 @@ def timed(name: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
         return run
 
     return wrap
+
+
+@st.fragment(run_every=KEEP_ALIVE_SECONDS)
+def keep_run_alive() -> None:
+    """Poll this session's run from any page, so its watchdog knows the visitor is still here."""
+    run = st.session_state.get(RUN_KEY)
+    if run is not None and not run.done:
+        run.snapshot()
 
 
 def current_device() -> str:

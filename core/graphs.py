@@ -577,14 +577,22 @@ class EdgeGraphStudy:
     p_value: float
 
 
+def _study_inputs(
+    scores: torch.Tensor, taus: list[float], draws: int, what: str, spanning: bool
+) -> tuple[tuple[float, ...], int, torch.Tensor, int]:
+    """A study's checked temperatures and draw count, and the scores as an edge vector with n."""
+    _check_single(scores, what)
+    tau_values = _check_taus(taus)
+    draws = _check_count(draws, "the number of draws")
+    edges, n = _edge_scores(scores.detach(), spanning=spanning)
+    return tau_values, draws, edges, n
+
+
 def edge_graph_study(
     theta: torch.Tensor, taus: list[float], draws: int, generator: torch.Generator | None = None
 ) -> EdgeGraphStudy:
     """One logistic draw shared by every temperature, so the panels differ only in tau."""
-    _check_single(theta, "edge_graph_study")
-    tau_values = _check_taus(taus)
-    draws = _check_count(draws, "the number of draws")
-    edges, n = _edge_scores(theta.detach(), spanning=False)
+    tau_values, draws, edges, n = _study_inputs(theta, taus, draws, "edge_graph_study", spanning=False)
     noise = _edge_gumbel(edges, generator) - _edge_gumbel(edges, generator)
     relaxed = torch.stack([edge_matrix(torch.sigmoid((edges + noise) / tau), n) for tau in tau_values])
     probabilities = edge_probabilities(theta.detach())
@@ -645,11 +653,8 @@ def tree_study(
     scores: torch.Tensor, taus: list[float], draws: int, generator: torch.Generator | None = None
 ) -> TreeStudy:
     """The spanning-tree picture for one score matrix; see `TreeStudy`."""
-    _check_single(scores, "tree_study")
-    tau_values = _check_taus(taus)
-    draws = _check_count(draws, "the number of draws")
+    tau_values, draws, edges, n = _study_inputs(scores, taus, draws, "tree_study", spanning=True)
     scores = scores.detach()
-    edges, n = _edge_scores(scores, spanning=True)
     noise = _edge_gumbel(edges, generator)
     perturbed = edge_matrix(edges + noise, n)
     sampled = perturb_and_max_tree(scores.expand(draws, -1, -1), generator)

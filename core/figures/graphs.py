@@ -126,26 +126,24 @@ def drawings_figure(
     return figure(data, layout | dict(showlegend=False), title, height, panels=True)
 
 
+def _one_draw_figure(
+    hard: torch.Tensor, hard_title: str, study: TreeStudy | EdgeGraphStudy, title: str, height: int
+) -> go.Figure:
+    """A hard draw, then its relaxation at every temperature of the study from the same noise."""
+    titles = [hard_title] + [f"relaxed, τ = {tau:g}" for tau in study.taus]
+    return drawings_figure([hard, *study.relaxed], titles, title, height)
+
+
 def tree_draw_figure(study: TreeStudy, height: int = 360) -> go.Figure:
     """A TreeStudy's one Gumbel draw: the perturb-and-max tree, then its relaxation at every τ."""
-    titles = ["perturb-and-max tree"] + [f"relaxed, τ = {tau:g}" for tau in study.taus]
-    return drawings_figure(
-        [study.hard_tree, *study.relaxed],
-        titles,
-        "One Gumbel draw: the hard tree and its matrix-tree relaxations (same noise)",
-        height,
-    )
+    title = "One Gumbel draw: the hard tree and its matrix-tree relaxations (same noise)"
+    return _one_draw_figure(study.hard_tree, "perturb-and-max tree", study, title, height)
 
 
 def graph_draw_figure(study: EdgeGraphStudy, height: int = 360) -> go.Figure:
     """An EdgeGraphStudy's one logistic draw: the exact graph, then its relaxation at every τ."""
-    titles = ["sampled graph"] + [f"relaxed, τ = {tau:g}" for tau in study.taus]
-    return drawings_figure(
-        [study.hard_graph, *study.relaxed],
-        titles,
-        "One draw: the edge-independent graph and its Gumbel-sigmoid relaxations (same noise)",
-        height,
-    )
+    title = "One draw: the edge-independent graph and its Gumbel-sigmoid relaxations (same noise)"
+    return _one_draw_figure(study.hard_graph, "sampled graph", study, title, height)
 
 
 def _bars(labels: list[str], series: Mapping[str, tuple[np.ndarray, np.ndarray | None]]) -> list[dict]:
