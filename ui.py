@@ -6,18 +6,22 @@ Thin Streamlit glue over `core`; no maths lives here.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import streamlit as st
 import torch
 
+from core.background import BackgroundWorker, Snapshot
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
 from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
 from core.device import available_devices
@@ -37,6 +41,8 @@ RUN_KEY = "train_run"
 KEEP_ALIVE_SECONDS = 10.0
 
 T = TypeVar("T")
+P = ParamSpec("P")
+TIMING_LOG_ENV = "GUMBEL_LAB_TIMING"  # a file: each timed page part appends "name seconds"
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,51 @@ PAGES = (
 )
 
 
+PROCESS_THREADS = max(1, (os.cpu_count() or 2) - 1)
+
+
 def leave_a_core_for_the_page() -> None:
     """Run torch on all cores but one: with every core busy training, torch's small ops on a
     page (a slider move) wait 10-100x longer for their threads than they compute."""
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    torch.set_num_threads(PROCESS_THREADS)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """A page's computation on one torch thread. Its tensors are small: a second thread only
+    waits for a core that training or another visitor's rerun holds, and a dozen reruns each
+    asking for every core oversubscribe the machine. Torch keeps a count per thread once the
+    thread has used it, and new threads start from the last count set anywhere, so the process
+    default is put back at once (training threads started later begin from it)."""
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(PROCESS_THREADS)
+
+
+def timed(name: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Append a page part's server seconds per run, wall and this thread's CPU, to
+    $GUMBEL_LAB_TIMING for the load test (benchmarks/lecture_hall.py); without the variable the
+    part runs untouched."""
+
+    def wrap(part: Callable[P, None]) -> Callable[P, None]:
+        log = os.environ.get(TIMING_LOG_ENV)
+        if not log:
+            return part
+
+        @functools.wraps(part)
+        def run(*args: P.args, **kwargs: P.kwargs) -> None:
+            started, cpu = time.perf_counter(), time.thread_time()
+            try:
+                part(*args, **kwargs)
+            finally:
+                with open(log, "a") as out:  # one short append per run: lines never interleave
+                    out.write(f"{name} {time.perf_counter() - started:.4f} {time.thread_time() - cpu:.4f}\n")
+
+        return run
+
+    return wrap
 
 
 @st.fragment(run_every=KEEP_ALIVE_SECONDS)
@@ -265,6 +312,25 @@ def load_model(path: Path, device: str | None = None) -> Checkpoint:
     """A checkpoint shared read-only by all sessions; reloaded when the file changes."""
     device = device or current_device()
     return _load_cached(str(path), path.stat().st_mtime, device)
+
+
+def section(title: str, caption: str) -> tuple[Any, Any]:
+    """A page section: its header, one sentence on what it shows, and a narrow column for the
+    controls beside a wide one for the pictures."""
+    st.header(title)
+    st.caption(caption)
+    controls, view = st.columns([1, 3], gap="large")
+    return controls, view
+
+
+def poll_worker(worker: BackgroundWorker, stop_key: str) -> Snapshot:
+    """Inside a polling fragment: the worker's snapshot under a Stop button; once the worker
+    has ended, the whole page reruns to show the result."""
+    snap = worker.snapshot()
+    if snap.done:
+        st.rerun()
+    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key=stop_key)
+    return snap
 
 
 def show_error(err: BaseException) -> None:

@@ -54,7 +54,8 @@ def toy_comparison(
         problem = reward_problem(classes, variables, rewarded, seed)
     else:
         problem = quadratic_problem(classes, variables, seed)
-    return compare_estimators(problem, temperatures, draws, seed + 1, rao_samples)  # draws apart from the logits
+    with ui.one_thread():
+        return compare_estimators(problem, temperatures, draws, seed + 1, rao_samples)  # draws apart from the logits
 
 
 @st.cache_data(max_entries=32, show_spinner="Estimating gradients through the decoder…")
@@ -72,7 +73,8 @@ def decoder_comparison(
     model = ui.load_model(Path(model_path), device).model
     image = ui.mnist()[1].pixels()[digit]
     problem = decoder_problem(model, image, variable)
-    return compare_estimators(problem, temperatures, draws, seed, rao_samples)
+    with ui.one_thread():
+        return compare_estimators(problem, temperatures, draws, seed, rao_samples)
 
 
 def settings() -> None:

@@ -6,7 +6,7 @@ import torch
 import ui
 from core import latent
 from core.data import MissingDataError
-from core.figures.images import digits_figure
+from core.figures.images import digit_picture, tile_images
 from core.figures.latent import code_grid_figure, probabilities_figure
 from core.vae import CategoricalVAE
 
@@ -18,6 +18,7 @@ START_SEED = ui.IntField("start_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
 START_DIGIT = ui.IntField("start_digit", "digit", 0, high=TEST_DIGITS - 1)
 TARGET_SEED = ui.IntField("target_seed", "target", 1, high=ui.SEED_MAX, fold=True)
 NO_TOOLBAR = {"displayModeBar": False}
+PATH_COLUMNS = 16
 state = st.session_state
 
 
@@ -30,6 +31,15 @@ def code_field(model: CategoricalVAE) -> ui.TextField:
 
 def variable_field(model: CategoricalVAE) -> ui.IntField:
     return ui.IntField(VARIABLE_KEY, "var", 0, high=model.config.latent_vars - 1)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def code_views(
+    _model: CategoricalVAE, model_key: tuple[str, float, str], code: tuple[int, ...], variable: int, target_seed: int
+) -> latent.CodeViews:
+    """Decoded once for every visitor on the same model (its file, version and device) and code."""
+    with ui.one_thread():
+        return latent.code_views(_model, list(code), variable, target_seed)
 
 
 def sync_class() -> None:
@@ -110,7 +120,7 @@ def start_controls(model: CategoricalVAE) -> None:
             )
 
 
-def editor(model: CategoricalVAE, code: torch.Tensor) -> None:
+def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews) -> None:
     """The clickable grid with its controls, and the decoded digit beside it."""
     variables, classes = model.config.latent_vars, model.config.classes
     grid_col, digit_col = st.columns([3, 1], gap="large")
@@ -130,41 +140,46 @@ def editor(model: CategoricalVAE, code: torch.Tensor) -> None:
         )
         r.button("Randomize", on_click=lambda: randomize(model), icon=":material/shuffle:", width="stretch")
     with digit_col:
-        decoded = latent.decode_code(model, code)
         if state[ORIGINAL_KEY] is not None:
-            images = torch.stack([state[ORIGINAL_KEY], decoded])
-            figure = digits_figure(images, 1, "Original and decoding", 620, ["original", "decoded"])
-        else:
-            figure = digits_figure(decoded[None], 1, "Decoded digit", 380)
-        st.plotly_chart(figure, width="stretch", config=NO_TOOLBAR)
+            st.image(digit_picture(state[ORIGINAL_KEY]), caption="Original", width="stretch", output_format="PNG")
+        st.image(digit_picture(decoded.digit), caption="Decoded digit", width="stretch", output_format="PNG")
 
 
-def explore(model: CategoricalVAE, code: torch.Tensor) -> None:
+def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
     """What one variable controls, and a path to another code."""
     variable, classes = state[VARIABLE_KEY], model.config.classes
     sweep_tab, path_tab = st.tabs([f"What does variable {variable} control?", "Interpolate"])
     with sweep_tab:
-        sweep = latent.variable_sweep(model, code, variable)
-        st.plotly_chart(
-            digits_figure(
-                sweep, classes, f"Variable {variable} set to each class", 220, [f"class {k}" for k in range(classes)]
-            ),
+        st.image(
+            digit_picture(tile_images(decoded.sweep, classes), scale=3),
+            caption=f"Variable {variable} set to each class, 0 to {classes - 1} from left to right",
             width="stretch",
-            config=NO_TOOLBAR,
+            output_format="PNG",
         )
     with path_tab:
         st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
-        target_seed = int(state[TARGET_SEED.key])
-        strip = latent.decode_codes(
-            model, latent.interpolation_path(model, code, latent.prior_code(model, target_seed))
-        )
-        st.plotly_chart(
-            digits_figure(
-                strip, min(len(strip), 16), f"From this code to prior sample {target_seed}, one variable at a time"
-            ),
+        st.image(
+            digit_picture(tile_images(decoded.path, PATH_COLUMNS), scale=2),
+            caption=f"From this code to prior sample {state[TARGET_SEED.key]}, one variable at a time",
             width="stretch",
-            config=NO_TOOLBAR,
+            output_format="PNG",
         )
+
+
+@st.fragment
+@ui.timed("latent_editor")
+def code_view(model: CategoricalVAE, model_key: tuple[str, float, str]) -> None:
+    """The code, its digit and what follows from it: a click on a cell reruns this part only."""
+    ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
+    code = torch.tensor(state[CODE_KEY])
+    target_seed = int(state[TARGET_SEED.key])
+    decoded = code_views(model, model_key, tuple(state[CODE_KEY]), int(state[VARIABLE_KEY]), target_seed)
+    editor(model, code, decoded)
+    if state[PROBS_KEY] is not None:
+        st.plotly_chart(probabilities_figure(state[PROBS_KEY], code), width="stretch", config=NO_TOOLBAR)
+    explore(model, decoded)
+    ui.write_url([variable_field(model), START_SEED, TARGET_SEED])
+    ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))
 
 
 st.title("Latent editor")
@@ -188,10 +203,4 @@ st.caption(
 if state.get(ERROR_KEY):
     ui.show_error(RuntimeError(state.pop(ERROR_KEY)))
 start_controls(model)
-code = torch.tensor(state[CODE_KEY])
-editor(model, code)
-if state[PROBS_KEY] is not None:
-    st.plotly_chart(probabilities_figure(state[PROBS_KEY], code), width="stretch", config=NO_TOOLBAR)
-explore(model, code)
-ui.write_url([variable_field(model), START_SEED, TARGET_SEED])
-ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))
+code_view(model, (str(path), path.stat().st_mtime, ui.current_device()))
