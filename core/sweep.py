@@ -624,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
             snap = sweep.snapshot()
             for i, state in enumerate(snap.trials, 1):
                 key = (state.status, state.epoch)
-                started = state.status != "pending" and (state.status != "running" or state.total_steps)
+                started = state.status != "pending" and (state.status != "running" or state.step > 0)
                 if started and printed.get(state.trial.name) != key:
                     printed[state.trial.name] = key
                     print(progress_line(i, len(snap.trials), state), flush=True)
