@@ -3,10 +3,11 @@
     python -m benchmarks.sweep_speedup [--epochs N] [--data tiny|demo]
 
 The grid is τ ∈ {0.5, 1} × {Gumbel-Softmax, straight-through} on the tiny subset (1k / 500
-images). Baseline: the four `Trainer.events()` loops run back to back here, with torch on all
-cores (what a single process would do) and again with one thread (a trial's own setting).
-Ray: `SweepRun` with one trial per core, timed cold (its first sweep starts Ray) and warm
-(a second sweep on the running Ray). Prints each wall time and the ratios, with the core count.
+images, 20 epochs = 200 steps a trial by default). Baseline, after loading MNIST and a warm-up:
+the four `Trainer.events()` loops back to back in this process, with one torch thread (a
+trial's own setting) and with torch on all cores (what a single process would do). Ray:
+`SweepRun` with one trial per core, timed cold (its first sweep starts Ray) and warm (a second
+sweep on the running Ray). Prints each wall time and the ratios, with the core count.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 
 import torch
 
@@ -28,6 +30,8 @@ from core.training import Trainer
 def sequential(trials, threads: int) -> float:
     torch.set_num_threads(threads)
     train, test = load_mnist("train"), load_mnist("test")
+    for _ in Trainer(replace(trials[0].config, max_steps=5), train, test).events():  # warm up
+        pass
     started = time.perf_counter()
     for trial in trials:
         for _ in Trainer(trial.config, train, test).events():
@@ -47,7 +51,7 @@ def on_ray(trials, store: RunStore, name: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--data", choices=["tiny", "demo"], default="tiny")
     args = parser.parse_args()
     train_subset, test_subset = SUBSETS[args.data]
@@ -57,10 +61,10 @@ def main() -> None:
     print(f"{len(trials)} trials, {args.epochs} epochs on {args.data}; {cores} cores ({cpu_model()})")
     with tempfile.TemporaryDirectory() as root:
         store = RunStore(root)
-        one_after_another = sequential(trials, cores)
-        print(f"one after another, {cores} torch threads: {one_after_another:6.1f} s")
         single = sequential(trials, 1)
-        print(f"one after another, 1 torch thread:   {single:6.1f} s")
+        print(f"one after another, 1 torch thread:    {single:6.1f} s")
+        one_after_another = sequential(trials, cores)
+        print(f"one after another, {cores} torch threads:   {one_after_another:6.1f} s")
         cold = on_ray(trials, store, "cold")
         print(f"local Ray, first sweep (starts Ray):  {cold:6.1f} s")
         warm = on_ray(trials, store, "warm")
