@@ -82,6 +82,7 @@ def tau_study_figure(points: Sequence[tuple[str, float, float]], title: str, hei
     for label, tau, value in points:
         by_estimator.setdefault(label, {}).setdefault(tau, []).append(value)
     traces: list[dict[str, Any]] = []
+    taus_all = sorted({p[1] for p in points})
     for i, (label, values) in enumerate(by_estimator.items()):
         colour = PALETTE[i % len(PALETTE)]
         taus = sorted(values)
@@ -112,7 +113,7 @@ def tau_study_figure(points: Sequence[tuple[str, float, float]], title: str, hei
         )
     layout = dict(
         xaxis=dict(
-            title=dict(text="temperature τ"), type="log", tickvals=sorted({p[1] for p in points}), tickformat="g"
+            title=dict(text="temperature τ"), type="log", tickvals=taus_all, ticktext=[f"{t:g}" for t in taus_all]
         ),
         yaxis=dict(title=dict(text="test objective, exact samples (nats, lower is better)")),
     )
