@@ -346,3 +346,10 @@ def test_a_sweep_runs_on_ray_and_its_overlay_grows(server, page):
     page.get_by_text("Open these runs in Compare").wait_for(timeout=60_000)
     no_errors(page)
     shot(page, "sweep_done")
+    page.get_by_text("Open these runs in Compare").click()  # the stopped trials, in Compare
+    page.wait_for_selector(PLOTS, timeout=60_000)
+    settle(page)
+    assert "runs=sweeps" in page.url
+    assert len(plot_data(page, 0)) == 2 * 4  # two runs × (relaxed, exact samples, test, τ)
+    no_errors(page)
+    shot(page, "compare")
