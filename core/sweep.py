@@ -156,6 +156,7 @@ class SweepSnapshot:
     elapsed: float
     error: str | None
     where: str  # "local Ray, 2 CPUs" or the cluster's address
+    notices: tuple[str, ...] = ()  # what the run store's quota deleted to make room for trials
 
     @property
     def done(self) -> bool:
@@ -314,7 +315,8 @@ def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, bo
                 )
         saved = recorder.end(trainer, epochs, status)
         final = {"step": trainer.step, "elapsed": time.perf_counter() - started, "status": status}
-        return final | {"path": str(saved) if saved else None, "test": epochs[-1].test if epochs else None}
+        test = epochs[-1].test if epochs else None
+        return final | {"path": str(saved) if saved else None, "test": test, "notices": recorder.notices}
     except Exception as err:
         recorder.fail(f"{type(err).__name__}: {err}")
         raise
@@ -357,6 +359,7 @@ class SweepRun:
         self._cancel = threading.Event()
         self._status = "starting"
         self._error: str | None = None
+        self._notices: list[str] = []
         self._where = ""
         self._started = 0.0
         self._ended: float | None = None
@@ -389,6 +392,7 @@ class SweepRun:
                 end - self._started if self._started else 0.0,
                 self._error,
                 self._where,
+                tuple(self._notices),
             )
 
     # --- the driver thread --------------------------------------------------------------------
@@ -483,6 +487,7 @@ class SweepRun:
             state.status = result["status"]
             state.step, state.elapsed, state.test = result["step"], result["elapsed"], result["test"]
             state.total_steps = state.total_steps or result["step"]
+            self._notices.extend(result.get("notices", []))
 
 
 def _ray_error(err: BaseException) -> str:
@@ -635,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
         sweep.cancel()
         sweep.join()
         snap = sweep.snapshot()
+    for notice in snap.notices:
+        print(notice, file=sys.stderr)
     if snap.error:
         print(f"error: {snap.error}", file=sys.stderr)
         return 1

@@ -101,3 +101,16 @@ def test_a_failed_trial_is_reported_with_its_error_and_the_others_go_on(local_ra
     assert finished.status == "finished"
     record = store.get(f"sweeps/broken/{bad.name}")
     assert record.status == "failed" and "learning rate" in record.error.lower() and not record.has_weights
+
+
+@pytest.mark.slow
+def test_the_cli_prints_trial_lines_and_a_table_and_the_quota_speaks(local_ray, store, data_root, capsys, monkeypatch):
+    monkeypatch.setenv("GUMBEL_LAB_RUNS_MAX_COUNT", "1")
+    args = ["--tau", "0.5", "1", "--estimator", "relaxed", "--epochs", "1", "--data", "tiny", "--name", "cli"]
+    assert main([*args, "--data-root", str(data_root), "--parallel", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "[1/2] gumbel_softmax_tau0.5" in out and "[2/2] gumbel_softmax_tau1" in out
+    assert "2 finished" in out and out.strip().splitlines()[-3].split()[:2] == ["tau", "status"]
+    assert "Deleted run sweeps/cli/gumbel_softmax_tau0.5" in err  # the quota kept one run, and said so
+    (kept,) = store.records()
+    assert kept.name.startswith("gumbel_softmax_tau1") and kept.metadata["command"].startswith("python -m core.sweep")

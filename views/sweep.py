@@ -115,6 +115,8 @@ def outcome(sweep: SweepRun) -> None:
     snap = sweep.snapshot()
     if snap.error:
         st.error(f"The sweep could not run: {snap.error}", icon=":material/error:")
+    for notice in snap.notices:  # what the run store's quota deleted to make room
+        st.warning(notice, icon=":material/delete_sweep:")
     for t in snap.trials:
         if t.status == "failed":
             st.error(f"{t.trial.name} failed: {t.error}", icon=":material/error:")
