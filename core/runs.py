@@ -115,8 +115,17 @@ class RunRecord:
 class RunStore:
     """The runs folder: records written at start, per epoch and at the end; listing; the quota."""
 
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike | None = None, max_count: int | None = None, max_mb: float | None = None
+    ) -> None:
+        """The store at `root` ($GUMBEL_LAB_RUNS by default), with its quota from the environment
+        unless given (a sweep hands its driver's quota to trials in other processes)."""
         self.root = Path(root) if root is not None else runs_root()
+        if max_count is None:
+            count_env = _env_number(MAX_COUNT_ENV)
+            max_count = int(count_env) if count_env is not None else None
+        self.max_count = max_count
+        self.max_mb = _env_number(MAX_MB_ENV) if max_mb is None else max_mb
 
     # --- where runs go ---------------------------------------------------------------------
 
@@ -241,12 +250,10 @@ class RunStore:
     def enforce_quota(
         self, max_count: int | None = None, max_mb: float | None = None, keep: Path | None = None
     ) -> list[str]:
-        """Delete the oldest ended, unpinned runs until the store is within its quota (from the
-        environment unless given), never `keep`; returns one message per run deleted, also logged."""
-        if max_count is None:
-            count_env = _env_number(MAX_COUNT_ENV)
-            max_count = int(count_env) if count_env is not None else None
-        max_mb = _env_number(MAX_MB_ENV) if max_mb is None else max_mb
+        """Delete the oldest ended, unpinned runs until the store is within its quota (the store's
+        unless given), never `keep`; returns one message per run deleted, also logged."""
+        max_count = self.max_count if max_count is None else max_count
+        max_mb = self.max_mb if max_mb is None else max_mb
         if max_count is None and max_mb is None:
             return []
         records = self.records()

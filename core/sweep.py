@@ -266,7 +266,7 @@ def _board_class():
     return Board
 
 
-def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, board: Any, root: str) -> dict:
+def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, board: Any, store: RunStore) -> dict:
     """One trial, inside a Ray worker: train with one thread, report, record in the store."""
     import ray
     import torch
@@ -275,7 +275,6 @@ def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, bo
     from core.training import EpochMetrics, RunRecorder, StepMetrics, Trainer
 
     torch.set_num_threads(1)
-    store = RunStore(root)
     recorder = RunRecorder(Path(path), metadata | {"host": socket.gethostname()}, store)
     try:
         trainer = Trainer(trial.config, load_mnist("train", data_root), load_mnist("test", data_root))
@@ -443,7 +442,7 @@ class SweepRun:
                     "command": self.command,
                     "device": trial.config.device,
                 }
-                ref = task.remote(trial, str(state.path), metadata, self.data_root, board, str(self.store.root))
+                ref = task.remote(trial, str(state.path), metadata, self.data_root, board, self.store)
                 running[ref] = state
                 with self._lock:
                     state.status = "running"

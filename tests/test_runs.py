@@ -77,6 +77,7 @@ def test_the_quota_evicts_the_oldest_unpinned_runs_and_says_so(store, mnist, mon
         _train(store, mnist, name)
     store.pin("cli/a")
     monkeypatch.setenv("GUMBEL_LAB_RUNS_MAX_COUNT", "3")
+    store = RunStore()  # a store reads its quota from the environment when it is made
     recorder = _train(store, mnist, "d")
     assert [r.name for r in store.records()] == ["a", "c", "d"]  # a pinned, b the oldest unpinned
     assert len(recorder.notices) == 1 and "cli/b" in recorder.notices[0]
