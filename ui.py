@@ -23,6 +23,8 @@ import torch
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
 from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
 from core.device import available_devices
+from core.figures.style import presenter_view
+from core.formulas import formula
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
@@ -465,3 +467,59 @@ def forget_url_state(fields: Sequence[Field]) -> None:
     for field in fields:
         st.session_state.pop(field.key, None)
         kept.pop(field.key, None)
+
+
+# --- lecture settings: the maths beside every picture, and presenter view ------------------
+# Sidebar toggles kept in the URL on every page (app.py draws them), so a lecture's bookmarks
+# open with the maths shown or hidden and in presenter view.
+MATHS = FlagField("show_maths", "maths", True)
+PRESENTER = FlagField("presenter", "presenter", False)
+LECTURE_FIELDS = (MATHS, PRESENTER)
+
+
+def lecture_toggles() -> None:
+    """The sidebar's two lecture switches; their values go into the URL of every page."""
+    url_state(LECTURE_FIELDS)
+    st.toggle("Show the maths", key=MATHS.key, help="Each figure's defining formula and how to read it.")
+    st.toggle(
+        "Presenter view",
+        key=PRESENTER.key,
+        help="Larger fonts and thicker lines for a projector; secondary captions hidden.",
+    )
+    write_url(LECTURE_FIELDS)
+
+
+def _flag(field: FlagField) -> bool:
+    url_state([field])  # a page run alone (a test) still reads the URL
+    return bool(st.session_state[field.key])
+
+
+def maths_on() -> bool:
+    return _flag(MATHS)
+
+
+def presenter_on() -> bool:
+    return _flag(PRESENTER)
+
+
+def maths(name: str) -> None:
+    """A figure's formula and one sentence on how to read it, when the maths is shown."""
+    if maths_on():
+        shown = formula(name)
+        st.latex(shown.latex)
+        st.caption(shown.reading)
+
+
+def chart(fig: Any, maths_name: str | None = None, **kwargs: Any) -> Any:
+    """A plotly figure in the house way: scaled for a projector in presenter view, its formula
+    below it when the maths is shown. kwargs go to st.plotly_chart."""
+    shown = st.plotly_chart(presenter_view(fig, presenter_on()), **kwargs)
+    if maths_name:
+        maths(maths_name)
+    return shown
+
+
+def note(text: str) -> None:
+    """A secondary caption: hidden in presenter view, where the lecturer says it instead."""
+    if not presenter_on():
+        st.caption(text)

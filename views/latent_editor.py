@@ -125,8 +125,9 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
     variables, classes = model.config.latent_vars, model.config.classes
     grid_col, digit_col = st.columns([3, 1], gap="large")
     with grid_col:
-        st.plotly_chart(
+        ui.chart(
             code_grid_figure(code, classes, selected=state[VARIABLE_KEY]),
+            None,
             key=f"grid_{state[GRID_VERSION_KEY]}",
             on_select=lambda: clicked(model),
             selection_mode="points",
@@ -143,6 +144,7 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
         if state[ORIGINAL_KEY] is not None:
             st.image(digit_picture(state[ORIGINAL_KEY]), caption="Original", width="stretch", output_format="PNG")
         st.image(digit_picture(decoded.digit), caption="Decoded digit", width="stretch", output_format="PNG")
+    ui.maths("code_grid")
 
 
 def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
@@ -156,6 +158,7 @@ def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
             width="stretch",
             output_format="PNG",
         )
+        ui.maths("variable_sweep")
     with path_tab:
         st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
         st.image(
@@ -164,6 +167,7 @@ def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
             width="stretch",
             output_format="PNG",
         )
+        ui.maths("code_path")
 
 
 @st.fragment
@@ -176,7 +180,8 @@ def code_view(model: CategoricalVAE, model_key: tuple[str, float, str]) -> None:
     decoded = code_views(model, model_key, tuple(state[CODE_KEY]), int(state[VARIABLE_KEY]), target_seed)
     editor(model, code, decoded)
     if state[PROBS_KEY] is not None:
-        st.plotly_chart(probabilities_figure(state[PROBS_KEY], code), width="stretch", config=NO_TOOLBAR)
+        figure = probabilities_figure(state[PROBS_KEY], code)
+        ui.chart(figure, "encoder_probabilities", width="stretch", config=NO_TOOLBAR)
     explore(model, decoded)
     ui.write_url([variable_field(model), START_SEED, TARGET_SEED])
     ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))

@@ -253,17 +253,22 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
         delta_color="inverse",
         help="The objective with exact one-hot samples on the test images, after each epoch.",
     )
-    st.plotly_chart(
+    ui.chart(
         objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name),
+        "relaxed_vs_exact",
         width="stretch",
         key="train_objectives",
     )
-    st.caption(
+    ui.maths("vae_objective")
+    ui.note(
         "Training: each step's batch objective, exponentially smoothed; relaxed is what the gradient "
         "sees, exact samples decode a one-hot draw from q. Test: exact samples, after each epoch."
     )
-    st.plotly_chart(
-        diagnostics_figure(curves, snap.total_steps, revision=run.name), width="stretch", key="train_diagnostics"
+    ui.chart(
+        diagnostics_figure(curves, snap.total_steps, revision=run.name),
+        "diagnostics",
+        width="stretch",
+        key="train_diagnostics",
     )
 
 
@@ -346,13 +351,15 @@ def show_run(run: TrainingRun) -> None:
             icon=":material/image:",
         )
         return
-    st.caption(
+    ui.note(
         f"After epoch {snap.preview.epoch}: 8 test digits (top) over their reconstructions, and 64 digits "
         "decoded from codes drawn from the uniform prior."
     )
     left, right = st.columns([3, 2])
-    left.plotly_chart(reconstructions_figure(snap.preview), width="stretch", key="train_reconstructions")
-    right.plotly_chart(prior_samples_figure(snap.preview), width="stretch", key="train_prior")
+    with left:
+        ui.chart(reconstructions_figure(snap.preview), "reconstructions", width="stretch", key="train_reconstructions")
+    with right:
+        ui.chart(prior_samples_figure(snap.preview), "prior_samples", width="stretch", key="train_prior")
 
 
 st.title("Train")
