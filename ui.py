@@ -11,6 +11,7 @@ import math
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ from typing import Any, ParamSpec, TypeVar
 import streamlit as st
 import torch
 
-from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
+from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
 from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
 from core.device import available_devices
 from core.figures.style import presenter_view
 from core.formulas import formula
+from core.transfer import MAX_UPLOAD_BYTES, ZIP_MIME, export_model, import_model, metrics_csv
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
@@ -164,6 +166,11 @@ def add_session_model(path: Path) -> None:
         models.append(path)
 
 
+def session_dir() -> Path:
+    """This browser session's own folder for the models it trains or uploads."""
+    return RUNS_DIR / st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
+
+
 def register_finished_run() -> None:
     """Offer a run that ended while its owner was on another page in the model picker."""
     run = st.session_state.get(RUN_KEY)
@@ -206,6 +213,87 @@ def model_picker() -> None:
     if st.session_state.get(MODEL_KEY) not in labels:
         st.session_state[MODEL_KEY] = default_model_label(models)
     st.selectbox("Model", labels, key=MODEL_KEY, help="Shipped models, and those trained in this session.")
+
+
+# --- models out and in ---------------------------------------------------------------------
+UPLOAD_KEY, UPLOAD_NOTE_KEY = "upload_model", "upload_note"
+CSV_MIME = "text/csv"
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def model_zip(path: str, mtime: float) -> bytes:
+    """A checkpoint and its side-file as one zip; made once per file version."""
+    return export_model(path)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def model_metrics_csv(path: str, mtime: float) -> str:
+    """The per-epoch history its side-file records, as CSV ('' when it records none)."""
+    history = read_metadata(path).get("history") or []
+    return metrics_csv(history) if isinstance(history, list) and all(isinstance(r, dict) for r in history) else ""
+
+
+def download_buttons(path: Path, where: str) -> None:
+    """Download a model (weights + JSON in one zip) and its per-epoch metrics as CSV."""
+    mtime = path.stat().st_mtime
+    data = guarded(lambda: model_zip(str(path), mtime))
+    if data is not None:
+        st.download_button(
+            "Download the model (.zip)",
+            data,
+            f"{path.stem}.zip",
+            ZIP_MIME,
+            key=f"{where}_download_model",
+            on_click="ignore",
+            icon=":material/download:",
+            help="Weights and their JSON side-file; upload it again in the sidebar on any Gumbel Lab.",
+        )
+    table = guarded(lambda: model_metrics_csv(str(path), mtime))
+    if table:
+        st.download_button(
+            "Download its metrics (.csv)",
+            table,
+            f"{path.stem}-metrics.csv",
+            CSV_MIME,
+            key=f"{where}_download_metrics",
+            on_click="ignore",
+            icon=":material/table:",
+        )
+
+
+def _receive_upload() -> None:
+    """Validate an uploaded model like a checkpoint on disk; keep and pick it, or say why not."""
+    upload = st.session_state.get(UPLOAD_KEY)
+    if upload is None:
+        return
+    try:
+        path = import_model(upload.getvalue(), upload.name, session_dir() / "uploaded")
+    except (CheckpointError, OSError) as err:
+        st.session_state[UPLOAD_NOTE_KEY] = ("error", str(err))
+        return
+    add_session_model(path)
+    st.session_state[MODEL_KEY] = f"{path.stem} (this session)"
+    st.session_state[UPLOAD_NOTE_KEY] = ("success", f"{upload.name} is valid: {path.stem} is in the Model list.")
+
+
+def model_transfer() -> None:
+    """The sidebar's way out (the picked model) and in (a model trained elsewhere)."""
+    path = current_model_path()
+    if path is not None and path.exists():
+        download_buttons(path, "sidebar")
+    st.file_uploader(
+        "Upload a model",
+        type=["zip", "pt"],
+        key=UPLOAD_KEY,
+        on_change=_receive_upload,
+        max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+        help="A .zip from a Download button, or a .pt from the CLI; checked like a checkpoint on disk.",
+    )
+    kind, text = st.session_state.get(UPLOAD_NOTE_KEY, (None, ""))
+    if kind == "error":
+        st.error(text, icon=":material/error:")
+    elif kind == "success":
+        st.success(text, icon=":material/check_circle:")
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +105,7 @@ def run_threads() -> int:
 
 def session_dir() -> Path:
     """This browser session's own folder for checkpoints."""
-    return ui.RUNS_DIR / st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
+    return ui.session_dir()
 
 
 def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
@@ -321,6 +320,8 @@ def outcome(snap: RunSnapshot) -> None:
         "Model list to explore it in the Latent editor.",
         icon=":material/check_circle:",
     )
+    with st.container(horizontal=True):
+        ui.download_buttons(snap.checkpoint, "train")
 
 
 def show_run(run: TrainingRun) -> None:
