@@ -253,7 +253,7 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
         help="The objective with exact one-hot samples on the test images, after each epoch.",
     )
     ui.chart(
-        objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name),
+        objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name, changes=snap.changes),
         "relaxed_vs_exact",
         width="stretch",
         key="train_objectives",
@@ -264,11 +264,46 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
         "sees, exact samples decode a one-hot draw from q. Test: exact samples, after each epoch."
     )
     ui.chart(
-        diagnostics_figure(curves, snap.total_steps, revision=run.name),
+        diagnostics_figure(curves, snap.total_steps, revision=run.name, changes=snap.changes),
         "diagnostics",
         width="stretch",
         key="train_diagnostics",
     )
+
+
+LIVE_TAU_KEY, LIVE_LR_KEY = "train_live_tau", "train_live_lr"
+
+
+def apply_changes(run: TrainingRun, tau: float, lr: float) -> None:
+    """Send the values that differ from the run's current ones to its worker."""
+    state = st.session_state
+    if state[LIVE_TAU_KEY] != tau:
+        run.set_tau(float(state[LIVE_TAU_KEY]))  # the widget's bounds keep it valid
+    if state[LIVE_LR_KEY] != lr:
+        run.set_lr(float(state[LIVE_LR_KEY]))
+
+
+def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
+    """τ and the learning rate, changed while the run trains: no restart, no pause."""
+    last = snap.steps[-1] if snap.steps else None
+    tau, lr = (last.tau, last.lr) if last else (run.config.tau, run.config.lr)
+    st.session_state.setdefault(LIVE_TAU_KEY, tau)
+    st.session_state.setdefault(LIVE_LR_KEY, lr)
+    tau_field, lr_field = FIELDS["tau"], FIELDS["lr"]
+    assert isinstance(tau_field, ui.FloatField) and isinstance(lr_field, ui.FloatField)
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.number_input("New τ", tau_field.low, tau_field.high, step=0.1, key=LIVE_TAU_KEY, width=140)
+        st.number_input(
+            "New learning rate", lr_field.low, lr_field.high, step=1e-4, format="%.1e", key=LIVE_LR_KEY, width=180
+        )
+        st.button(
+            "Apply now",
+            on_click=apply_changes,
+            args=(run, tau, lr),
+            icon=":material/tune:",
+            key="train_apply_change",
+            help="The running worker uses the new values from its next step; the charts mark the moment.",
+        )
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -291,6 +326,7 @@ def live(run: TrainingRun, shown_epoch: int) -> None:
             key="train_stop",
             help="Stops after the current step and saves the model.",
         )
+    change_controls(run, snap)
     draw_run(run, snap)
 
 
