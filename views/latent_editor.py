@@ -1,11 +1,16 @@
-"""Latent editor: edit a trained model's one-hot code and watch the decoded digit change."""
+"""Latent editor: edit a trained model's one-hot code and watch the decoded digit change, or draw
+a digit and see what the encoder makes of it."""
+
+import time
 
 import streamlit as st
 import torch
+from streamlit_drawable_canvas import st_canvas
 
 import ui
 from core import latent
 from core.data import MissingDataError
+from core.digits import DrawnDigit, ink_from_png, read_drawing
 from core.figures.images import digit_picture, tile_images
 from core.figures.latent import code_grid_figure, probabilities_figure
 from core.vae import CategoricalVAE
@@ -19,6 +24,8 @@ START_DIGIT = ui.IntField("start_digit", "digit", 0, high=TEST_DIGITS - 1)
 TARGET_SEED = ui.IntField("target_seed", "target", 1, high=ui.SEED_MAX, fold=True)
 NO_TOOLBAR = {"displayModeBar": False}
 PATH_COLUMNS = 16
+CANVAS_VERSION_KEY, DRAW_TIME_KEY = "canvas_version", "draw_seconds"
+CANVAS_PIXELS = 280  # ten canvas pixels per MNIST pixel
 state = st.session_state
 
 
@@ -187,6 +194,72 @@ def code_view(model: CategoricalVAE, model_key: tuple[str, float, str]) -> None:
     ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))
 
 
+def edit_drawing(drawn: DrawnDigit) -> None:
+    """Hand the drawing's mode code to the editor above."""
+    state[CODE_KEY], state[PROBS_KEY], state[ORIGINAL_KEY] = drawn.code.tolist(), drawn.probabilities, drawn.image
+    state[SOURCE_KEY] = "your drawing"
+    sync_class()
+
+
+def clear_canvas() -> None:
+    state[CANVAS_VERSION_KEY] = state.get(CANVAS_VERSION_KEY, 0) + 1  # a fresh, empty canvas
+    state.pop(DRAW_TIME_KEY, None)
+
+
+def drawn_digit(model: CategoricalVAE, png: bytes | None) -> DrawnDigit | None:
+    if not png:
+        return None
+    with ui.one_thread():
+        return read_drawing(model, ink_from_png(png))
+
+
+def show_drawing(model: CategoricalVAE, drawn: DrawnDigit) -> None:
+    """The 28x28 image the model sees, q(z | x), the mode code and its decoding."""
+    seen, decoded = st.columns(2)
+    seen.image(digit_picture(drawn.image, 6), caption="As MNIST (28 × 28)", width="stretch", output_format="PNG")
+    decoded.image(digit_picture(drawn.decoded, 6), caption="Decoded mode code", width="stretch", output_format="PNG")
+    if st.button("Edit from here", on_click=edit_drawing, args=(drawn,), icon=":material/edit:", key="edit_drawing"):
+        st.rerun()  # the whole page, not this fragment: the editor above shows the drawing's code
+
+
+@st.fragment
+@ui.timed("drawing")
+def draw_view(model: CategoricalVAE) -> None:
+    """A canvas; each stroke's end reruns this part only: preprocess, encode, decode, draw."""
+    started = time.perf_counter()
+    st.subheader("Draw a digit")
+    ui.note("Draw with the mouse; the toolbar under the canvas undoes, redoes and resets a stroke.")
+    canvas_col, result_col = st.columns([1, 1.3], gap="large")
+    with canvas_col:
+        canvas = st_canvas(
+            stroke_width=22,
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=CANVAS_PIXELS,
+            width=CANVAS_PIXELS,
+            return_image_data=True,
+            key=f"digit_canvas_{state.get(CANVAS_VERSION_KEY, 0)}",
+        )
+        st.button("Clear", on_click=clear_canvas, icon=":material/delete:", key="clear_canvas")
+    drawn = drawn_digit(model, canvas.image_bytes)
+    with result_col:
+        if drawn is None:
+            st.info("Draw a digit on the canvas: the model reads it when the stroke ends.", icon=":material/draw:")
+            return
+        show_drawing(model, drawn)
+    classes = model.config.classes
+    ui.chart(
+        probabilities_figure(drawn.probabilities, drawn.code, title="Encoder probabilities q(z | x) for your drawing"),
+        "encoder_probabilities",
+        width="stretch",
+        config=NO_TOOLBAR,
+        key="drawing_probabilities",
+    )
+    ui.chart(code_grid_figure(drawn.code, classes, title="Its mode code"), None, config=NO_TOOLBAR, key="drawing_code")
+    state[DRAW_TIME_KEY] = time.perf_counter() - started
+    ui.note(f"Server time for this update: {state[DRAW_TIME_KEY] * 1000:.0f} ms.")
+
+
 st.title("Latent editor")
 path = ui.current_model_path()
 if path is None:
@@ -209,3 +282,5 @@ if state.get(ERROR_KEY):
     ui.show_error(RuntimeError(state.pop(ERROR_KEY)))
 start_controls(model)
 code_view(model, (str(path), path.stat().st_mtime, ui.current_device()))
+st.divider()
+draw_view(model)
