@@ -228,7 +228,7 @@ def draw_view(model: CategoricalVAE) -> None:
     """A canvas; each stroke's end reruns this part only: preprocess, encode, decode, draw."""
     started = time.perf_counter()
     st.subheader("Draw a digit")
-    ui.note("Draw with the mouse; the toolbar under the canvas undoes, redoes and resets a stroke.")
+    ui.note("Draw with the mouse; the toolbar above the canvas undoes and redoes a stroke or resets the canvas.")
     canvas_col, result_col = st.columns([1, 1.3], gap="large")
     with canvas_col:
         canvas = st_canvas(
