@@ -22,7 +22,7 @@ import streamlit as st
 import torch
 
 from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
-from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
+from core.data import MissingDataError, MNISTSplit, download_mnist, load_mnist, resolve_data_root
 from core.device import available_devices
 from core.figures.style import presenter_view
 from core.formulas import formula
@@ -333,13 +333,37 @@ def mnist() -> tuple[MNISTSplit, MNISTSplit]:
 
 
 def mnist_or_stop() -> tuple[MNISTSplit, MNISTSplit]:
-    """MNIST, or the missing-data message and the end of this page's run."""
+    """MNIST, or the missing-data message, an offer to download it, and the end of this page's run."""
     try:
         return mnist()
     except MissingDataError as err:
         show_error(err)
+        offer_mnist_download()
         st.stop()
         raise  # st.stop() raises; this line tells the type checker so
+
+
+MNIST_TIMEOUT_SECONDS = 15.0  # per read: a silent network fails here, never hangs the page
+MNIST_DEADLINE_SECONDS = 300.0
+
+
+def offer_mnist_download() -> None:
+    """'Download MNIST (11 MB)': a progress bar, a time-out, and on success the page again."""
+    if not st.button("Download MNIST (11 MB)", icon=":material/download:", type="primary", key="download_mnist"):
+        return
+    bar = st.progress(0.0, text="Downloading MNIST…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / total, 1.0), text=f"Downloading MNIST… {done / 2**20:.1f} of {total / 2**20:.1f} MB")
+
+    try:
+        download_mnist(None, progress, timeout=MNIST_TIMEOUT_SECONDS, deadline=MNIST_DEADLINE_SECONDS)
+    except MissingDataError as err:
+        bar.empty()
+        show_error(err)
+        return
+    _mnist.clear()
+    st.rerun()
 
 
 # --- page settings between the URL and the session ------------------------------------------
