@@ -103,3 +103,18 @@ def test_presenter_view_from_a_bookmark(server, page):  # noqa: F811
     page.wait_for_selector(".katex", timeout=30_000)  # the maths is on by default
     shot(page, "presenter")
     no_errors(page)
+
+
+def test_plotly_png_export_works_offline(server, page, tmp_path):  # noqa: F811
+    """The modebar's 'Download plot as a png' renders in the browser: no network, no kaleido."""
+    page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+    open_page(page, server, "temperature")
+    page.wait_for_selector(PLOTS)
+    settle(page)
+    chart = page.locator(".stPlotlyChart").first
+    chart.hover()
+    with page.expect_download(timeout=30_000) as download:
+        chart.locator('.modebar-btn[data-title="Download plot as a PNG"]').click()
+    saved = tmp_path / "chart.png"
+    download.value.save_as(saved)
+    assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and saved.stat().st_size > 10_000
