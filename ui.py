@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 import streamlit as st
 import torch
 
+from core.background import BackgroundWorker, Snapshot
 from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
 from core.data import MissingDataError, MNISTSplit, download_mnist, load_mnist, resolve_data_root
 from core.device import available_devices
@@ -305,6 +306,25 @@ def load_model(path: Path, device: str | None = None) -> Checkpoint:
     """A checkpoint shared read-only by all sessions; reloaded when the file changes."""
     device = device or current_device()
     return _load_cached(str(path), path.stat().st_mtime, device)
+
+
+def section(title: str, caption: str) -> tuple[Any, Any]:
+    """A page section: its header, one sentence on what it shows, and a narrow column for the
+    controls beside a wide one for the pictures."""
+    st.header(title)
+    note(caption)
+    controls, view = st.columns([1, 3], gap="large")
+    return controls, view
+
+
+def poll_worker(worker: BackgroundWorker, stop_key: str) -> Snapshot:
+    """Inside a polling fragment: the worker's snapshot under a Stop button; once the worker
+    has ended, the whole page reruns to show the result."""
+    snap = worker.snapshot()
+    if snap.done:
+        st.rerun()
+    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key=stop_key)
+    return snap
 
 
 def show_error(err: BaseException) -> None:

@@ -198,7 +198,6 @@ def download_mnist(
         raise MissingDataError(_missing_message(root, reason)) from err
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _load.cache_clear()
-    if progress:
+    if progress:  # (no cache to clear: _load caches data, never a MissingDataError)
         progress(DOWNLOAD_BYTES, DOWNLOAD_BYTES)
     return raw

@@ -125,22 +125,17 @@ def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearning
 @st.fragment(run_every=0.5)
 def live(worker: BackgroundWorker, config: TreeLearningConfig) -> None:
     """Polls the worker; reruns the page once when it ends."""
-    snap = worker.snapshot()
-    if snap.done:
-        st.rerun()
-    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key="graphs_stop")
-    show_learning(snap, config)
+    show_learning(ui.poll_worker(worker, "graphs_stop"), config)
 
 
 def learning_section() -> None:
-    st.header("A live task: recovering a planted tree")
-    st.caption(
+    left, right = ui.section(
+        "A live task: recovering a planted tree",
         "Noisy observations of a planted tree's adjacency; learnable edge scores; each step samples trees "
         "and descends the squared error. The three estimators run one after another, off the page's "
         "thread, on the same seed and planted tree: matrix-tree relaxation (Gumbel-Softmax), "
-        "straight-through, and the score function on exact Gibbs samples."
+        "straight-through, and the score function on exact Gibbs samples.",
     )
-    left, right = st.columns([1, 3], gap="large")
     with left:
         st.select_slider("Training steps", STEP_CHOICES, key=STEPS.key)
         st.select_slider("Training temperature τ", LEARN_TAUS, key=LEARN_TAU.key)

@@ -6,16 +6,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from core import temperature
 from core.figures import temperature as figures
-from core.temperature import (
-    MAX_CLASSES,
-    PRESET_NAMES,
-    gumbel_max_check,
-    logit_preset,
-    one_hotness_curve,
-    simplex_cloud,
-    study_temperatures,
-)
+from core.temperature import MAX_CLASSES, PRESET_NAMES, logit_preset
 
 TAU_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DRAW_CHOICES = (1000, 10000, 100000)
@@ -90,16 +83,14 @@ def view_pictures(key: tuple[float, ...], taus: tuple[float, ...], seed: int, dr
     Shared read-only: st.plotly_chart sends a copy of a figure (`to_dict`), never changes it."""
     logits = list(key)
     with ui.one_thread():
-        study = study_temperatures(logits, taus, seed=seed)
-        curve_taus, closeness = one_hotness_curve(logits, seed=seed)
-        check = gumbel_max_check(logits, draws, seed=seed)
-        cloud = simplex_cloud(logits, study.taus, seed=seed) if len(logits) == 3 else None
+        view = temperature.temperature_view(logits, taus, seed, draws)
+    study, check = view.study, view.check
     return Pictures(
         means=figures.relaxed_means_figure(study),
         samples=figures.samples_figure(study),
-        curve=figures.one_hotness_figure(curve_taus, closeness, study.taus, len(logits)),
+        curve=figures.one_hotness_figure(view.curve_taus, view.closeness, study.taus, len(logits)),
         frequencies=figures.frequency_figure(check),
-        simplex=None if cloud is None else figures.simplex_figure(study.taus, cloud, study.probabilities),
+        simplex=None if view.cloud is None else figures.simplex_figure(study.taus, view.cloud, study.probabilities),
         chi2=check.chi2,
         p_value=check.p_value,
     )

@@ -114,6 +114,20 @@ def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
     return st.number_input(label, field.low, field.high, step=step, key=field.key, **kwargs)
 
 
+def annealing_settings() -> dict[str, Any]:
+    with st.expander("Temperature annealing"):
+        return {
+            "anneal": st.checkbox(
+                "Anneal τ during training",
+                key="train_anneal",
+                help="τ = max(τ min, τ·exp(−rate·step)), updated every few steps (Jang et al. 2017).",
+            ),
+            "anneal_rate": _number("Rate per step", "anneal_rate", 1e-5, format="%.1e"),
+            "anneal_every": _number("Update every (steps)", "anneal_every", 100),
+            "tau_min": _number("τ min", "tau_min", 0.1),
+        }
+
+
 def settings_form(busy: bool) -> tuple[dict, bool]:
     """The form's current values, and whether Start was pressed."""
     with st.form("train_form", border=True):
@@ -141,15 +155,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
             ),
             "tau": _number("Temperature τ", "tau", 0.1, help="The start value when annealing."),
         }
-        with st.expander("Temperature annealing"):
-            values["anneal"] = st.checkbox(
-                "Anneal τ during training",
-                key="train_anneal",
-                help="τ = max(τ min, τ·exp(−rate·step)), updated every few steps (Jang et al. 2017).",
-            )
-            values["anneal_rate"] = _number("Rate per step", "anneal_rate", 1e-5, format="%.1e")
-            values["anneal_every"] = _number("Update every (steps)", "anneal_every", 100)
-            values["tau_min"] = _number("τ min", "tau_min", 0.1)
+        values |= annealing_settings()
         left, right = st.columns(2)
         with left:
             values["epochs"] = _number("Epochs", "epochs", 1)
