@@ -140,12 +140,18 @@ def test_validating_a_5_mb_upload_is_quick(tmp_path):
     data = export_model(save_checkpoint(CategoricalVAE(PRESETS["faithful"]), tmp_path / "big"))
     assert 4 * 2**20 < len(data) < MAX_UPLOAD_BYTES
     times = []
-    for i in range(3):
-        started = time.perf_counter()
-        import_model(data, "big.zip", tmp_path / f"in{i}")
-        times.append(time.perf_counter() - started)
-    print(f"\nupload validation of a {len(data) / 2**20:.1f} MB model: best {min(times) * 1000:.0f} ms")
-    assert min(times) < 5.0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the sidebar runs it (ui.one_thread)
+    try:
+        for i in range(5):
+            started = time.perf_counter()
+            import_model(data, "big.zip", tmp_path / f"in{i}")
+            times.append(time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(threads)
+    median = sorted(times)[len(times) // 2]
+    print(f"\nupload validation of a {len(data) / 2**20:.1f} MB model: median {median * 1000:.0f} ms")
+    assert median < 2.0
 
 
 # --- the sidebar (AppTest) --------------------------------------------------------------------
