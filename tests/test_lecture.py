@@ -31,6 +31,18 @@ def test_the_maths_is_beside_each_figure_when_on_and_gone_when_off(page):
     assert len(hidden.latex) == 0 and len(hidden.get("plotly_chart")) == len(shown.get("plotly_chart"))
 
 
+@pytest.mark.parametrize(
+    "page",
+    ["views/latent_editor.py", "views/structures.py", "views/graphs.py", "views/estimators.py", "views/train.py"],
+)
+def test_every_page_shows_the_maths_only_when_asked(page, data_root):
+    shown = run_page(page)
+    assert not shown.exception
+    assert len(shown.latex) >= 1 or page == "views/train.py"  # the Train page's maths sits beside a run's charts
+    hidden = run_page(page, maths="off")
+    assert not hidden.exception and len(hidden.latex) == 0
+
+
 def test_the_sidebar_toggles_write_the_url():
     app = run_page("app.py")
     assert app.toggle(key="show_maths").value is True and app.toggle(key="presenter").value is False

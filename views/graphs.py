@@ -83,7 +83,7 @@ def graphs_section(view: GraphsView) -> None:
         "its relaxation."
     )
     ui.chart(figures.graph_draw_figure(view.graphs), "random_graph", width="stretch", key="graph_draw")
-    ui.chart(figures.graph_edge_frequency_figure(view.graphs), width="stretch", key="graph_edges")
+    ui.chart(figures.graph_edge_frequency_figure(view.graphs), "random_graph", width="stretch", key="graph_edges")
     st.caption(f"χ² test of the frequencies against sigmoid(θ): p = {view.graphs.p_value:.3f}.")
 
 
