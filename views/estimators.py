@@ -174,17 +174,17 @@ def results(comparison: Comparison, note: str) -> None:
     third.metric(
         "Lowest MSE", SHORT_LABELS[best.estimator], f"{where}, MSE {best.mse:.3g}", delta_color="off", delta_arrow="off"
     )
-    st.caption(
+    ui.note(
         note + " Dashed: score-function estimators (no temperature). "
         "Dotted in the bias panel: √(variance / N), the bias noise alone produces."
     )
-    st.plotly_chart(estimator_figure(comparison), width="stretch")
+    ui.chart(estimator_figure(comparison), "estimator_error", width="stretch")
     shown = st.select_slider(
         "Temperature for the gradient bars",
         comparison.temperatures,
         value=1.0 if 1.0 in comparison.temperatures else comparison.temperatures[0],
     )
-    st.plotly_chart(gradient_figure(comparison, shown), width="stretch")
+    ui.chart(gradient_figure(comparison, shown), "estimator_gradients", width="stretch")
     with st.expander("All numbers"):
         st.dataframe(comparison.rows(), width="stretch", hide_index=True)
 

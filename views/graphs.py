@@ -57,8 +57,8 @@ def controls() -> None:
 
 def trees_section(view: GraphsView) -> None:
     st.header("Spanning trees")
-    st.plotly_chart(figures.tree_draw_figure(view.trees), width="stretch", key="tree_draw")
-    st.caption(
+    ui.chart(figures.tree_draw_figure(view.trees), "spanning_tree", width="stretch", key="tree_draw")
+    ui.note(
         "The maximum spanning tree of scores + Gumbel noise is an exact draw of *something*, but **not** "
         "of the Gibbs law P(T) ∝ ∏ w_e with w_e = exp(s_e): one Gumbel per edge is not one Gumbel per "
         "tree. Both are shown below: perturb-and-max frequencies next to the Gibbs edge marginals "
@@ -66,8 +66,8 @@ def trees_section(view: GraphsView) -> None:
         "panels are the Gibbs marginals of the perturbed scores at τ; they sum to n − 1 and tend to "
         "the hard tree as τ → 0."
     )
-    st.plotly_chart(figures.tree_edge_frequency_figure(view.trees), width="stretch", key="tree_edges")
-    st.plotly_chart(figures.tree_probability_figure(view.trees), width="stretch", key="tree_probabilities")
+    ui.chart(figures.tree_edge_frequency_figure(view.trees), "tree_relaxation", width="stretch", key="tree_edges")
+    ui.chart(figures.tree_probability_figure(view.trees), "spanning_tree", width="stretch", key="tree_probabilities")
     if not view.trees.exact:
         st.info(
             f"More than {EXACT_STUDY_NODES} nodes: too many trees to enumerate, so P(T) is a Monte Carlo "
@@ -82,8 +82,8 @@ def graphs_section(view: GraphsView) -> None:
         "Gumbels is logistic noise, so θ + G₁ − G₂ > 0 is an exact draw and sigmoid((θ + G₁ − G₂) / τ) "
         "its relaxation."
     )
-    st.plotly_chart(figures.graph_draw_figure(view.graphs), width="stretch", key="graph_draw")
-    st.plotly_chart(figures.graph_edge_frequency_figure(view.graphs), width="stretch", key="graph_edges")
+    ui.chart(figures.graph_draw_figure(view.graphs), "random_graph", width="stretch", key="graph_draw")
+    ui.chart(figures.graph_edge_frequency_figure(view.graphs), "random_graph", width="stretch", key="graph_edges")
     st.caption(f"χ² test of the frequencies against sigmoid(θ): p = {view.graphs.p_value:.3f}.")
 
 
@@ -119,7 +119,7 @@ def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearning
         st.error(f"The run failed: {snap.error}", icon=":material/error:")
     title = f"Recovering a planted tree (n = {config.n}, τ = {config.tau:g}, seed {config.seed})"
     fig = figures.learning_curves_figure(histories, SHORT_LABELS, title, config.steps)
-    st.plotly_chart(fig, width="stretch", key="learning_curves")
+    ui.chart(fig, "tree_learning", width="stretch", key="learning_curves")
 
 
 @st.fragment(run_every=0.5)

@@ -1,11 +1,16 @@
-"""Latent editor: edit a trained model's one-hot code and watch the decoded digit change."""
+"""Latent editor: edit a trained model's one-hot code and watch the decoded digit change, or draw
+a digit and see what the encoder makes of it."""
+
+import time
 
 import streamlit as st
 import torch
+from streamlit_drawable_canvas import st_canvas
 
 import ui
 from core import latent
 from core.data import MissingDataError
+from core.digits import DrawnDigit, ink_from_png, read_drawing
 from core.figures.images import digit_picture, tile_images
 from core.figures.latent import code_grid_figure, probabilities_figure
 from core.vae import CategoricalVAE
@@ -19,6 +24,8 @@ START_DIGIT = ui.IntField("start_digit", "digit", 0, high=TEST_DIGITS - 1)
 TARGET_SEED = ui.IntField("target_seed", "target", 1, high=ui.SEED_MAX, fold=True)
 NO_TOOLBAR = {"displayModeBar": False}
 PATH_COLUMNS = 16
+CANVAS_VERSION_KEY, DRAW_TIME_KEY = "canvas_version", "draw_seconds"
+CANVAS_PIXELS = 280  # ten canvas pixels per MNIST pixel
 state = st.session_state
 
 
@@ -125,8 +132,9 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
     variables, classes = model.config.latent_vars, model.config.classes
     grid_col, digit_col = st.columns([3, 1], gap="large")
     with grid_col:
-        st.plotly_chart(
+        ui.chart(
             code_grid_figure(code, classes, selected=state[VARIABLE_KEY]),
+            None,
             key=f"grid_{state[GRID_VERSION_KEY]}",
             on_select=lambda: clicked(model),
             selection_mode="points",
@@ -143,6 +151,7 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
         if state[ORIGINAL_KEY] is not None:
             st.image(digit_picture(state[ORIGINAL_KEY]), caption="Original", width="stretch", output_format="PNG")
         st.image(digit_picture(decoded.digit), caption="Decoded digit", width="stretch", output_format="PNG")
+    ui.maths("code_grid")
 
 
 def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
@@ -156,6 +165,7 @@ def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
             width="stretch",
             output_format="PNG",
         )
+        ui.maths("variable_sweep")
     with path_tab:
         st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
         st.image(
@@ -164,6 +174,7 @@ def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
             width="stretch",
             output_format="PNG",
         )
+        ui.maths("code_path")
 
 
 @st.fragment
@@ -176,10 +187,77 @@ def code_view(model: CategoricalVAE, model_key: tuple[str, float, str]) -> None:
     decoded = code_views(model, model_key, tuple(state[CODE_KEY]), int(state[VARIABLE_KEY]), target_seed)
     editor(model, code, decoded)
     if state[PROBS_KEY] is not None:
-        st.plotly_chart(probabilities_figure(state[PROBS_KEY], code), width="stretch", config=NO_TOOLBAR)
+        figure = probabilities_figure(state[PROBS_KEY], code)
+        ui.chart(figure, "encoder_probabilities", width="stretch", config=NO_TOOLBAR)
     explore(model, decoded)
     ui.write_url([variable_field(model), START_SEED, TARGET_SEED])
     ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))
+
+
+def edit_drawing(drawn: DrawnDigit) -> None:
+    """Hand the drawing's mode code to the editor above."""
+    state[CODE_KEY], state[PROBS_KEY], state[ORIGINAL_KEY] = drawn.code.tolist(), drawn.probabilities, drawn.image
+    state[SOURCE_KEY] = "your drawing"
+    sync_class()
+
+
+def clear_canvas() -> None:
+    state[CANVAS_VERSION_KEY] = state.get(CANVAS_VERSION_KEY, 0) + 1  # a fresh, empty canvas
+    state.pop(DRAW_TIME_KEY, None)
+
+
+def drawn_digit(model: CategoricalVAE, png: bytes | None) -> DrawnDigit | None:
+    if not png:
+        return None
+    with ui.one_thread():
+        return read_drawing(model, ink_from_png(png))
+
+
+def show_drawing(model: CategoricalVAE, drawn: DrawnDigit) -> None:
+    """The 28x28 image the model sees, q(z | x), the mode code and its decoding."""
+    seen, decoded = st.columns(2)
+    seen.image(digit_picture(drawn.image, 6), caption="As MNIST (28 × 28)", width="stretch", output_format="PNG")
+    decoded.image(digit_picture(drawn.decoded, 6), caption="Decoded mode code", width="stretch", output_format="PNG")
+    if st.button("Edit from here", on_click=edit_drawing, args=(drawn,), icon=":material/edit:", key="edit_drawing"):
+        st.rerun()  # the whole page, not this fragment: the editor above shows the drawing's code
+
+
+@st.fragment
+@ui.timed("drawing")
+def draw_view(model: CategoricalVAE) -> None:
+    """A canvas; each stroke's end reruns this part only: preprocess, encode, decode, draw."""
+    started = time.perf_counter()
+    st.subheader("Draw a digit")
+    ui.note("Draw with the mouse; the toolbar above the canvas undoes and redoes a stroke or resets the canvas.")
+    canvas_col, result_col = st.columns([1, 1.3], gap="large")
+    with canvas_col:
+        canvas = st_canvas(
+            stroke_width=22,
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=CANVAS_PIXELS,
+            width=CANVAS_PIXELS,
+            return_image_data=True,
+            key=f"digit_canvas_{state.get(CANVAS_VERSION_KEY, 0)}",
+        )
+        st.button("Clear", on_click=clear_canvas, icon=":material/delete:", key="clear_canvas")
+    drawn = drawn_digit(model, canvas.image_bytes)
+    with result_col:
+        if drawn is None:
+            st.info("Draw a digit on the canvas: the model reads it when the stroke ends.", icon=":material/draw:")
+            return
+        show_drawing(model, drawn)
+    classes = model.config.classes
+    ui.chart(
+        probabilities_figure(drawn.probabilities, drawn.code, title="Encoder probabilities q(z | x) for your drawing"),
+        "encoder_probabilities",
+        width="stretch",
+        config=NO_TOOLBAR,
+        key="drawing_probabilities",
+    )
+    ui.chart(code_grid_figure(drawn.code, classes, title="Its mode code"), None, config=NO_TOOLBAR, key="drawing_code")
+    state[DRAW_TIME_KEY] = time.perf_counter() - started
+    ui.note(f"Server time for this update: {state[DRAW_TIME_KEY] * 1000:.0f} ms.")
 
 
 st.title("Latent editor")
@@ -204,3 +282,5 @@ if state.get(ERROR_KEY):
     ui.show_error(RuntimeError(state.pop(ERROR_KEY)))
 start_controls(model)
 code_view(model, (str(path), path.stat().st_mtime, ui.current_device()))
+st.divider()
+draw_view(model)

@@ -114,8 +114,9 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
         f"Gumbel top-k frequency ({draws:,} draws)": summary.topk_frequency,
         f"mean relaxed k-hot (τ = {tau:g})": summary.relaxed_mean,
     }
-    st.plotly_chart(
+    ui.chart(
         figures.inclusion_figure(series, f"Which items get picked: k = {k} of {len(weights)}"),
+        "subset_inclusion",
         width="stretch",
         key="inclusion",
     )
@@ -126,8 +127,9 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
         )
     left, right = st.columns([2, 1])
     with left:
-        st.plotly_chart(
+        ui.chart(
             figures.khot_draw_figure(summary.draw_relaxed, summary.draw_hard, f"One draw at τ = {tau:g}"),
+            "successive_softmax",
             width="stretch",
             key="draw",
         )
@@ -198,13 +200,14 @@ def permutations_section() -> None:
             [f"L = {i}" for i in grid.iterations],
             "Relaxed permutation matrices (rows: τ, columns: L)",
         )
-        st.plotly_chart(fig, width="stretch", key="sinkhorn_grid")
+        ui.chart(fig, "sinkhorn", width="stretch", key="sinkhorn_grid")
         left, right = st.columns([1, 1])
         with left:
-            st.plotly_chart(
+            ui.chart(
                 figures.matrix_figure(
                     permutation_matrix(grid.permutation).numpy(), "Hard permutation", "column j", "row i"
                 ),
+                "hard_permutation",
                 width="stretch",
                 key="hard_permutation",
             )
@@ -216,7 +219,7 @@ def permutations_section() -> None:
                 columns=[f"L = {i}" for i in grid.iterations],
             )
             st.dataframe(errors.style.format("{:.1e}"), width="stretch")
-            st.caption(
+            ui.note(
                 "Columns are normalised last, so they sum to 1 exactly; the rows converge with L, "
                 "more slowly at small τ."
             )
@@ -264,7 +267,7 @@ def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
         progress.step / config.steps,
         text=f"Step {progress.step} / {config.steps}: element accuracy {progress.element_accuracy:.0%}",
     )
-    st.plotly_chart(progress_figure(list(snap.items), config), width="stretch", key="sort_live_progress")
+    ui.chart(progress_figure(list(snap.items), config), "sorting", width="stretch", key="sort_live_progress")
 
 
 def show_sort_result(result: dict, current: SortingConfig) -> None:
@@ -283,7 +286,7 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
     )
     second.metric("Whole-list accuracy", f"{final.list_accuracy:.1%}", help="Share of test lists sorted exactly.")
     third.metric("Steps", final.step)
-    st.plotly_chart(progress_figure(history, config), width="stretch", key="sort_progress")
+    ui.chart(progress_figure(history, config), "sorting", width="stretch", key="sort_progress")
     axes = (
         "position in the sorted list",
         "number",
@@ -292,21 +295,23 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
     )
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(
+        ui.chart(
             figures.matrix_figure(
                 example.soft_permutation.numpy(), f"Relaxed permutation at τ = {config.tau:g}", *axes
             ),
+            "sinkhorn",
             width="stretch",
             key="sort_soft",
         )
     with right:
-        st.plotly_chart(
+        ui.chart(
             figures.matrix_figure(permutation_matrix(example.permutation).numpy(), "Hard permutation", *axes),
+            "hard_permutation",
             width="stretch",
             key="sort_hard",
         )
     order = ", ".join(f"{v:.2f}" for v in example.sorted_values.tolist())
-    st.caption(
+    ui.note(
         f"One test list through the trained model, without noise. The hard permutation puts it in the "
         f"order {order}; the relaxed one can stay soft at the training temperature and still point the "
         "assignment the right way."

@@ -101,18 +101,19 @@ def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> N
     shown = ui.guarded(lambda: view_pictures(key, tuple(taus), seed, draws))
     if shown is None:
         return
-    st.plotly_chart(shown.means, width="stretch", key="means")
-    st.plotly_chart(shown.samples, width="stretch", key="samples")
+    ui.chart(shown.means, "relaxed_means", width="stretch", key="means")
+    ui.chart(shown.samples, "gumbel_softmax", width="stretch", key="samples")
     left, right = st.columns(2)
-    left.plotly_chart(shown.curve, width="stretch", key="curve")
+    with left:
+        ui.chart(shown.curve, "one_hotness", width="stretch", key="curve")
     with right:
-        st.plotly_chart(shown.frequencies, width="stretch", key="frequencies")
-        st.caption(
+        ui.chart(shown.frequencies, "gumbel_max", width="stretch", key="frequencies")
+        ui.note(
             f"χ² = {shown.chi2:.2f}, p = {shown.p_value:.3f}: a p-value that is not tiny means the "
             "frequencies agree with softmax(logits) up to sampling noise."
         )
     if shown.simplex is not None:
-        st.plotly_chart(shown.simplex, width="stretch", key="simplex")
+        ui.chart(shown.simplex, "gumbel_softmax_density", width="stretch", key="simplex")
     else:
         st.info("Set the number of classes to 3 to see the samples on the simplex.")
 

@@ -35,6 +35,7 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
         "steps": trainer.step,
         "final_metrics": final,
         "history": [asdict(e) for e in epochs],
+        "changes": [asdict(c) for c in trainer.changes],
     }
 
 

@@ -18,17 +18,17 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from core.data import MNISTSplit
-from core.guards import eval_mode, whole_number
+from core.guards import eval_mode, positive_number, whole_number
 from core.gumbel import one_hot_argmax
 from core.runs import RunStore
 from core.training.config import TrainConfig
-from core.training.loop import EpochMetrics, StepMetrics, Trainer
+from core.training.loop import CHANGEABLE, Change, EpochMetrics, StepMetrics, Trainer
 from core.training.record import RunRecorder
 from core.vae import CategoricalVAE
 
@@ -104,6 +104,7 @@ class RunSnapshot:
     stalled_seconds: float = 0.0  # since the last step arrived, while running
     abandoned: bool = False  # stopped by the watchdog: nobody polled it for too long
     notices: tuple[str, ...] = ()  # what the run store's quota deleted when this run was saved
+    changes: list[Change] = field(default_factory=list)  # τ or lr changed mid-run, at the step it took effect
 
     @property
     def progress(self) -> float:
@@ -173,6 +174,7 @@ class TrainingRun:
         self.abandon_after = abandon_after
         self._inputs: _Inputs | None = _Inputs(train, test, test.subset(config.test_subset).pixels()[:preview_digits])
         self._steps: deque[StepMetrics] = deque(maxlen=history)
+        self._changes: list[Change] = []
         self._epochs: list[EpochMetrics] = []
         self._lock = threading.Lock()
         context = multiprocessing.get_context("fork")  # the page's data, shared, and no torch re-import
@@ -180,6 +182,7 @@ class TrainingRun:
         self._resume.set()
         self._stop = context.Event()
         self._messages = context.Queue()
+        self._controls = context.Queue()  # parent -> child: ("tau" | "lr", value), applied between steps
         self._process = context.Process(target=self._child, name=f"training-{self.name}", daemon=True)
         self._status = "pending"
         self._preview: Preview | None = None
@@ -224,6 +227,21 @@ class TrainingRun:
         self._stop.set()
         self._resume.set()
 
+    def change(self, name: str, value: float) -> None:
+        """Change τ or the learning rate while the run trains, without a restart: the child picks
+        the value up before its next step and reports the step, which the history records."""
+        if name not in CHANGEABLE:
+            raise ValueError(f"only {' and '.join(CHANGEABLE)} can change during a run, not {name!r}.")
+        value = positive_number(value, "the temperature tau" if name == "tau" else "the learning rate")
+        if not self.done:
+            self._controls.put((name, float(value)))
+
+    def set_tau(self, value: float) -> None:
+        self.change("tau", value)
+
+    def set_lr(self, value: float) -> None:
+        self.change("lr", value)
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the run to end and its process to exit; True when both have."""
         self._watcher.join(timeout)
@@ -264,6 +282,7 @@ class TrainingRun:
                 stalled_seconds=now - self._last_step_at if self._status == "running" else 0.0,
                 abandoned=self._abandoned,
                 notices=tuple(self._notices),
+                changes=list(self._changes),
             )
 
     def _unpause(self) -> None:
@@ -303,6 +322,7 @@ class TrainingRun:
                 self._unpause()
         finally:
             self._messages.close()
+            self._controls.close()
             if self._slots is not None:
                 self._slots.release()
 
@@ -325,6 +345,8 @@ class TrainingRun:
                 self._preview = Preview(metrics.epoch, *(torch.from_numpy(a) for a in images))
             elif kind == "notices":
                 self._notices.extend(payload[0])
+            elif kind == "change":
+                self._changes.append(payload[0])
             elif kind == "end":
                 self._status, self._checkpoint = payload
                 self._unpause()
@@ -378,6 +400,9 @@ class TrainingRun:
                     preview = make_preview(trainer.model, self._inputs.preview_x, event.epoch, seed=self.config.seed)
                     images = (preview.originals, preview.reconstructions, preview.prior_samples)
                     send(("epoch", event, tuple(t.numpy() for t in images)))
+                for change in self._take_changes(trainer):
+                    flush()  # the steps before it first, so the page sees them in order
+                    send(("change", change))
                 if not self._resume.is_set():
                     flush()
                     while not self._resume.wait(POLL_SECONDS) and os.getppid() == server:
@@ -400,3 +425,13 @@ class TrainingRun:
     def record_path(self) -> Path | None:
         """Where the run's record goes in the run store (its `.pt`; the `.json` beside it)."""
         return self.checkpoint_dir / f"{self.name}.pt" if self.checkpoint_dir else None
+
+    def _take_changes(self, trainer: Trainer) -> list[Change]:
+        """Apply the settings the page changed since the last step (in the child)."""
+        made: list[Change] = []
+        while True:
+            try:
+                name, value = self._controls.get_nowait()
+            except queue.Empty:
+                return made
+            made.append(trainer.change(name, value))
