@@ -78,7 +78,7 @@ def binarized(pixels: torch.Tensor, seed: int) -> torch.Tensor:
     return bernoulli(pixels, torch.Generator(pixels.device).manual_seed(seed))
 
 
-def test_pixels(test: MNISTSplit, binarize: bool, device: torch.device | str = "cpu") -> torch.Tensor:
+def held_out_pixels(test: MNISTSplit, binarize: bool, device: torch.device | str = "cpu") -> torch.Tensor:
     """The test images as the runs are scored on them: grey levels, or the fixed binarization
     of the whole split (drawn on the CPU, so every device and every subset sees the same)."""
     x = test.pixels()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, test_pixels
+from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, held_out_pixels
 from core.evaluation import exact_sample_objective
 from core.gumbel import gumbel_rao, one_hot_argmax
 from core.training.config import TrainConfig
@@ -91,7 +91,7 @@ class Trainer:
         self.x_train = train.subset(config.train_subset).pixels(self.device)
         if config.binarize == "static":
             self.x_train = binarized(self.x_train.cpu(), STATIC_BINARIZE_SEED).to(self.device)
-        self.x_test = test_pixels(test, config.binarize != "none", self.device)[: config.test_subset]
+        self.x_test = held_out_pixels(test, config.binarize != "none", self.device)[: config.test_subset]
         self.noise = torch.Generator(self.device).manual_seed(config.seed)
         self.shuffle = torch.Generator().manual_seed(config.seed + 1)
         # Dynamic binarization: a fresh Bernoulli draw per pixel for every batch, seeded by the run.
