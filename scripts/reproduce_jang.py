@@ -7,8 +7,9 @@ Binarized MNIST (a fresh Bernoulli draw of every training batch, one fixed draw 
 set), 20 categorical latents of 10 classes, encoder 784-512-256-(20x10) and its mirror as the
 decoder (`--preset jang`), batch 100, Adam 1e-3. Each run is `python -m core.train ... --out
 runs/jang/<row>-s<seed>`, so every model carries the command that made it; runs whose JSON
-exists are skipped, so the script resumes where it stopped. Seeds go round the rows (every
-row's seed 0 first), so a partial run still covers every row. `python -m scripts.report_jang`
+exists are skipped, so the script resumes where it stopped, and a run another copy of the script
+is training (its `.running` marker exists) is left to it, so two copies can share the work. Seeds
+go round the rows (every row's seed 0 first), so a partial run still covers every row. `python -m scripts.report_jang`
 evaluates the models and writes the README table.
 """
 
@@ -62,10 +63,19 @@ def main(argv: list[str] | None = None) -> int:
             if out.with_suffix(".json").exists():
                 print(f"{out.name}: done already", flush=True)
                 continue
+            marker = out.with_suffix(".running")
+            try:
+                marker.touch(exist_ok=False)
+            except FileExistsError:
+                print(f"{out.name}: another copy is training it ({marker.name})", flush=True)
+                continue
             words = command(row, seed, args.epochs, args.device)
             print(f"{out.name}: python {' '.join(words)}", flush=True)
-            if subprocess.run([sys.executable, *words], cwd=REPO).returncode != 0:
-                return 1
+            try:
+                if subprocess.run([sys.executable, *words], cwd=REPO).returncode != 0:
+                    return 1
+            finally:
+                marker.unlink(missing_ok=True)
     return 0
 
 
