@@ -3,9 +3,10 @@
     python -m scripts.reproduce_jang                       # every row, seeds 0 1 2, 5 epochs
     python -m scripts.reproduce_jang --epochs 20 --only gumbel_softmax --seeds 0
 
-Binarized MNIST (a fresh Bernoulli draw of every training batch, one fixed draw of the test
-set), 20 categorical latents of 10 classes, encoder 784-512-256-(20x10) and its mirror as the
-decoder (`--preset jang`), batch 100, Adam 1e-3. Each run is `python -m core.train ... --out
+Binarized MNIST with one fixed binarization of the training and of the test set, as the paper
+states ("MNIST with fixed binarization for training and evaluation"; `--binarize dynamic` redraws
+every batch instead), 20 categorical latents of 10 classes, encoder 784-512-256-(20x10) and its
+mirror as the decoder (`--preset jang`), uniform prior, batch 100, Adam 1e-3. Each run is `python -m core.train ... --out
 runs/jang/<row>-s<seed>`, so every model carries the command that made it; runs whose JSON
 exists are skipped, so the script resumes where it stopped, and a run another copy of the script
 is training (its `.running` marker exists) is left to it, so two copies can share the work. Seeds
@@ -22,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = REPO / "runs" / "jang"
-COMMON = ["--preset", "jang", "--binarize", "dynamic"]
+COMMON = ["--preset", "jang", "--binarize", "static"]
 # Annealing: the paper's tau = max(0.5, exp(-r t)) with r and the update interval N from its grid
 # (r in {1e-5, 1e-4}, N in {500, 1000}); the faster corner, as our runs are short.
 ANNEAL = ["--anneal", "--anneal-rate", "1e-4", "--anneal-every", "500", "--tau-min", "0.5"]
