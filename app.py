@@ -25,5 +25,6 @@ with st.sidebar:
         help="Where models run. CUDA is used when a GPU is present.",
     )
     ui.model_picker()
+    ui.keep_run_alive()
 
 navigation.run()

@@ -31,6 +31,8 @@ DEVICE_KEY = "device"
 MODEL_KEY = "model_label"
 TRAINED_MODELS_KEY = "trained_models"
 RUN_KEY = "train_run"
+# A run nobody polls is stopped after a while (views/train.py); every open page polls it this often.
+KEEP_ALIVE_SECONDS = 10.0
 
 T = TypeVar("T")
 
@@ -89,6 +91,14 @@ def leave_a_core_for_the_page() -> None:
     """Run torch on all cores but one: with every core busy training, torch's small ops on a
     page (a slider move) wait 10-100x longer for their threads than they compute."""
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
+@st.fragment(run_every=KEEP_ALIVE_SECONDS)
+def keep_run_alive() -> None:
+    """Poll this session's run from any page, so its watchdog knows the visitor is still here."""
+    run = st.session_state.get(RUN_KEY)
+    if run is not None and not run.done:
+        run.snapshot()
 
 
 def current_device() -> str:

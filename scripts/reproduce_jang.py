@@ -4,14 +4,14 @@
     python -m scripts.reproduce_jang --epochs 20 --only gumbel_softmax --seeds 0
 
 Binarized MNIST with one fixed binarization of the training and of the test set, as the paper
-states ("MNIST with fixed binarization for training and evaluation"; `--binarize dynamic` redraws
-every batch instead), 20 categorical latents of 10 classes, encoder 784-512-256-(20x10) and its
-mirror as the decoder (`--preset jang`), uniform prior, batch 100, Adam 1e-3. Each run is `python -m core.train ... --out
-runs/jang/<row>-s<seed>`, so every model carries the command that made it; runs whose JSON
-exists are skipped, so the script resumes where it stopped, and a run another copy of the script
-is training (its `.running` marker exists) is left to it, so two copies can share the work. Seeds
-go round the rows (every row's seed 0 first), so a partial run still covers every row. `python -m scripts.report_jang`
-evaluates the models and writes the README table.
+states ("MNIST with fixed binarization for training and evaluation"), 20 categorical latents of
+10 classes, encoder 784-512-256-(20x10) and its mirror as the decoder (`--preset jang`), uniform
+prior, batch 100, Adam 1e-3. Each run is `python -m core.train ... --out runs/jang/<row>-s<seed>`,
+so every model carries the command that made it. Runs whose JSON exists are skipped, so the
+script resumes where it stopped; a run another copy is training (its `.running` marker exists)
+is left to it, so two copies can share the work. Seeds go round the rows (every row's seed 0
+first), so a partial run still covers every row. `python -m scripts.report_jang` evaluates the
+models and writes the README table.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ script run (never on its timer), so each `run()` below is one redraw."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from core.training import TrainingRun
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "train.py")
 TIMEOUT = 60
+STALL_SECONDS = 3.0  # views/train.py: no step for this long and the page says the run waits
 
 
 @pytest.fixture
@@ -35,6 +40,13 @@ def _recording(start, started: list):
         return result
 
     return wrapper
+
+
+def _wait(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the run"
+        time.sleep(0.05)
 
 
 def _page() -> AppTest:
@@ -172,3 +184,30 @@ def test_a_failed_run_shows_its_error(runs_dir, monkeypatch):
     assert not at.exception
     assert "The run failed: RuntimeError: out of memory" in at.error[0].value
     assert not any(b.disabled for b in at.button if b.label == "Start training")  # free to start again
+
+
+def test_an_abandoned_run_says_so_when_its_owner_comes_back(runs_dir, monkeypatch):
+    monkeypatch.setenv("GUMBEL_LAB_ABANDON_SECONDS", "1")
+    at = _start(_page().run(), epochs=200)
+    run = at.session_state["train_run"]
+    assert run.join(30)  # the page was not rerun: nobody polled the run
+    at.run()
+    snap = run.snapshot()
+    assert snap.status == "stopped" and snap.abandoned and snap.checkpoint.exists()
+    assert "no page watched it" in at.warning[0].value
+    assert "Stopped" in at.success[0].value
+    assert not any(b.disabled for b in at.button if b.label == "Start training")
+
+
+def test_a_run_that_gets_no_cpu_says_it_waits(runs_dir):
+    at = _start(_page().run(), epochs=200)
+    run = at.session_state["train_run"]
+    _wait(lambda: run.snapshot().step > 0)
+    os.kill(run.pid, signal.SIGSTOP)  # what a starved run looks like from the page: no steps
+    try:
+        time.sleep(STALL_SECONDS + 0.5)
+        at.run()
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+    text = at.get("progress")[0].proto.text
+    assert re.match(r"Waiting for CPU: no step for \d+ s · Epoch \d+ of 200 · step [\d,]+ of", text), text

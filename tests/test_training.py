@@ -1,11 +1,15 @@
-"""The training engine: schedules, configs, steps, epochs, and runs in a worker thread."""
+"""The training engine: schedules, configs, steps, epochs, and runs in their own process."""
 
 import copy
 import dataclasses
+import gc
 import itertools
 import json
 import math
+import os
+import signal
 import time
+import types
 
 import pytest
 import torch
@@ -193,7 +197,7 @@ def test_short_training_lowers_the_test_vae_loss(mnist):
     assert after < 0.6 * before
 
 
-# --- runs in a thread --------------------------------------------------------------------
+# --- runs in their own process --------------------------------------------------------------------
 
 
 def forever(**changes):
@@ -273,3 +277,55 @@ def test_failing_run_reports_and_releases_its_slot(mnist, tmp_path, monkeypatch)
     assert snap.status == "failed" and snap.error == "RuntimeError: exploded on purpose"
     assert snap.checkpoint is None and list(tmp_path.iterdir()) == []
     slots.acquire()  # the slot came back
+
+
+def test_an_abandoned_run_is_stopped_saved_and_frees_its_slot(mnist, tmp_path):
+    slots = RunSlots(1)
+    run = TrainingRun(forever(), *mnist, slots=slots, checkpoint_dir=tmp_path, name="gone", abandon_after=1.0)
+    run.start()
+    watched_until = time.monotonic() + 2.5  # polled more often than abandon_after: it keeps going
+    while time.monotonic() < watched_until:
+        assert run.snapshot().status == "running"
+        time.sleep(0.1)
+    assert run.join(30)  # nobody polls any more: the watchdog stops it
+    snap = run.snapshot()
+    assert snap.status == "stopped" and snap.abandoned and snap.step > 0
+    assert load_checkpoint(snap.checkpoint).metadata["steps"] == snap.step
+    slots.acquire()  # the slot came back
+
+
+def reachable_tensors(root: object, skip: object) -> list[torch.Tensor]:
+    """Every tensor reachable from `root` through object references, except through `skip`."""
+    seen, todo, found = set(), [root], []
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or obj is skip or isinstance(obj, type | types.ModuleType | types.FunctionType):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            found.append(obj)
+        else:
+            todo.extend(gc.get_referents(obj))
+    return found
+
+
+def test_a_finished_run_releases_its_process_and_data(mnist):
+    run = TrainingRun(tiny(), *mnist).start()
+    assert run.join(60)
+    snap = run.snapshot()
+    assert snap.status == "finished" and run.exitcode == 0
+    with pytest.raises(ProcessLookupError):  # the trainer, its model and its float pixels went with it
+        os.kill(run.pid, 0)
+    assert reachable_tensors(run, skip=snap.preview) == []  # the images it shows, and nothing else
+
+
+def test_a_killed_training_process_fails_the_run_with_a_message(mnist, tmp_path):
+    slots = RunSlots(1)
+    run = TrainingRun(forever(), *mnist, slots=slots, checkpoint_dir=tmp_path).start()
+    wait_until(lambda: run.snapshot().step >= 1)
+    os.kill(run.pid, signal.SIGKILL)
+    assert run.join(30)
+    snap = run.snapshot()
+    assert snap.status == "failed" and run.done and "ended unexpectedly" in snap.error
+    assert snap.checkpoint is None and list(tmp_path.iterdir()) == []
+    slots.acquire()

@@ -1,5 +1,6 @@
-"""Train: the categorical VAE, live. The run is a `core.training.TrainingRun` (a worker thread
-that never calls Streamlit) kept in the session; a fragment polls it twice a second."""
+"""Train: the categorical VAE, live. The run is a `core.training.TrainingRun` (its own process,
+so a busy page never slows it) kept in the session; a fragment polls it twice a second. A run
+nobody polls for GUMBEL_LAB_ABANDON_SECONDS is stopped and saved: its visitor has gone."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ from core.vae import PRESETS
 
 MAX_RUNS_ENV = "GUMBEL_LAB_MAX_RUNS"
 DEFAULT_MAX_RUNS = 2
+ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"
+DEFAULT_ABANDON_SECONDS = 120.0
+STALL_SECONDS = 3.0  # no step for this long while running: say the run waits, never look frozen
 REFRESH_SECONDS = 0.5
 HISTORY_STEPS = 10_000  # every step of the seed's 10 epochs at batch 100 (6,000 steps)
 SMOOTHING = 0.9
@@ -91,6 +95,19 @@ def run_limit() -> int:
         return max(1, int(os.environ.get(MAX_RUNS_ENV, DEFAULT_MAX_RUNS)))
     except ValueError:
         return DEFAULT_MAX_RUNS
+
+
+def abandon_seconds() -> float:
+    """How long a run goes unwatched (its tab closed) before it is stopped and its slot freed."""
+    try:
+        return max(1.0, float(os.environ.get(ABANDON_ENV, DEFAULT_ABANDON_SECONDS)))
+    except ValueError:
+        return DEFAULT_ABANDON_SECONDS
+
+
+def run_threads() -> int:
+    """Torch threads per run: the cores shared by as many runs as the server allows."""
+    return max(1, (os.cpu_count() or 1) // run_limit())
 
 
 def session_dir() -> Path:
@@ -197,6 +214,8 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
             history=HISTORY_STEPS,
             slots=run_slots(run_limit()),
+            threads=run_threads(),
+            abandon_after=abandon_seconds(),
             metadata={"preset": values["preset"], "device": device_name(config.device), "source": "Train page"},
         ).start()
     except (ValueError, TooManyRunsError) as err:
@@ -212,7 +231,10 @@ def _duration(seconds: float) -> str:
 
 
 def progress_text(run: TrainingRun, snap: RunSnapshot) -> str:
+    waiting = snap.stalled_seconds >= STALL_SECONDS
     if not snap.steps:
+        if waiting:
+            return f"Preparing the data and the model… waiting for CPU ({_duration(snap.stalled_seconds)})"
         return "Preparing the data and the model…"
     text = (
         f"Epoch {snap.epoch} of {run.config.epochs} · step {snap.step:,} of {snap.total_steps:,} · "
@@ -220,6 +242,8 @@ def progress_text(run: TrainingRun, snap: RunSnapshot) -> str:
     )
     if snap.status == "paused":
         return f"Paused · {text}"
+    if waiting:
+        return f"Waiting for CPU: no step for {_duration(snap.stalled_seconds)} · {text}"
     if snap.seconds_left is not None:
         return f"{text} · about {_duration(snap.seconds_left)} left"
     return f"{text} · {_duration(snap.elapsed_seconds)} in all"
@@ -283,6 +307,12 @@ def live(run: TrainingRun, shown_epoch: int) -> None:
 
 def outcome(snap: RunSnapshot) -> None:
     """How the run ended, and where its model went."""
+    if snap.abandoned:
+        st.warning(
+            f"This run was stopped because no page watched it for {_duration(abandon_seconds())} "
+            "(its tab was closed), which freed its place on the server for others.",
+            icon=":material/timer_off:",
+        )
     if snap.status == "failed":
         st.error(
             f"The run failed: {snap.error}. Change the settings (a smaller learning rate or batch, or the "

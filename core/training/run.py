@@ -1,10 +1,20 @@
-"""A training run in a worker thread that never touches the UI: pause, resume and stop as
-flags checked between steps, a bounded and locked history a page polls, per-epoch previews,
-a checkpoint when it ends, and a server-wide cap on concurrent runs."""
+"""A training run in its own process: pause, resume and stop as flags checked between steps,
+a bounded and locked history a page polls, per-epoch previews, a checkpoint when it ends, a
+watchdog for runs nobody polls any more, and a server-wide cap on concurrent runs.
+
+Why a process (issue 16): torch releases the interpreter lock around every op, so a training
+thread re-queues for it ~100 times a step; while a page thread holds it (Streamlit's full
+garbage collection after each rerun takes ~0.1 s on the server's heap, plotly figures are
+pure Python) each step waits behind it: two runs beside six page threads fell from ~6,000
+to 0-14 images/s (`python -m benchmarks.busy_server`). A child has its own interpreter lock."""
 
 from __future__ import annotations
 
+import gc
 import math
+import multiprocessing
+import os
+import queue
 import threading
 import time
 from collections import deque
@@ -82,6 +92,8 @@ class RunSnapshot:
     checkpoint: Path | None
     error: str | None
     elapsed_seconds: float
+    stalled_seconds: float = 0.0  # since the last step arrived, while running
+    abandoned: bool = False  # stopped by the watchdog: nobody polled it for too long
 
     @property
     def progress(self) -> float:
@@ -99,11 +111,33 @@ class RunSnapshot:
         return per_step * (self.total_steps - self.step)
 
 
-class TrainingRun:
-    """A training run in a worker thread that never touches the UI.
+# Steps travel to the parent in batches: one message per FLUSH_SECONDS keeps the page's side
+# of the pipe (which needs the page process's interpreter lock) cheap at any step rate.
+FLUSH_SECONDS = 0.1
+# How often the parent side looks at the child and the watchdog when no message comes.
+POLL_SECONDS = 0.25
 
-    Pause, resume and stop are flags checked between steps. When the run ends (finished or
-    stopped, after at least one step) the model is saved as a checkpoint in `checkpoint_dir`.
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What the child needs; the parent drops it once the child has its forked copy."""
+
+    train: MNISTSplit
+    test: MNISTSplit
+    preview_x: torch.Tensor
+
+
+class TrainingRun:
+    """A training run in its own process, so no page thread can slow it down.
+
+    The child (forked, so it shares the server's MNIST tensors copy-on-write) runs
+    `Trainer.events()` with `threads` torch threads and sends metrics, previews and its end
+    through a queue; a thread on the parent side keeps the bounded history a page polls.
+    Pause, resume and stop are flags the child checks between steps. When the run ends
+    (finished or stopped, after at least one step) the child saves the model as a checkpoint
+    in `checkpoint_dir`, atomically. A child that dies leaves the run "failed" with a message.
+    With `abandon_after` set, a run nobody has polled (`snapshot()`) for that many seconds is
+    stopped and saved, and its slot freed: its visitor has gone.
     """
 
     def __init__(
@@ -118,49 +152,61 @@ class TrainingRun:
         preview_digits: int = 8,
         slots: RunSlots | None = None,
         metadata: dict | None = None,
+        threads: int | None = None,
+        abandon_after: float | None = None,
     ) -> None:
         self.config = config
         self.name = name or time.strftime("run-%Y%m%d-%H%M%S")
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.metadata = metadata or {}
-        self._train, self._test = train, test
-        self._preview_x = test.subset(config.test_subset).pixels()[:preview_digits]
+        self.threads = whole_number(threads if threads is not None else torch.get_num_threads(), "threads", 1)
+        self.abandon_after = abandon_after
+        self._inputs: _Inputs | None = _Inputs(train, test, test.subset(config.test_subset).pixels()[:preview_digits])
         self._steps: deque[StepMetrics] = deque(maxlen=history)
         self._epochs: list[EpochMetrics] = []
         self._lock = threading.Lock()
-        self._resume = threading.Event()
+        context = multiprocessing.get_context("fork")  # the page's data, shared, and no torch re-import
+        self._resume = context.Event()
         self._resume.set()
-        self._stop = threading.Event()
+        self._stop = context.Event()
+        self._messages = context.Queue()
+        self._process = context.Process(target=self._child, name=f"training-{self.name}", daemon=True)
         self._status = "pending"
         self._preview: Preview | None = None
         self._checkpoint: Path | None = None
         self._error: str | None = None
+        self._abandoned = False
         self._step = 0
         self._epoch = 0
         self._total = 0
         self._started: float | None = None
+        self._paused_at: float | None = None
         self._paused_for = 0.0
+        self._last_step_at = 0.0
+        self._polled = 0.0
         self._slots = slots
-        self._thread = threading.Thread(target=self._work, name=f"training-{self.name}", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name=f"watching-{self.name}", daemon=True)
 
     def start(self) -> TrainingRun:
         if self._slots is not None:
             self._slots.acquire()
         self._status = "running"
-        self._started = time.perf_counter()
-        self._thread.start()
+        self._started = self._last_step_at = self._polled = time.perf_counter()
+        self._watcher.start()
         return self
 
     def pause(self) -> None:
         with self._lock:
             if self._status == "running":
                 self._status = "paused"
+                self._paused_at = time.perf_counter()
                 self._resume.clear()
 
     def resume(self) -> None:
         with self._lock:
             if self._status == "paused":
                 self._status = "running"
+                self._unpause()
                 self._resume.set()
 
     def stop(self) -> None:
@@ -168,17 +214,31 @@ class TrainingRun:
         self._resume.set()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker; True when it has ended."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait for the run to end and its process to exit; True when both have."""
+        self._watcher.join(timeout)
+        return not self._watcher.is_alive()
 
     @property
     def done(self) -> bool:
         return self._status in ("finished", "stopped", "failed")
 
+    @property
+    def pid(self) -> int | None:
+        """The training process's id (None before start)."""
+        return self._process.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        """The training process's exit status; None while it runs or before it starts."""
+        return self._process.exitcode
+
     def snapshot(self) -> RunSnapshot:
+        """The run's state now; every call also tells the watchdog someone is watching."""
+        now = time.perf_counter()
         with self._lock:
-            elapsed = (time.perf_counter() - self._started - self._paused_for) if self._started else 0.0
+            self._polled = now
+            paused = (now - self._paused_at) if self._paused_at is not None else 0.0
+            elapsed = (now - self._started - self._paused_for - paused) if self._started else 0.0
             return RunSnapshot(
                 self._status,
                 self._step,
@@ -190,45 +250,123 @@ class TrainingRun:
                 self._checkpoint,
                 self._error,
                 elapsed,
+                stalled_seconds=now - self._last_step_at if self._status == "running" else 0.0,
+                abandoned=self._abandoned,
             )
 
-    def _wait_if_paused(self) -> None:
-        if self._resume.is_set():
-            return
-        began = time.perf_counter()
-        self._resume.wait()
-        with self._lock:
-            self._paused_for += time.perf_counter() - began
+    def _unpause(self) -> None:
+        if self._paused_at is not None:
+            self._paused_for += time.perf_counter() - self._paused_at
+            self._paused_at = None
 
-    def _work(self) -> None:
+    # --- the parent side: a thread that reads the child's messages -----------------------
+
+    def _watch(self) -> None:
+        """Fork the child from this fresh thread, then apply its messages until it exits.
+
+        A child forked by a thread that has run an OpenMP region (any large torch op, as the
+        page's script threads do) hangs in its own first one: libgomp's pool does not survive
+        the fork. This thread never runs torch, so the child may use several threads.
+        """
         try:
-            trainer = Trainer(self.config, self._train, self._test)
-            with self._lock:
-                self._total = trainer.total_steps
-            for event in trainer.events():
+            try:
+                self._process.start()
+            except OSError as err:  # out of memory or processes
                 with self._lock:
-                    if isinstance(event, StepMetrics):
-                        self._steps.append(event)
-                        self._step, self._epoch = event.step, event.epoch
-                    else:
-                        self._epochs.append(event)
-                if isinstance(event, EpochMetrics):
-                    preview = make_preview(trainer.model, self._preview_x, event.epoch, seed=self.config.seed)
-                    with self._lock:
-                        self._preview = preview
-                self._wait_if_paused()
-                if self._stop.is_set():
-                    break
-            status = "stopped" if self._stop.is_set() else "finished"
-            path = self._save(trainer, status)
+                    self._status, self._error = "failed", f"could not start the training process ({err})"
+                return
+            self._inputs = None  # the child has its copy; this side holds no data
+            while self._process.is_alive():
+                self._receive(POLL_SECONDS)
+                self._check_abandoned()
+            self._process.join()
+            while not self.done and self._receive(0.5):  # what the child sent just before it exited
+                pass
             with self._lock:
-                self._checkpoint, self._status = path, status
-        except Exception as err:  # the page shows it; the thread must not die silently
-            with self._lock:
-                self._status, self._error = "failed", f"{type(err).__name__}: {err}"
+                if not self.done:
+                    self._status = "failed"
+                    self._error = f"the training process ended unexpectedly (exit code {self._process.exitcode})"
+                self._unpause()
         finally:
+            self._messages.close()
             if self._slots is not None:
                 self._slots.release()
+
+    def _receive(self, timeout: float) -> bool:
+        """Apply one message from the child; False when none came within `timeout`."""
+        try:
+            kind, *payload = self._messages.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        with self._lock:
+            if kind == "total":
+                (self._total,) = payload
+            elif kind == "steps":
+                self._steps.extend(payload[0])
+                self._step, self._epoch = payload[0][-1].step, payload[0][-1].epoch
+                self._last_step_at = time.perf_counter()
+            elif kind == "epoch":
+                metrics, images = payload
+                self._epochs.append(metrics)
+                self._preview = Preview(metrics.epoch, *(torch.from_numpy(a) for a in images))
+            elif kind == "end":
+                self._status, self._checkpoint = payload
+                self._unpause()
+            else:  # "failed"
+                self._status, self._error = "failed", payload[0]
+        return True
+
+    def _check_abandoned(self) -> None:
+        if self.abandon_after is None or self._stop.is_set():
+            return
+        with self._lock:
+            if time.perf_counter() - self._polled > self.abandon_after:
+                self._abandoned = True
+                self.stop()
+
+    # --- the child ------------------------------------------------------------------------
+
+    def _child(self) -> None:
+        """Train and report; runs in the forked process."""
+        gc.freeze()  # the server's heap came along: never walk it, never copy it
+        torch.set_num_threads(self.threads)
+        send = self._messages.put
+        server = os.getppid()
+        try:
+            assert self._inputs is not None
+            trainer = Trainer(self.config, self._inputs.train, self._inputs.test)
+            send(("total", trainer.total_steps))
+            pending: list[StepMetrics] = []
+            flushed = time.perf_counter()
+
+            def flush() -> None:
+                nonlocal pending, flushed
+                if pending:
+                    send(("steps", pending))
+                pending, flushed = [], time.perf_counter()
+
+            for event in trainer.events():
+                if isinstance(event, StepMetrics):
+                    pending.append(event)
+                    if time.perf_counter() - flushed >= FLUSH_SECONDS:
+                        flush()
+                else:
+                    flush()
+                    self._epochs.append(event)
+                    preview = make_preview(trainer.model, self._inputs.preview_x, event.epoch, seed=self.config.seed)
+                    images = (preview.originals, preview.reconstructions, preview.prior_samples)
+                    send(("epoch", event, tuple(t.numpy() for t in images)))
+                if not self._resume.is_set():
+                    flush()
+                    while not self._resume.wait(POLL_SECONDS) and os.getppid() == server:
+                        pass
+                if self._stop.is_set() or os.getppid() != server:  # stopped, or the server is gone
+                    break
+            flush()
+            status = "stopped" if self._stop.is_set() else "finished"
+            send(("end", status, self._save(trainer, status)))
+        except Exception as err:  # the page shows it; the run must not end silently
+            send(("failed", f"{type(err).__name__}: {err}"))
 
     def _save(self, trainer: Trainer, status: str) -> Path | None:
         if self.checkpoint_dir is None or trainer.step == 0:
