@@ -25,6 +25,8 @@ with st.sidebar:
         help="Where models run. CUDA is used when a GPU is present.",
     )
     ui.model_picker()
+    ui.model_transfer()
+    ui.lecture_toggles()
     ui.keep_run_alive()
 
 navigation.run()

@@ -6,20 +6,28 @@ Thin Streamlit glue over `core`; no maths lives here.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import streamlit as st
 import torch
 
-from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint
-from core.data import MissingDataError, MNISTSplit, load_mnist, resolve_data_root
+from core.background import BackgroundWorker, Snapshot
+from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
+from core.data import MissingDataError, MNISTSplit, download_mnist, load_mnist, resolve_data_root
 from core.device import available_devices
+from core.figures.style import presenter_view
+from core.formulas import formula
+from core.transfer import MAX_UPLOAD_BYTES, ZIP_MIME, export_model, import_model, metrics_csv
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
@@ -35,6 +43,8 @@ RUN_KEY = "train_run"
 KEEP_ALIVE_SECONDS = 10.0
 
 T = TypeVar("T")
+P = ParamSpec("P")
+TIMING_LOG_ENV = "GUMBEL_LAB_TIMING"  # a file: each timed page part appends "name seconds"
 
 
 @dataclass(frozen=True)
@@ -87,10 +97,51 @@ PAGES = (
 )
 
 
+PROCESS_THREADS = max(1, (os.cpu_count() or 2) - 1)
+
+
 def leave_a_core_for_the_page() -> None:
     """Run torch on all cores but one: with every core busy training, torch's small ops on a
     page (a slider move) wait 10-100x longer for their threads than they compute."""
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    torch.set_num_threads(PROCESS_THREADS)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """A page's computation on one torch thread. Its tensors are small: a second thread only
+    waits for a core that training or another visitor's rerun holds, and a dozen reruns each
+    asking for every core oversubscribe the machine. Torch keeps a count per thread once the
+    thread has used it, and new threads start from the last count set anywhere, so the process
+    default is put back at once (training threads started later begin from it)."""
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(PROCESS_THREADS)
+
+
+def timed(name: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Append a page part's server seconds per run, wall and this thread's CPU, to
+    $GUMBEL_LAB_TIMING for the load test (benchmarks/lecture_hall.py); without the variable the
+    part runs untouched."""
+
+    def wrap(part: Callable[P, None]) -> Callable[P, None]:
+        log = os.environ.get(TIMING_LOG_ENV)
+        if not log:
+            return part
+
+        @functools.wraps(part)
+        def run(*args: P.args, **kwargs: P.kwargs) -> None:
+            started, cpu = time.perf_counter(), time.thread_time()
+            try:
+                part(*args, **kwargs)
+            finally:
+                with open(log, "a") as out:  # one short append per run: lines never interleave
+                    out.write(f"{name} {time.perf_counter() - started:.4f} {time.thread_time() - cpu:.4f}\n")
+
+        return run
+
+    return wrap
 
 
 @st.fragment(run_every=KEEP_ALIVE_SECONDS)
@@ -114,6 +165,11 @@ def add_session_model(path: Path) -> None:
     models = st.session_state.setdefault(TRAINED_MODELS_KEY, [])
     if path not in models:
         models.append(path)
+
+
+def session_dir() -> Path:
+    """This browser session's own folder for the models it trains or uploads."""
+    return RUNS_DIR / st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
 
 
 def register_finished_run() -> None:
@@ -160,6 +216,88 @@ def model_picker() -> None:
     st.selectbox("Model", labels, key=MODEL_KEY, help="Shipped models, and those trained in this session.")
 
 
+# --- models out and in ---------------------------------------------------------------------
+UPLOAD_KEY, UPLOAD_NOTE_KEY = "upload_model", "upload_note"
+CSV_MIME = "text/csv"
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def model_zip(path: str, mtime: float) -> bytes:
+    """A checkpoint and its side-file as one zip; made once per file version."""
+    return export_model(path)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def model_metrics_csv(path: str, mtime: float) -> str:
+    """The per-epoch history its side-file records, as CSV ('' when it records none)."""
+    history = read_metadata(path).get("history") or []
+    return metrics_csv(history) if isinstance(history, list) and all(isinstance(r, dict) for r in history) else ""
+
+
+def download_buttons(path: Path, where: str) -> None:
+    """Download a model (weights + JSON in one zip) and its per-epoch metrics as CSV."""
+    mtime = path.stat().st_mtime
+    data = guarded(lambda: model_zip(str(path), mtime))
+    if data is not None:
+        st.download_button(
+            "Download the model (.zip)",
+            data,
+            f"{path.stem}.zip",
+            ZIP_MIME,
+            key=f"{where}_download_model",
+            on_click="ignore",
+            icon=":material/download:",
+            help="Weights and their JSON side-file; upload it again in the sidebar on any Gumbel Lab.",
+        )
+    table = guarded(lambda: model_metrics_csv(str(path), mtime))
+    if table:
+        st.download_button(
+            "Download its metrics (.csv)",
+            table,
+            f"{path.stem}-metrics.csv",
+            CSV_MIME,
+            key=f"{where}_download_metrics",
+            on_click="ignore",
+            icon=":material/table:",
+        )
+
+
+def _receive_upload() -> None:
+    """Validate an uploaded model like a checkpoint on disk; keep and pick it, or say why not."""
+    upload = st.session_state.get(UPLOAD_KEY)
+    if upload is None:
+        return
+    try:
+        with one_thread():  # small tensors: a second thread only waits for a busy core (10x slower here)
+            path = import_model(upload.getvalue(), upload.name, session_dir() / "uploaded")
+    except (CheckpointError, OSError) as err:
+        st.session_state[UPLOAD_NOTE_KEY] = ("error", str(err))
+        return
+    add_session_model(path)
+    st.session_state[MODEL_KEY] = f"{path.stem} (this session)"
+    st.session_state[UPLOAD_NOTE_KEY] = ("success", f"{upload.name} is valid: {path.stem} is in the Model list.")
+
+
+def model_transfer() -> None:
+    """The sidebar's way out (the picked model) and in (a model trained elsewhere)."""
+    path = current_model_path()
+    if path is not None and path.exists():
+        download_buttons(path, "sidebar")
+    st.file_uploader(
+        "Upload a model",
+        type=["zip", "pt"],
+        key=UPLOAD_KEY,
+        on_change=_receive_upload,
+        max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+        help="A .zip from a Download button, or a .pt from the CLI; checked like a checkpoint on disk.",
+    )
+    kind, text = st.session_state.get(UPLOAD_NOTE_KEY, (None, ""))
+    if kind == "error":
+        st.error(text, icon=":material/error:")
+    elif kind == "success":
+        st.success(text, icon=":material/check_circle:")
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _load_cached(path: str, mtime: float, device: str) -> Checkpoint:
     return load_checkpoint(path, device)
@@ -169,6 +307,25 @@ def load_model(path: Path, device: str | None = None) -> Checkpoint:
     """A checkpoint shared read-only by all sessions; reloaded when the file changes."""
     device = device or current_device()
     return _load_cached(str(path), path.stat().st_mtime, device)
+
+
+def section(title: str, caption: str) -> tuple[Any, Any]:
+    """A page section: its header, one sentence on what it shows, and a narrow column for the
+    controls beside a wide one for the pictures."""
+    st.header(title)
+    note(caption)
+    controls, view = st.columns([1, 3], gap="large")
+    return controls, view
+
+
+def poll_worker(worker: BackgroundWorker, stop_key: str) -> Snapshot:
+    """Inside a polling fragment: the worker's snapshot under a Stop button; once the worker
+    has ended, the whole page reruns to show the result."""
+    snap = worker.snapshot()
+    if snap.done:
+        st.rerun()
+    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key=stop_key)
+    return snap
 
 
 def show_error(err: BaseException) -> None:
@@ -197,13 +354,37 @@ def mnist() -> tuple[MNISTSplit, MNISTSplit]:
 
 
 def mnist_or_stop() -> tuple[MNISTSplit, MNISTSplit]:
-    """MNIST, or the missing-data message and the end of this page's run."""
+    """MNIST, or the missing-data message, an offer to download it, and the end of this page's run."""
     try:
         return mnist()
     except MissingDataError as err:
         show_error(err)
+        offer_mnist_download()
         st.stop()
         raise  # st.stop() raises; this line tells the type checker so
+
+
+MNIST_TIMEOUT_SECONDS = 15.0  # per read: a silent network fails here, never hangs the page
+MNIST_DEADLINE_SECONDS = 300.0
+
+
+def offer_mnist_download() -> None:
+    """'Download MNIST (11 MB)': a progress bar, a time-out, and on success the page again."""
+    if not st.button("Download MNIST (11 MB)", icon=":material/download:", type="primary", key="download_mnist"):
+        return
+    bar = st.progress(0.0, text="Downloading MNIST…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / total, 1.0), text=f"Downloading MNIST… {done / 2**20:.1f} of {total / 2**20:.1f} MB")
+
+    try:
+        download_mnist(None, progress, timeout=MNIST_TIMEOUT_SECONDS, deadline=MNIST_DEADLINE_SECONDS)
+    except MissingDataError as err:
+        bar.empty()
+        show_error(err)
+        return
+    _mnist.clear()
+    st.rerun()
 
 
 # --- page settings between the URL and the session ------------------------------------------
@@ -419,3 +600,59 @@ def forget_url_state(fields: Sequence[Field]) -> None:
     for field in fields:
         st.session_state.pop(field.key, None)
         kept.pop(field.key, None)
+
+
+# --- lecture settings: the maths beside every picture, and presenter view ------------------
+# Sidebar toggles kept in the URL on every page (app.py draws them), so a lecture's bookmarks
+# open with the maths shown or hidden and in presenter view.
+MATHS = FlagField("show_maths", "maths", True)
+PRESENTER = FlagField("presenter", "presenter", False)
+LECTURE_FIELDS = (MATHS, PRESENTER)
+
+
+def lecture_toggles() -> None:
+    """The sidebar's two lecture switches; their values go into the URL of every page."""
+    url_state(LECTURE_FIELDS)
+    st.toggle("Show the maths", key=MATHS.key, help="Each figure's defining formula and how to read it.")
+    st.toggle(
+        "Presenter view",
+        key=PRESENTER.key,
+        help="Larger fonts and thicker lines for a projector; secondary captions hidden.",
+    )
+    write_url(LECTURE_FIELDS)
+
+
+def _flag(field: FlagField) -> bool:
+    url_state([field])  # a page run alone (a test) still reads the URL
+    return bool(st.session_state[field.key])
+
+
+def maths_on() -> bool:
+    return _flag(MATHS)
+
+
+def presenter_on() -> bool:
+    return _flag(PRESENTER)
+
+
+def maths(name: str) -> None:
+    """A figure's formula and one sentence on how to read it, when the maths is shown."""
+    if maths_on():
+        shown = formula(name)
+        st.latex(shown.latex)
+        st.caption(shown.reading)
+
+
+def chart(fig: Any, maths_name: str | None = None, **kwargs: Any) -> Any:
+    """A plotly figure in the house way: scaled for a projector in presenter view, its formula
+    below it when the maths is shown. kwargs go to st.plotly_chart."""
+    shown = st.plotly_chart(presenter_view(fig, presenter_on()), **kwargs)
+    if maths_name:
+        maths(maths_name)
+    return shown
+
+
+def note(text: str) -> None:
+    """A secondary caption: hidden in presenter view, where the lecturer says it instead."""
+    if not presenter_on():
+        st.caption(text)

@@ -92,6 +92,24 @@ def _invalid(path: Path, why: str) -> CheckpointError:
     return CheckpointError(f"{path.name} is not a valid Gumbel Lab checkpoint: {why}")
 
 
+def _unreadable(err: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, said plainly."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    blocked = next((line for line in lines if "global" in line.lower()), None)
+    if blocked is not None:
+        return (
+            "it could not be read safely: it holds Python objects other than tensors and plain values, "
+            f"which could run code, so it was not loaded ({blocked[:160]})."
+        )
+    detail = next((line for line in lines if line.startswith("Unsupported")), lines[0] if lines else type(err).__name__)
+    if detail.startswith("Weights only load failed"):
+        detail = type(err).__name__
+    return (
+        "it could not be read safely as weights: it is not a PyTorch file, it is truncated or corrupt, "
+        f"or it holds Python objects that could run code ({detail[:160]})."
+    )
+
+
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> Checkpoint:
     """Load and validate a checkpoint; any problem is a `CheckpointError`, never code execution."""
     path = Path(path)
@@ -100,8 +118,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # weights_only refuses code; anything else is a broken file
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise _invalid(path, f"it could not be read safely ({first_line[:200]}).") from err
+        raise _invalid(path, _unreadable(err)) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise _invalid(path, f"it does not carry the format tag {FORMAT!r}.")
     state = payload.get("state_dict")

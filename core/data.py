@@ -12,11 +12,12 @@ is drawn once with `TEST_BINARIZE_SEED`, so every binarized run is scored on the
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -153,3 +154,91 @@ def batch_indices(
     order = order.to(device)
     for start in range(0, n, batch_size):
         yield order[start : start + batch_size]
+
+
+# --- MNIST from the page: a download that cannot hang and leaves nothing half-written ---------
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+DOWNLOAD_BYTES = 11_594_722  # the four archives together: "Download MNIST (11 MB)"
+CHUNK = 64 * 1024
+
+
+def mnist_present(root: str | os.PathLike | None = None) -> bool:
+    return _archives_present(resolve_data_root(root))
+
+
+def download_mnist(
+    root: str | os.PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    timeout: float = 15.0,
+    deadline: float = 300.0,
+    opener: Callable[..., Any] | None = None,
+) -> Path:
+    """Fetch the four MNIST archives into <root>/MNIST/raw; returns that folder.
+
+    Each read waits at most `timeout` seconds and the whole download at most `deadline`, so a
+    silent network cannot hang a page. Files go to a temporary folder beside raw/, are checked
+    (MD5) and only then moved into place: a failed or partial download leaves no half-written
+    file. `progress(done, total)` is called as bytes arrive. Failure raises MissingDataError
+    whose message says how to place the files by hand."""
+    import hashlib
+    import shutil
+    import tempfile
+    import urllib.request
+
+    root = resolve_data_root(root)
+    raw = root / "MNIST" / "raw"
+    open_url = opener or urllib.request.urlopen
+    started = time.monotonic()
+    done = 0
+    try:
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".download-", dir=raw.parent))
+    except OSError as err:
+        raise MissingDataError(_missing_message(root, f"the folder is not writable: {err}")) from err
+    try:
+        for name in RAW_FILES:
+            if (raw / name).is_file():
+                continue
+            errors = []
+            for mirror in MIRRORS:
+                try:
+                    digest = hashlib.md5(usedforsecurity=False)
+                    got = 0
+                    with open_url(mirror + name, timeout=timeout) as answer, open(staging / name, "wb") as out:
+                        while chunk := answer.read(CHUNK):
+                            if time.monotonic() - started > deadline:
+                                raise TimeoutError(f"the download took longer than {deadline:g} s")
+                            out.write(chunk)
+                            digest.update(chunk)
+                            got += len(chunk)
+                            if progress:
+                                progress(min(done + got, DOWNLOAD_BYTES), DOWNLOAD_BYTES)
+                    if digest.hexdigest() != MD5[name]:
+                        raise OSError(f"{name} arrived damaged (checksum mismatch)")
+                    done += got
+                    break
+                except (OSError, ValueError) as err:  # URLError, timeouts and resets are OSErrors
+                    errors.append(f"{mirror}: {err}")
+                    (staging / name).unlink(missing_ok=True)
+                    if isinstance(err, TimeoutError) and "longer than" in str(err):
+                        raise
+            else:
+                raise OSError("; ".join(errors))
+        raw.mkdir(parents=True, exist_ok=True)
+        for name in RAW_FILES:
+            if (staging / name).is_file():
+                os.replace(staging / name, raw / name)
+    except OSError as err:
+        reason = f"the download failed: {str(err)[:300]}"
+        raise MissingDataError(_missing_message(root, reason)) from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if progress:  # (no cache to clear: _load caches data, never a MissingDataError)
+        progress(DOWNLOAD_BYTES, DOWNLOAD_BYTES)
+    return raw

@@ -28,6 +28,7 @@ import torch
 from scipy.stats import chi2
 from torch import nn
 
+from core.background import report_chunks
 from core.guards import whole_number
 from core.gumbel import check_tau, gumbel_noise, straight_through
 
@@ -795,10 +796,9 @@ class TreeLearningTask:
     def run(self, report_every: int = 10) -> Iterator[TreeProgress]:
         """Train to config.steps, yielding progress first at the current step, then every
         `report_every` steps and at the end."""
-        report_every = _check_count(report_every, "report_every")
+        chunks = report_chunks(self.step, self.config.steps, report_every)
         yield TreeProgress(self.step, math.nan, math.nan, self.evaluate())
-        while self.step < self.config.steps:
-            chunk = min(report_every, self.config.steps - self.step)
+        for chunk in chunks:
             losses, found = zip(*(self.train_step() for _ in range(chunk)))
             yield TreeProgress(self.step, sum(losses) / chunk, sum(found) / chunk, self.evaluate())
 

@@ -6,6 +6,8 @@ module turns it into one-hots, decodes it and builds the sweeps the Latent edito
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -105,3 +107,19 @@ def interpolation_path(
         step[variable] = end[variable]
         path.append(step)
     return torch.stack(path)
+
+
+@dataclass(frozen=True)
+class CodeViews:
+    """What the Latent editor shows of one code: its digit, one variable's sweep, a path."""
+
+    digit: torch.Tensor  # (28, 28)
+    sweep: torch.Tensor  # (classes, 28, 28): `variable` set to each class
+    path: torch.Tensor  # (steps, 28, 28): one variable at a time to the prior sample `target_seed`
+
+
+def code_views(model: CategoricalVAE, code: torch.Tensor | list[int], variable: int, target_seed: int) -> CodeViews:
+    """Every decoding the editor draws for a code, in one call a page can cache."""
+    code = check_code(model, code)
+    path = interpolation_path(model, code, prior_code(model, target_seed))
+    return CodeViews(decode_code(model, code), variable_sweep(model, code, variable), decode_codes(model, path))

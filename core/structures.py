@@ -22,6 +22,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from core.background import report_chunks
 from core.guards import whole_number
 from core.gumbel import check_logits, check_tau, gumbel_noise, perturbed_logits, straight_through
 
@@ -509,15 +510,11 @@ class SortingTask:
     def run(self, report_every: int = 10) -> Iterator[SortProgress]:
         """Train to config.steps, yielding progress first at the current step, then every
         `report_every` steps and at the end."""
-        if whole_number(report_every, "report_every") < 1:
-            raise ValueError(f"report_every must be at least 1, got {report_every}.")
-        progress = SortProgress(self.step, math.nan, *self.evaluate())
-        yield progress
-        while self.step < self.config.steps:
-            chunk = min(report_every, self.config.steps - self.step)
+        chunks = report_chunks(self.step, self.config.steps, report_every)
+        yield SortProgress(self.step, math.nan, *self.evaluate())
+        for chunk in chunks:
             loss = sum(self.train_step() for _ in range(chunk)) / chunk
-            progress = SortProgress(self.step, loss, *self.evaluate())
-            yield progress
+            yield SortProgress(self.step, loss, *self.evaluate())
 
     def example(self, values: torch.Tensor | None = None) -> SortExample:
         """The model on one list (the first test list by default), without noise."""

@@ -1,9 +1,11 @@
 """Code editing on a small model: validation, sweeps, interpolation, encoding a digit."""
 
+import numpy as np
 import pytest
 import torch
 
 from core import latent
+from core.figures.images import digit_picture
 from core.vae import CategoricalVAE, VAEConfig
 
 
@@ -70,3 +72,20 @@ def test_prior_codes_are_seeded(model):
     assert torch.equal(latent.prior_code(model, 5), latent.prior_code(model, 5))
     codes = torch.stack([latent.prior_code(model, s) for s in range(50)])
     assert codes.min() == 0 and codes.max() == 2
+
+
+def test_code_views_match_the_single_decodings(model):
+    code = latent.prior_code(model, 3)
+    views = latent.code_views(model, code, variable=2, target_seed=9)
+    assert torch.equal(views.digit, latent.decode_code(model, code))
+    assert torch.allclose(views.sweep[int(code[2])], views.digit)
+    assert torch.allclose(views.path[0], views.digit)
+    assert torch.allclose(views.path[-1], latent.decode_code(model, latent.prior_code(model, 9)))
+
+
+def test_digit_picture_is_a_crisp_uint8_image_ink_dark():
+    image = torch.zeros(28, 28)
+    image[3, 5] = 1.0
+    picture = digit_picture(image, scale=4)
+    assert picture.dtype == np.uint8 and picture.shape == (112, 112)
+    assert picture[12:16, 20:24].max() == 0 and picture[0, 0] == 255 and picture[11, 20] == 255

@@ -4,6 +4,7 @@ script run (never on its timer), so each `run()` below is one redraw."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -227,3 +228,26 @@ def test_binarized_data_and_reinforce_reach_the_run(runs_dir):
     assert at.query_params["binarize"] == "dynamic"
     assert run.join(60)
     assert run.snapshot().status == "finished"
+
+
+def test_tau_and_lr_change_mid_run_from_the_page(runs_dir):
+    at = _start(_page().run(), epochs=200)
+    run = at.session_state["train_run"]
+    _wait(lambda: run.snapshot().step >= 2)
+    at.run()
+    at.number_input(key="train_live_tau").set_value(0.4)
+    at.number_input(key="train_live_lr").set_value(3e-4)
+    at.button(key="train_apply_change").click().run()
+    assert not at.exception
+    _wait(lambda: len(run.snapshot().changes) == 2)
+    change = run.snapshot().changes[-1]
+    _wait(lambda: run.snapshot().step > change.step + 1)
+    assert run.snapshot().status == "running"  # no pause, no restart
+    later = [s for s in run.snapshot().steps if s.step > change.step]
+    assert later and all((s.tau, s.lr) == (0.4, 3e-4) for s in later)
+    at.run()
+    assert len(at.latex) >= 3  # relaxed vs exact, the VAE objective, the diagnostics
+    shapes = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["shapes"]
+    assert any(shape["x0"] == change.step for shape in shapes)  # the chart marks the moment
+    notes = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]
+    assert any("τ → 0.4" in note["text"] for note in notes)

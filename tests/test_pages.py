@@ -19,6 +19,11 @@ def chart_specs(app: AppTest) -> list[str]:
     return [chart.proto.spec for chart in app.get("plotly_chart")]
 
 
+def pictures(app: AppTest) -> dict[str, str]:
+    """Caption -> media URL of every st.image; the URL names a hash of the picture's bytes."""
+    return {caption: url for image in app.get("image") for caption, url in zip(image.captions, image.value)}
+
+
 def test_app_opens_on_home_with_the_sidebar():
     app = run("app.py")
     assert app.title[0].value == "Gumbel Lab"
@@ -75,11 +80,11 @@ def one_model(tmp_path, monkeypatch):
 
 def test_latent_editor_class_change_redraws_the_digit(one_model):
     app = run("views/latent_editor.py")
-    digit_before = chart_specs(app)[1]
+    digit_before = pictures(app)["Decoded digit"]
     current = app.segmented_control(key="editor_class").value
     app.segmented_control(key="editor_class").set_value((current + 1) % 10).run()
     assert not app.exception
-    assert chart_specs(app)[1] != digit_before
+    assert pictures(app)["Decoded digit"] != digit_before
     assert app.query_params["code"][0] == str((current + 1) % 10)
 
 
@@ -87,6 +92,7 @@ def test_latent_editor_variable_and_randomize(one_model):
     app = run("views/latent_editor.py")
     app.number_input(key="editor_variable").set_value(7).run()
     assert "variable 7" in app.tabs[0].label
+    assert any(caption.startswith("Variable 7 set to each class") for caption in pictures(app))
     code_before = app.query_params["code"]
     app.button[2].click().run()  # Randomize
     assert app.query_params["code"] != code_before
@@ -99,7 +105,9 @@ def test_latent_editor_encodes_a_test_digit(one_model, data_root):
     app.button[1].click().run()
     assert not app.exception
     assert "test digit #3" in app.caption[0].value
-    assert len(chart_specs(app)) == 5  # grid, original + decoding, probabilities, sweep, interpolation
+    assert len(chart_specs(app)) == 2  # grid, probabilities
+    captions = list(pictures(app))  # original, decoding, sweep, interpolation
+    assert captions[:2] == ["Original", "Decoded digit"] and len(captions) == 4
 
 
 def test_latent_editor_opens_a_bookmarked_code(one_model):

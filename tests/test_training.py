@@ -18,6 +18,7 @@ from core.checkpoints import load_checkpoint
 from core.evaluation import exact_sample_objective
 from core.gumbel import one_hot_argmax
 from core.training import (
+    Change,
     EpochMetrics,
     RunSlots,
     StepMetrics,
@@ -329,3 +330,50 @@ def test_a_killed_training_process_fails_the_run_with_a_message(mnist, tmp_path)
     assert snap.status == "failed" and run.done and "ended unexpectedly" in snap.error
     assert snap.checkpoint is None and list(tmp_path.iterdir()) == []
     slots.acquire()
+
+
+# --- τ and the learning rate changed while a run trains ---------------------------------------
+
+
+def test_trainer_change_applies_to_the_next_step_and_is_recorded(mnist):
+    trainer = Trainer(tiny(epochs=2), *mnist)
+    events = trainer.events()
+    first = next(events)
+    assert isinstance(first, StepMetrics) and first.tau == 1.0 and first.lr == 1e-3
+    assert trainer.change("tau", 0.25) == Change(1, "tau", 0.25)
+    trainer.change("lr", 5e-4)
+    second = next(events)
+    assert (second.tau, second.lr) == (0.25, 5e-4)
+    assert trainer.optimizer.param_groups[0]["lr"] == 5e-4
+    with pytest.raises(ValueError, match="only tau and lr"):
+        trainer.change("batch_size", 10)
+    with pytest.raises(ValueError, match="temperature"):
+        trainer.change("tau", -1.0)
+
+
+def test_a_mid_run_change_reaches_the_runs_history(mnist, tmp_path):
+    """The page's Apply calls run.set_tau / run.set_lr; the forked child picks the value up at its
+    next step, without a restart or a pause, and the history and the checkpoint record it."""
+    run = TrainingRun(forever(), *mnist, checkpoint_dir=tmp_path, name="changed").start()
+    try:
+        wait_until(lambda: run.snapshot().step >= 3)
+        run.set_tau(0.3)
+        run.set_lr(2e-4)
+        wait_until(lambda: len(run.snapshot().changes) == 2)
+        changes = run.snapshot().changes
+        at = changes[0].step
+        wait_until(lambda: run.snapshot().step >= at + 3)
+        assert run.snapshot().status == "running"
+        with pytest.raises(ValueError):
+            run.set_lr(float("nan"))
+    finally:
+        run.stop()
+        assert run.join(30)
+    snap = run.snapshot()
+    assert [(c.name, c.value) for c in changes] == [("tau", 0.3), ("lr", 2e-4)]
+    before = [s for s in snap.steps if s.step <= at]
+    after = [s for s in snap.steps if s.step > changes[-1].step]
+    assert before and all(s.tau == 1.0 and s.lr == 1e-3 for s in before)
+    assert after and all(s.tau == 0.3 and s.lr == 2e-4 for s in after)
+    saved = load_checkpoint(snap.checkpoint).metadata["changes"]
+    assert [(c["name"], c["value"]) for c in saved] == [("tau", 0.3), ("lr", 2e-4)]

@@ -54,7 +54,8 @@ def toy_comparison(
         problem = reward_problem(classes, variables, rewarded, seed)
     else:
         problem = quadratic_problem(classes, variables, seed)
-    return compare_estimators(problem, temperatures, draws, seed + 1, rao_samples)  # draws apart from the logits
+    with ui.one_thread():
+        return compare_estimators(problem, temperatures, draws, seed + 1, rao_samples)  # draws apart from the logits
 
 
 @st.cache_data(max_entries=32, show_spinner="Estimating gradients through the decoder…")
@@ -72,7 +73,8 @@ def decoder_comparison(
     model = ui.load_model(Path(model_path), device).model
     image = ui.mnist()[1].pixels()[digit]
     problem = decoder_problem(model, image, variable)
-    return compare_estimators(problem, temperatures, draws, seed, rao_samples)
+    with ui.one_thread():
+        return compare_estimators(problem, temperatures, draws, seed, rao_samples)
 
 
 def settings() -> None:
@@ -172,17 +174,17 @@ def results(comparison: Comparison, note: str) -> None:
     third.metric(
         "Lowest MSE", SHORT_LABELS[best.estimator], f"{where}, MSE {best.mse:.3g}", delta_color="off", delta_arrow="off"
     )
-    st.caption(
+    ui.note(
         note + " Dashed: score-function estimators (no temperature). "
         "Dotted in the bias panel: √(variance / N), the bias noise alone produces."
     )
-    st.plotly_chart(estimator_figure(comparison), width="stretch")
+    ui.chart(estimator_figure(comparison), "estimator_error", width="stretch")
     shown = st.select_slider(
         "Temperature for the gradient bars",
         comparison.temperatures,
         value=1.0 if 1.0 in comparison.temperatures else comparison.temperatures[0],
     )
-    st.plotly_chart(gradient_figure(comparison, shown), width="stretch")
+    ui.chart(gradient_figure(comparison, shown), "estimator_gradients", width="stretch")
     with st.expander("All numbers"):
         st.dataframe(comparison.rows(), width="stretch", hide_index=True)
 

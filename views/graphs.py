@@ -57,8 +57,8 @@ def controls() -> None:
 
 def trees_section(view: GraphsView) -> None:
     st.header("Spanning trees")
-    st.plotly_chart(figures.tree_draw_figure(view.trees), width="stretch", key="tree_draw")
-    st.caption(
+    ui.chart(figures.tree_draw_figure(view.trees), "spanning_tree", width="stretch", key="tree_draw")
+    ui.note(
         "The maximum spanning tree of scores + Gumbel noise is an exact draw of *something*, but **not** "
         "of the Gibbs law P(T) ∝ ∏ w_e with w_e = exp(s_e): one Gumbel per edge is not one Gumbel per "
         "tree. Both are shown below: perturb-and-max frequencies next to the Gibbs edge marginals "
@@ -66,8 +66,8 @@ def trees_section(view: GraphsView) -> None:
         "panels are the Gibbs marginals of the perturbed scores at τ; they sum to n − 1 and tend to "
         "the hard tree as τ → 0."
     )
-    st.plotly_chart(figures.tree_edge_frequency_figure(view.trees), width="stretch", key="tree_edges")
-    st.plotly_chart(figures.tree_probability_figure(view.trees), width="stretch", key="tree_probabilities")
+    ui.chart(figures.tree_edge_frequency_figure(view.trees), "tree_relaxation", width="stretch", key="tree_edges")
+    ui.chart(figures.tree_probability_figure(view.trees), "spanning_tree", width="stretch", key="tree_probabilities")
     if not view.trees.exact:
         st.info(
             f"More than {EXACT_STUDY_NODES} nodes: too many trees to enumerate, so P(T) is a Monte Carlo "
@@ -82,8 +82,8 @@ def graphs_section(view: GraphsView) -> None:
         "Gumbels is logistic noise, so θ + G₁ − G₂ > 0 is an exact draw and sigmoid((θ + G₁ − G₂) / τ) "
         "its relaxation."
     )
-    st.plotly_chart(figures.graph_draw_figure(view.graphs), width="stretch", key="graph_draw")
-    st.plotly_chart(figures.graph_edge_frequency_figure(view.graphs), width="stretch", key="graph_edges")
+    ui.chart(figures.graph_draw_figure(view.graphs), "random_graph", width="stretch", key="graph_draw")
+    ui.chart(figures.graph_edge_frequency_figure(view.graphs), "random_graph", width="stretch", key="graph_edges")
     st.caption(f"χ² test of the frequencies against sigmoid(θ): p = {view.graphs.p_value:.3f}.")
 
 
@@ -119,28 +119,23 @@ def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearning
         st.error(f"The run failed: {snap.error}", icon=":material/error:")
     title = f"Recovering a planted tree (n = {config.n}, τ = {config.tau:g}, seed {config.seed})"
     fig = figures.learning_curves_figure(histories, SHORT_LABELS, title, config.steps)
-    st.plotly_chart(fig, width="stretch", key="learning_curves")
+    ui.chart(fig, "tree_learning", width="stretch", key="learning_curves")
 
 
 @st.fragment(run_every=0.5)
 def live(worker: BackgroundWorker, config: TreeLearningConfig) -> None:
     """Polls the worker; reruns the page once when it ends."""
-    snap = worker.snapshot()
-    if snap.done:
-        st.rerun()
-    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key="graphs_stop")
-    show_learning(snap, config)
+    show_learning(ui.poll_worker(worker, "graphs_stop"), config)
 
 
 def learning_section() -> None:
-    st.header("A live task: recovering a planted tree")
-    st.caption(
+    left, right = ui.section(
+        "A live task: recovering a planted tree",
         "Noisy observations of a planted tree's adjacency; learnable edge scores; each step samples trees "
         "and descends the squared error. The three estimators run one after another, off the page's "
         "thread, on the same seed and planted tree: matrix-tree relaxation (Gumbel-Softmax), "
-        "straight-through, and the score function on exact Gibbs samples."
+        "straight-through, and the score function on exact Gibbs samples.",
     )
-    left, right = st.columns([1, 3], gap="large")
     with left:
         st.select_slider("Training steps", STEP_CHOICES, key=STEPS.key)
         st.select_slider("Training temperature τ", LEARN_TAUS, key=LEARN_TAU.key)

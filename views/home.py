@@ -26,8 +26,8 @@ def hero_figure():
     return simplex_figure(taus, simplex_cloud(logits, taus, draws=500), categorical_probabilities(logits), 360)
 
 
-st.plotly_chart(hero_figure(), width="stretch", config={"displayModeBar": False})
-st.caption(
+ui.chart(hero_figure(), "gumbel_softmax_density", width="stretch", config={"displayModeBar": False})
+ui.note(
     "The same Gumbel draws of a 3-class categorical relaxed at three temperatures: "
     "at τ = 0.1 samples sit at the one-hot corners, at τ = 10 they crowd the centre."
 )
@@ -37,4 +37,4 @@ links = ui.PAGES[1:]
 for column, entry in zip(st.columns(len(links)), links):
     with column.container(border=True, height="stretch"):
         st.page_link(entry.path, label=f"**{entry.title}**", icon=entry.icon)
-        st.caption(entry.blurb)
+        ui.note(entry.blurb)

@@ -1,12 +1,17 @@
-"""Latent editor: edit a trained model's one-hot code and watch the decoded digit change."""
+"""Latent editor: edit a trained model's one-hot code and watch the decoded digit change, or draw
+a digit and see what the encoder makes of it."""
+
+import time
 
 import streamlit as st
 import torch
+from streamlit_drawable_canvas import st_canvas
 
 import ui
 from core import latent
 from core.data import MissingDataError
-from core.figures.images import digits_figure
+from core.digits import DrawnDigit, ink_from_png, read_drawing
+from core.figures.images import digit_picture, tile_images
 from core.figures.latent import code_grid_figure, probabilities_figure
 from core.vae import CategoricalVAE
 
@@ -18,6 +23,9 @@ START_SEED = ui.IntField("start_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
 START_DIGIT = ui.IntField("start_digit", "digit", 0, high=TEST_DIGITS - 1)
 TARGET_SEED = ui.IntField("target_seed", "target", 1, high=ui.SEED_MAX, fold=True)
 NO_TOOLBAR = {"displayModeBar": False}
+PATH_COLUMNS = 16
+CANVAS_VERSION_KEY, DRAW_TIME_KEY = "canvas_version", "draw_seconds"
+CANVAS_PIXELS = 280  # ten canvas pixels per MNIST pixel
 state = st.session_state
 
 
@@ -30,6 +38,15 @@ def code_field(model: CategoricalVAE) -> ui.TextField:
 
 def variable_field(model: CategoricalVAE) -> ui.IntField:
     return ui.IntField(VARIABLE_KEY, "var", 0, high=model.config.latent_vars - 1)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def code_views(
+    _model: CategoricalVAE, model_key: tuple[str, float, str], code: tuple[int, ...], variable: int, target_seed: int
+) -> latent.CodeViews:
+    """Decoded once for every visitor on the same model (its file, version and device) and code."""
+    with ui.one_thread():
+        return latent.code_views(_model, list(code), variable, target_seed)
 
 
 def sync_class() -> None:
@@ -110,13 +127,14 @@ def start_controls(model: CategoricalVAE) -> None:
             )
 
 
-def editor(model: CategoricalVAE, code: torch.Tensor) -> None:
+def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews) -> None:
     """The clickable grid with its controls, and the decoded digit beside it."""
     variables, classes = model.config.latent_vars, model.config.classes
     grid_col, digit_col = st.columns([3, 1], gap="large")
     with grid_col:
-        st.plotly_chart(
+        ui.chart(
             code_grid_figure(code, classes, selected=state[VARIABLE_KEY]),
+            None,
             key=f"grid_{state[GRID_VERSION_KEY]}",
             on_select=lambda: clicked(model),
             selection_mode="points",
@@ -130,41 +148,116 @@ def editor(model: CategoricalVAE, code: torch.Tensor) -> None:
         )
         r.button("Randomize", on_click=lambda: randomize(model), icon=":material/shuffle:", width="stretch")
     with digit_col:
-        decoded = latent.decode_code(model, code)
         if state[ORIGINAL_KEY] is not None:
-            images = torch.stack([state[ORIGINAL_KEY], decoded])
-            figure = digits_figure(images, 1, "Original and decoding", 620, ["original", "decoded"])
-        else:
-            figure = digits_figure(decoded[None], 1, "Decoded digit", 380)
-        st.plotly_chart(figure, width="stretch", config=NO_TOOLBAR)
+            st.image(digit_picture(state[ORIGINAL_KEY]), caption="Original", width="stretch", output_format="PNG")
+        st.image(digit_picture(decoded.digit), caption="Decoded digit", width="stretch", output_format="PNG")
+    ui.maths("code_grid")
 
 
-def explore(model: CategoricalVAE, code: torch.Tensor) -> None:
+def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
     """What one variable controls, and a path to another code."""
     variable, classes = state[VARIABLE_KEY], model.config.classes
     sweep_tab, path_tab = st.tabs([f"What does variable {variable} control?", "Interpolate"])
     with sweep_tab:
-        sweep = latent.variable_sweep(model, code, variable)
-        st.plotly_chart(
-            digits_figure(
-                sweep, classes, f"Variable {variable} set to each class", 220, [f"class {k}" for k in range(classes)]
-            ),
+        st.image(
+            digit_picture(tile_images(decoded.sweep, classes), scale=3),
+            caption=f"Variable {variable} set to each class, 0 to {classes - 1} from left to right",
             width="stretch",
-            config=NO_TOOLBAR,
+            output_format="PNG",
         )
+        ui.maths("variable_sweep")
     with path_tab:
         st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
-        target_seed = int(state[TARGET_SEED.key])
-        strip = latent.decode_codes(
-            model, latent.interpolation_path(model, code, latent.prior_code(model, target_seed))
-        )
-        st.plotly_chart(
-            digits_figure(
-                strip, min(len(strip), 16), f"From this code to prior sample {target_seed}, one variable at a time"
-            ),
+        st.image(
+            digit_picture(tile_images(decoded.path, PATH_COLUMNS), scale=2),
+            caption=f"From this code to prior sample {state[TARGET_SEED.key]}, one variable at a time",
             width="stretch",
-            config=NO_TOOLBAR,
+            output_format="PNG",
         )
+        ui.maths("code_path")
+
+
+@st.fragment
+@ui.timed("latent_editor")
+def code_view(model: CategoricalVAE, model_key: tuple[str, float, str]) -> None:
+    """The code, its digit and what follows from it: a click on a cell reruns this part only."""
+    ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
+    code = torch.tensor(state[CODE_KEY])
+    target_seed = int(state[TARGET_SEED.key])
+    decoded = code_views(model, model_key, tuple(state[CODE_KEY]), int(state[VARIABLE_KEY]), target_seed)
+    editor(model, code, decoded)
+    if state[PROBS_KEY] is not None:
+        figure = probabilities_figure(state[PROBS_KEY], code)
+        ui.chart(figure, "encoder_probabilities", width="stretch", config=NO_TOOLBAR)
+    explore(model, decoded)
+    ui.write_url([variable_field(model), START_SEED, TARGET_SEED])
+    ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))
+
+
+def edit_drawing(drawn: DrawnDigit) -> None:
+    """Hand the drawing's mode code to the editor above."""
+    state[CODE_KEY], state[PROBS_KEY], state[ORIGINAL_KEY] = drawn.code.tolist(), drawn.probabilities, drawn.image
+    state[SOURCE_KEY] = "your drawing"
+    sync_class()
+
+
+def clear_canvas() -> None:
+    state[CANVAS_VERSION_KEY] = state.get(CANVAS_VERSION_KEY, 0) + 1  # a fresh, empty canvas
+    state.pop(DRAW_TIME_KEY, None)
+
+
+def drawn_digit(model: CategoricalVAE, png: bytes | None) -> DrawnDigit | None:
+    if not png:
+        return None
+    with ui.one_thread():
+        return read_drawing(model, ink_from_png(png))
+
+
+def show_drawing(model: CategoricalVAE, drawn: DrawnDigit) -> None:
+    """The 28x28 image the model sees, q(z | x), the mode code and its decoding."""
+    seen, decoded = st.columns(2)
+    seen.image(digit_picture(drawn.image, 6), caption="As MNIST (28 × 28)", width="stretch", output_format="PNG")
+    decoded.image(digit_picture(drawn.decoded, 6), caption="Decoded mode code", width="stretch", output_format="PNG")
+    if st.button("Edit from here", on_click=edit_drawing, args=(drawn,), icon=":material/edit:", key="edit_drawing"):
+        st.rerun()  # the whole page, not this fragment: the editor above shows the drawing's code
+
+
+@st.fragment
+@ui.timed("drawing")
+def draw_view(model: CategoricalVAE) -> None:
+    """A canvas; each stroke's end reruns this part only: preprocess, encode, decode, draw."""
+    started = time.perf_counter()
+    st.subheader("Draw a digit")
+    ui.note("Draw with the mouse; the toolbar above the canvas undoes and redoes a stroke or resets the canvas.")
+    canvas_col, result_col = st.columns([1, 1.3], gap="large")
+    with canvas_col:
+        canvas = st_canvas(
+            stroke_width=22,
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=CANVAS_PIXELS,
+            width=CANVAS_PIXELS,
+            return_image_data=True,
+            key=f"digit_canvas_{state.get(CANVAS_VERSION_KEY, 0)}",
+        )
+        st.button("Clear", on_click=clear_canvas, icon=":material/delete:", key="clear_canvas")
+    drawn = drawn_digit(model, canvas.image_bytes)
+    with result_col:
+        if drawn is None:
+            st.info("Draw a digit on the canvas: the model reads it when the stroke ends.", icon=":material/draw:")
+            return
+        show_drawing(model, drawn)
+    classes = model.config.classes
+    ui.chart(
+        probabilities_figure(drawn.probabilities, drawn.code, title="Encoder probabilities q(z | x) for your drawing"),
+        "encoder_probabilities",
+        width="stretch",
+        config=NO_TOOLBAR,
+        key="drawing_probabilities",
+    )
+    ui.chart(code_grid_figure(drawn.code, classes, title="Its mode code"), None, config=NO_TOOLBAR, key="drawing_code")
+    state[DRAW_TIME_KEY] = time.perf_counter() - started
+    ui.note(f"Server time for this update: {state[DRAW_TIME_KEY] * 1000:.0f} ms.")
 
 
 st.title("Latent editor")
@@ -188,10 +281,6 @@ st.caption(
 if state.get(ERROR_KEY):
     ui.show_error(RuntimeError(state.pop(ERROR_KEY)))
 start_controls(model)
-code = torch.tensor(state[CODE_KEY])
-editor(model, code)
-if state[PROBS_KEY] is not None:
-    st.plotly_chart(probabilities_figure(state[PROBS_KEY], code), width="stretch", config=NO_TOOLBAR)
-explore(model, code)
-ui.write_url([variable_field(model), START_SEED, TARGET_SEED])
-ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))
+code_view(model, (str(path), path.stat().st_mtime, ui.current_device()))
+st.divider()
+draw_view(model)

@@ -89,23 +89,66 @@ def clamp_k() -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_subsets(weights: tuple[float, ...], k: int, tau: float, draws: int, seed: int) -> SubsetSummary:
-    return subset_summary(weights_to_logits(list(weights)), k, tau, draws, generator(seed))
+    with ui.one_thread():
+        return subset_summary(weights_to_logits(list(weights)), k, tau, draws, generator(seed))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_grid(n: int, taus: tuple[float, ...], iterations: tuple[int, ...], noise: bool, seed: int) -> SinkhornGrid:
     draws = generator(seed)
-    return sinkhorn_grid(random_scores(n, draws), list(taus), list(iterations), float(noise), draws)
+    with ui.one_thread():
+        return sinkhorn_grid(random_scores(n, draws), list(taus), list(iterations), float(noise), draws)
+
+
+def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int) -> None:
+    summary = ui.guarded(lambda: cached_subsets(tuple(weights), k, tau, draws, seed))
+    if summary is None:
+        return
+    reference = (
+        "exact inclusion probability"
+        if summary.reference_is_exact
+        else f"Monte Carlo estimate ({REFERENCE_SAMPLES:,} exact draws)"
+    )
+    series = {
+        reference: summary.reference,
+        f"Gumbel top-k frequency ({draws:,} draws)": summary.topk_frequency,
+        f"mean relaxed k-hot (τ = {tau:g})": summary.relaxed_mean,
+    }
+    ui.chart(
+        figures.inclusion_figure(series, f"Which items get picked: k = {k} of {len(weights)}"),
+        "subset_inclusion",
+        width="stretch",
+        key="inclusion",
+    )
+    if not summary.reference_is_exact:
+        st.info(
+            f"More than {MAX_EXACT_ITEMS} items: the 2^n subsets are too many to enumerate, so the "
+            "reference is a Monte Carlo estimate from the exact sampler."
+        )
+    left, right = st.columns([2, 1])
+    with left:
+        ui.chart(
+            figures.khot_draw_figure(summary.draw_relaxed, summary.draw_hard, f"One draw at τ = {tau:g}"),
+            "successive_softmax",
+            width="stretch",
+            key="draw",
+        )
+    with right:
+        st.metric("Sum of the relaxed k-hot", f"{summary.draw_sum:.3f}", help="Always k, at any temperature.")
+        st.metric(
+            "Largest gap to the hard k-hot",
+            f"{summary.draw_gap:.3f}",
+            help="Goes to 0 as τ → 0: the relaxed draw becomes the exact one.",
+        )
 
 
 def subsets_section() -> None:
-    st.header("k-subsets: Gumbel top-k and its relaxation")
-    st.caption(
+    controls, view = ui.section(
+        "k-subsets: Gumbel top-k and its relaxation",
         "The k largest of log-weights + Gumbel noise are an exact draw of k items without replacement "
         "(each next item with probability proportional to its weight among those left). Successive "
-        "softmax at temperature τ relaxes that k-hot vector; it sums to k and becomes exact as τ → 0."
+        "softmax at temperature τ relaxes that k-hot vector; it sums to k and becomes exact as τ → 0.",
     )
-    controls, view = st.columns([1, 3], gap="large")
     with controls:
         st.slider("Number of items", 2, MAX_ITEMS, key="subsets_n", on_change=clamp_k)
         st.slider("k (items drawn)", 1, MAX_ITEMS, key="subsets_k")
@@ -122,53 +165,16 @@ def subsets_section() -> None:
     ui.write_url(SUBSET_FIELDS)
     ui.write_param(WEIGHTS, weights)
     with view:
-        summary = ui.guarded(lambda: cached_subsets(tuple(weights), k, tau, draws, seed))
-        if summary is None:
-            return
-        reference = (
-            "exact inclusion probability"
-            if summary.reference_is_exact
-            else f"Monte Carlo estimate ({REFERENCE_SAMPLES:,} exact draws)"
-        )
-        series = {
-            reference: summary.reference,
-            f"Gumbel top-k frequency ({draws:,} draws)": summary.topk_frequency,
-            f"mean relaxed k-hot (τ = {tau:g})": summary.relaxed_mean,
-        }
-        st.plotly_chart(
-            figures.inclusion_figure(series, f"Which items get picked: k = {k} of {len(weights)}"),
-            width="stretch",
-            key="inclusion",
-        )
-        if not summary.reference_is_exact:
-            st.info(
-                f"More than {MAX_EXACT_ITEMS} items: the 2^n subsets are too many to enumerate, so the "
-                "reference is a Monte Carlo estimate from the exact sampler."
-            )
-        left, right = st.columns([2, 1])
-        with left:
-            st.plotly_chart(
-                figures.khot_draw_figure(summary.draw_relaxed, summary.draw_hard, f"One draw at τ = {tau:g}"),
-                width="stretch",
-                key="draw",
-            )
-        with right:
-            st.metric("Sum of the relaxed k-hot", f"{summary.draw_sum:.3f}", help="Always k, at any temperature.")
-            st.metric(
-                "Largest gap to the hard k-hot",
-                f"{summary.draw_gap:.3f}",
-                help="Goes to 0 as τ → 0: the relaxed draw becomes the exact one.",
-            )
+        subsets_view(weights, k, tau, draws, seed)
 
 
 def permutations_section() -> None:
-    st.header("Permutations: Gumbel-Sinkhorn")
-    st.caption(
+    controls, view = ui.section(
+        "Permutations: Gumbel-Sinkhorn",
         "Sinkhorn alternately normalises the rows and columns of exp((scores + Gumbel noise) / τ). "
         "After L iterations the matrix is (nearly) doubly stochastic; as τ → 0 it tends to the "
-        "permutation that solves the assignment problem for the perturbed scores."
+        "permutation that solves the assignment problem for the perturbed scores.",
     )
-    controls, view = st.columns([1, 3], gap="large")
     with controls:
         st.slider("Matrix size n", 2, 10, key="perm_n")
         st.multiselect("Temperatures τ (rows)", SINKHORN_TAUS, key="perm_taus", max_selections=MAX_SINKHORN_TAUS)
@@ -194,13 +200,14 @@ def permutations_section() -> None:
             [f"L = {i}" for i in grid.iterations],
             "Relaxed permutation matrices (rows: τ, columns: L)",
         )
-        st.plotly_chart(fig, width="stretch", key="sinkhorn_grid")
+        ui.chart(fig, "sinkhorn", width="stretch", key="sinkhorn_grid")
         left, right = st.columns([1, 1])
         with left:
-            st.plotly_chart(
+            ui.chart(
                 figures.matrix_figure(
                     permutation_matrix(grid.permutation).numpy(), "Hard permutation", "column j", "row i"
                 ),
+                "hard_permutation",
                 width="stretch",
                 key="hard_permutation",
             )
@@ -212,7 +219,7 @@ def permutations_section() -> None:
                 columns=[f"L = {i}" for i in grid.iterations],
             )
             st.dataframe(errors.style.format("{:.1e}"), width="stretch")
-            st.caption(
+            ui.note(
                 "Columns are normalised last, so they sum to 1 exactly; the rows converge with L, "
                 "more slowly at small τ."
             )
@@ -251,10 +258,7 @@ def finish_sorting() -> None:
 @st.fragment(run_every=0.5)
 def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
     """Polls the worker twice a second; reruns the page once when it ends."""
-    snap = worker.snapshot()
-    if snap.done:
-        st.rerun()
-    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key="sort_stop")
+    snap = ui.poll_worker(worker, "sort_stop")
     progress = snap.latest
     if progress is None:
         st.progress(0.0, text="Starting…")
@@ -263,7 +267,7 @@ def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
         progress.step / config.steps,
         text=f"Step {progress.step} / {config.steps}: element accuracy {progress.element_accuracy:.0%}",
     )
-    st.plotly_chart(progress_figure(list(snap.items), config), width="stretch", key="sort_live_progress")
+    ui.chart(progress_figure(list(snap.items), config), "sorting", width="stretch", key="sort_live_progress")
 
 
 def show_sort_result(result: dict, current: SortingConfig) -> None:
@@ -282,7 +286,7 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
     )
     second.metric("Whole-list accuracy", f"{final.list_accuracy:.1%}", help="Share of test lists sorted exactly.")
     third.metric("Steps", final.step)
-    st.plotly_chart(progress_figure(history, config), width="stretch", key="sort_progress")
+    ui.chart(progress_figure(history, config), "sorting", width="stretch", key="sort_progress")
     axes = (
         "position in the sorted list",
         "number",
@@ -291,21 +295,23 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
     )
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(
+        ui.chart(
             figures.matrix_figure(
                 example.soft_permutation.numpy(), f"Relaxed permutation at τ = {config.tau:g}", *axes
             ),
+            "sinkhorn",
             width="stretch",
             key="sort_soft",
         )
     with right:
-        st.plotly_chart(
+        ui.chart(
             figures.matrix_figure(permutation_matrix(example.permutation).numpy(), "Hard permutation", *axes),
+            "hard_permutation",
             width="stretch",
             key="sort_hard",
         )
     order = ", ".join(f"{v:.2f}" for v in example.sorted_values.tolist())
-    st.caption(
+    ui.note(
         f"One test list through the trained model, without noise. The hard permutation puts it in the "
         f"order {order}; the relaxed one can stay soft at the training temperature and still point the "
         "assignment the right way."
@@ -313,13 +319,12 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
 
 
 def sorting_section() -> None:
-    st.header("A live task: learning to sort")
-    st.caption(
+    controls, view = ui.section(
+        "A live task: learning to sort",
         "A small network scores where each number should go; Gumbel-Sinkhorn turns the scores into a "
         "relaxed permutation, and the loss compares the permuted list with the sorted one (Mena et al. "
-        "2018). Accuracy is measured with the hard permutation. Training runs off the page; Stop ends it early."
+        "2018). Accuracy is measured with the hard permutation. Training runs off the page; Stop ends it early.",
     )
-    controls, view = st.columns([1, 3], gap="large")
     with controls:
         st.slider("List length", 3, 12, key="sort_n")
         st.slider("Training steps", 50, 500, step=50, key="sort_steps")

@@ -1,18 +1,14 @@
 """Temperature: what tau does to a Gumbel-Softmax sample, and a check that Gumbel-max is exact."""
 
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from core import temperature
 from core.figures import temperature as figures
-from core.temperature import (
-    MAX_CLASSES,
-    PRESET_NAMES,
-    gumbel_max_check,
-    logit_preset,
-    one_hotness_curve,
-    simplex_cloud,
-    study_temperatures,
-)
+from core.temperature import MAX_CLASSES, PRESET_NAMES, logit_preset
 
 TAU_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DRAW_CHOICES = (1000, 10000, 100000)
@@ -67,49 +63,84 @@ def controls() -> list[float]:
     return logits
 
 
+@dataclass(frozen=True)
+class Pictures:
+    """Every chart of one view, and the χ² test the caption quotes."""
+
+    means: go.Figure
+    samples: go.Figure
+    curve: go.Figure
+    frequencies: go.Figure
+    simplex: go.Figure | None
+    chi2: float
+    p_value: float
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def view_pictures(key: tuple[float, ...], taus: tuple[float, ...], seed: int, draws: int) -> Pictures:
+    """One view's charts, computed once for every visitor who asks for the same settings.
+
+    Shared read-only: st.plotly_chart sends a copy of a figure (`to_dict`), never changes it."""
+    logits = list(key)
+    with ui.one_thread():
+        view = temperature.temperature_view(logits, taus, seed, draws)
+    study, check = view.study, view.check
+    return Pictures(
+        means=figures.relaxed_means_figure(study),
+        samples=figures.samples_figure(study),
+        curve=figures.one_hotness_figure(view.curve_taus, view.closeness, study.taus, len(logits)),
+        frequencies=figures.frequency_figure(check),
+        simplex=None if view.cloud is None else figures.simplex_figure(study.taus, view.cloud, study.probabilities),
+        chi2=check.chi2,
+        p_value=check.p_value,
+    )
+
+
 def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> None:
-    study = ui.guarded(lambda: study_temperatures(logits, taus, seed=seed))
-    if study is None:
+    key = tuple(round(v, 6) for v in logits)
+    shown = ui.guarded(lambda: view_pictures(key, tuple(taus), seed, draws))
+    if shown is None:
         return
-    st.plotly_chart(figures.relaxed_means_figure(study), width="stretch", key="means")
-    st.plotly_chart(figures.samples_figure(study), width="stretch", key="samples")
+    ui.chart(shown.means, "relaxed_means", width="stretch", key="means")
+    ui.chart(shown.samples, "gumbel_softmax", width="stretch", key="samples")
     left, right = st.columns(2)
     with left:
-        curve_taus, closeness = one_hotness_curve(logits, seed=seed)
-        st.plotly_chart(
-            figures.one_hotness_figure(curve_taus, closeness, study.taus, len(logits)), width="stretch", key="curve"
-        )
+        ui.chart(shown.curve, "one_hotness", width="stretch", key="curve")
     with right:
-        check = gumbel_max_check(logits, draws, seed=seed)
-        st.plotly_chart(figures.frequency_figure(check), width="stretch", key="frequencies")
-        st.caption(
-            f"χ² = {check.chi2:.2f}, p = {check.p_value:.3f}: a p-value that is not tiny means the "
+        ui.chart(shown.frequencies, "gumbel_max", width="stretch", key="frequencies")
+        ui.note(
+            f"χ² = {shown.chi2:.2f}, p = {shown.p_value:.3f}: a p-value that is not tiny means the "
             "frequencies agree with softmax(logits) up to sampling noise."
         )
-    if len(logits) == 3:
-        cloud = simplex_cloud(logits, study.taus, seed=seed)
-        st.plotly_chart(figures.simplex_figure(study.taus, cloud, study.probabilities), width="stretch", key="simplex")
+    if shown.simplex is not None:
+        ui.chart(shown.simplex, "gumbel_softmax_density", width="stretch", key="simplex")
     else:
         st.info("Set the number of classes to 3 to see the samples on the simplex.")
 
 
-ui.url_state(FIELDS)
-init_logits()
+@st.fragment
+@ui.timed("temperature")
+def temperature_view() -> None:
+    """Controls and charts: a slider move reruns this part only, not the sidebar and title."""
+    ui.url_state(FIELDS)
+    init_logits()
+    left_column, view = st.columns([1, 3], gap="large")
+    with left_column:
+        logits = controls()
+    state = st.session_state
+    taus = sorted(state[TAUS.key])
+    ui.write_url(FIELDS)
+    ui.write_param(LOGITS, logits)
+    with view:
+        if not taus:
+            st.warning("Pick at least one temperature.")
+        else:
+            pictures(logits, taus, int(state[SEED.key]), state[DRAWS.key])
+
+
 st.title("Temperature")
 st.caption(
     "A Gumbel-Softmax sample is softmax((logits + Gumbel noise) / τ). Small τ: nearly one-hot, "
     "nearly exact; large τ: smooth but far from a category. Every panel uses the same noise."
 )
-
-left_column, view = st.columns([1, 3], gap="large")
-with left_column:
-    logits = controls()
-state = st.session_state
-taus = sorted(state[TAUS.key])
-ui.write_url(FIELDS)
-ui.write_param(LOGITS, logits)
-with view:
-    if not taus:
-        st.warning("Pick at least one temperature.")
-    else:
-        pictures(logits, taus, int(state[SEED.key]), state[DRAWS.key])
+temperature_view()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +111,27 @@ def run_threads() -> int:
 
 def session_dir() -> Path:
     """This browser session's own folder for checkpoints."""
-    return ui.RUNS_DIR / st.session_state.setdefault("train_session_id", uuid.uuid4().hex[:8])
+    return ui.session_dir()
 
 
 def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
     field = FIELDS[name]
     assert isinstance(field, ui.IntField | ui.FloatField)
     return st.number_input(label, field.low, field.high, step=step, key=field.key, **kwargs)
+
+
+def annealing_settings() -> dict[str, Any]:
+    with st.expander("Temperature annealing"):
+        return {
+            "anneal": st.checkbox(
+                "Anneal τ during training",
+                key="train_anneal",
+                help="τ = max(τ min, τ·exp(−rate·step)), updated every few steps (Jang et al. 2017).",
+            ),
+            "anneal_rate": _number("Rate per step", "anneal_rate", 1e-5, format="%.1e"),
+            "anneal_every": _number("Update every (steps)", "anneal_every", 100),
+            "tau_min": _number("τ min", "tau_min", 0.1),
+        }
 
 
 def settings_form(busy: bool) -> tuple[dict, bool]:
@@ -149,15 +162,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
             ),
             "tau": _number("Temperature τ", "tau", 0.1, help="The start value when annealing."),
         }
-        with st.expander("Temperature annealing"):
-            values["anneal"] = st.checkbox(
-                "Anneal τ during training",
-                key="train_anneal",
-                help="τ = max(τ min, τ·exp(−rate·step)), updated every few steps (Jang et al. 2017).",
-            )
-            values["anneal_rate"] = _number("Rate per step", "anneal_rate", 1e-5, format="%.1e")
-            values["anneal_every"] = _number("Update every (steps)", "anneal_every", 100)
-            values["tau_min"] = _number("τ min", "tau_min", 0.1)
+        values |= annealing_settings()
         left, right = st.columns(2)
         with left:
             values["epochs"] = _number("Epochs", "epochs", 1)
@@ -268,18 +273,58 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
         delta_color="inverse",
         help="The objective with exact one-hot samples on the test images, after each epoch.",
     )
-    st.plotly_chart(
-        objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name),
+    ui.chart(
+        objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name, changes=snap.changes),
+        "relaxed_vs_exact",
         width="stretch",
         key="train_objectives",
     )
-    st.caption(
+    ui.maths("vae_objective")
+    ui.note(
         "Training: each step's batch objective, exponentially smoothed; relaxed is what the gradient "
         "sees, exact samples decode a one-hot draw from q. Test: exact samples, after each epoch."
     )
-    st.plotly_chart(
-        diagnostics_figure(curves, snap.total_steps, revision=run.name), width="stretch", key="train_diagnostics"
+    ui.chart(
+        diagnostics_figure(curves, snap.total_steps, revision=run.name, changes=snap.changes),
+        "diagnostics",
+        width="stretch",
+        key="train_diagnostics",
     )
+
+
+LIVE_TAU_KEY, LIVE_LR_KEY = "train_live_tau", "train_live_lr"
+
+
+def apply_changes(run: TrainingRun, tau: float, lr: float) -> None:
+    """Send the values that differ from the run's current ones to its worker."""
+    state = st.session_state
+    if state[LIVE_TAU_KEY] != tau:
+        run.set_tau(float(state[LIVE_TAU_KEY]))  # the widget's bounds keep it valid
+    if state[LIVE_LR_KEY] != lr:
+        run.set_lr(float(state[LIVE_LR_KEY]))
+
+
+def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
+    """τ and the learning rate, changed while the run trains: no restart, no pause."""
+    last = snap.steps[-1] if snap.steps else None
+    tau, lr = (last.tau, last.lr) if last else (run.config.tau, run.config.lr)
+    st.session_state.setdefault(LIVE_TAU_KEY, tau)
+    st.session_state.setdefault(LIVE_LR_KEY, lr)
+    tau_field, lr_field = FIELDS["tau"], FIELDS["lr"]
+    assert isinstance(tau_field, ui.FloatField) and isinstance(lr_field, ui.FloatField)
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.number_input("New τ", tau_field.low, tau_field.high, step=0.1, key=LIVE_TAU_KEY, width=140)
+        st.number_input(
+            "New learning rate", lr_field.low, lr_field.high, step=1e-4, format="%.1e", key=LIVE_LR_KEY, width=180
+        )
+        st.button(
+            "Apply now",
+            on_click=apply_changes,
+            args=(run, tau, lr),
+            icon=":material/tune:",
+            key="train_apply_change",
+            help="The running worker uses the new values from its next step; the charts mark the moment.",
+        )
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -302,6 +347,7 @@ def live(run: TrainingRun, shown_epoch: int) -> None:
             key="train_stop",
             help="Stops after the current step and saves the model.",
         )
+    change_controls(run, snap)
     draw_run(run, snap)
 
 
@@ -331,6 +377,8 @@ def outcome(snap: RunSnapshot) -> None:
         "Model list to explore it in the Latent editor.",
         icon=":material/check_circle:",
     )
+    with st.container(horizontal=True):
+        ui.download_buttons(snap.checkpoint, "train")
 
 
 def show_run(run: TrainingRun) -> None:
@@ -361,13 +409,15 @@ def show_run(run: TrainingRun) -> None:
             icon=":material/image:",
         )
         return
-    st.caption(
+    ui.note(
         f"After epoch {snap.preview.epoch}: 8 test digits (top) over their reconstructions, and 64 digits "
         "decoded from codes drawn from the uniform prior."
     )
     left, right = st.columns([3, 2])
-    left.plotly_chart(reconstructions_figure(snap.preview), width="stretch", key="train_reconstructions")
-    right.plotly_chart(prior_samples_figure(snap.preview), width="stretch", key="train_prior")
+    with left:
+        ui.chart(reconstructions_figure(snap.preview), "reconstructions", width="stretch", key="train_reconstructions")
+    with right:
+        ui.chart(prior_samples_figure(snap.preview), "prior_samples", width="stretch", key="train_prior")
 
 
 st.title("Train")

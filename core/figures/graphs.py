@@ -80,26 +80,15 @@ def _drawing(values: np.ndarray, xy: np.ndarray, axis: str, legend: bool) -> lis
         )
     middle = np.array([(xy[i] + xy[j]) / 2 for i, j in pairs]).reshape(-1, 2)
     text = [f"edge {edge_label(i, j)}: {v:.3f}" for (i, j), v in zip(pairs, values)]
+    traces.append(_points(middle, "markers", dict(size=10, opacity=0), text, hoverinfo="text", **refs))
+    node = dict(size=26, color=NODE_COLOUR, line=dict(color="white", width=2))
+    labels = [str(i + 1) for i in range(n)]
     traces.append(
-        dict(
-            type="scatter",
-            x=middle[:, 0],
-            y=middle[:, 1],
-            mode="markers",
-            marker=dict(size=10, opacity=0),
-            text=text,
-            hoverinfo="text",
-            **refs,
-        )
-    )
-    traces.append(
-        dict(
-            type="scatter",
-            x=xy[:, 0],
-            y=xy[:, 1],
-            mode="markers+text",
-            marker=dict(size=26, color=NODE_COLOUR, line=dict(color="white", width=2)),
-            text=[str(i + 1) for i in range(n)],
+        _points(
+            xy,
+            "markers+text",
+            node,
+            labels,
             textfont=dict(color="white"),
             hoverinfo="skip",
             name="node",
@@ -107,6 +96,11 @@ def _drawing(values: np.ndarray, xy: np.ndarray, axis: str, legend: bool) -> lis
         )
     )
     return traces
+
+
+def _points(xy: np.ndarray, mode: str, marker: dict, text: list[str], **extra: Any) -> dict:
+    """Markers at (n, 2) positions: the nodes, or the invisible hover targets at edge midpoints."""
+    return dict(type="scatter", x=xy[:, 0], y=xy[:, 1], mode=mode, marker=marker, text=text, **extra)
 
 
 def drawings_figure(
@@ -231,26 +225,19 @@ def learning_curves_figure(
         history = list(histories.get(name, ()))
         steps_done = [p.step for p in history]
         refs = dict(xaxis=f"x{axis}", yaxis=f"y{axis}", legendgroup=str(k), showlegend=k == 0, mode="lines")
-        data.append(
-            dict(
-                type="scatter",
-                x=steps_done,
-                y=[p.accuracy for p in history],
-                name="learned tree (accuracy)",
-                line=dict(color=PALETTE[0], width=3),
-                **(refs | dict(legendgroup="learned")),
-            )
+        series = (
+            ("learned tree (accuracy)", [p.accuracy for p in history], dict(color=PALETTE[0], width=3), "learned"),
+            (
+                "sampled trees",
+                [p.sample_accuracy for p in history],
+                dict(color=PALETTE[1], width=2, dash="dot"),
+                "sampled",
+            ),
         )
-        data.append(
-            dict(
-                type="scatter",
-                x=steps_done,
-                y=[p.sample_accuracy for p in history],
-                name="sampled trees",
-                line=dict(color=PALETTE[1], width=2, dash="dot"),
-                **(refs | dict(legendgroup="sampled")),
+        for label, values, line, group in series:
+            data.append(
+                dict(type="scatter", x=steps_done, y=values, name=label, line=line, **(refs | dict(legendgroup=group)))
             )
-        )
         layout[f"xaxis{axis}"] |= dict(range=[0, steps], title=dict(text="step"))
         layout[f"yaxis{axis}"] |= dict(range=[0, 1.05])
     layout["yaxis"] |= dict(title=dict(text="share of planted edges"))

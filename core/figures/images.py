@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import torch
 
@@ -23,6 +24,16 @@ def tile_images(images: torch.Tensor, columns: int, pad: int = 2) -> torch.Tenso
         r, c = divmod(i, columns)
         canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
     return canvas
+
+
+def digit_picture(image: torch.Tensor, scale: int = 8) -> np.ndarray:
+    """A digit (or digits tiled by `tile_images`) in [0, 1] as a uint8 greyscale picture `scale`
+    times larger, ink dark on white, enlarged without blur: a few kB of PNG where a heatmap
+    figure of the same digits is tens to hundreds of kB."""
+    if image.dim() != 2:
+        raise ValueError(f"a picture must have shape (height, width), got {tuple(image.shape)}.")
+    pixels = ((1 - image.float().cpu().clamp(0, 1)) * 255).round().to(torch.uint8)
+    return pixels.repeat_interleave(scale, 0).repeat_interleave(scale, 1).numpy()
 
 
 def digits_figure(

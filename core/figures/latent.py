@@ -12,7 +12,13 @@ import torch
 from core.figures.style import PALETTE, figure
 
 
-def code_grid_figure(code: torch.Tensor, classes: int, selected: int | None = None, height: int = 360) -> go.Figure:
+def code_grid_figure(
+    code: torch.Tensor,
+    classes: int,
+    selected: int | None = None,
+    height: int = 360,
+    title: str = "Code: one active class per variable (click a cell)",
+) -> go.Figure:
     """The one-hot code as a clickable grid: variables across, classes down, active cells dark."""
     variables = code.numel()
     xs = np.repeat(np.arange(variables), classes)
@@ -70,10 +76,15 @@ def code_grid_figure(code: torch.Tensor, classes: int, selected: int | None = No
                 line=dict(color=PALETTE[1], width=3),
             )
         ]
-    return figure(data, layout, "Code: one active class per variable (click a cell)", height)
+    return figure(data, layout, title, height)
 
 
-def probabilities_figure(probabilities: torch.Tensor, code: torch.Tensor, height: int = 320) -> go.Figure:
+def probabilities_figure(
+    probabilities: torch.Tensor,
+    code: torch.Tensor,
+    height: int = 320,
+    title: str = "Encoder probabilities q(z | x) for the test digit",
+) -> go.Figure:
     """The encoder's q(z | x) per variable and class; dots mark the code's active cells."""
     variables, classes = probabilities.shape
     data: list[dict[str, Any]] = [
@@ -102,4 +113,4 @@ def probabilities_figure(probabilities: torch.Tensor, code: torch.Tensor, height
         xaxis=dict(title_text="variable", tickmode="linear", dtick=1, fixedrange=True),
         yaxis=dict(title_text="class", tickmode="linear", dtick=1, autorange="reversed", fixedrange=True),
     )
-    return figure(data, layout, "Encoder probabilities q(z | x) for the test digit", height)
+    return figure(data, layout, title, height)

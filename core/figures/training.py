@@ -15,7 +15,7 @@ import torch
 
 from core.figures.images import digits_figure
 from core.figures.style import PALETTE, figure, panels, style
-from core.training import EpochMetrics, Preview, TrainingCurves
+from core.training import Change, EpochMetrics, Preview, TrainingCurves
 
 RELAXED, UNRELAXED, TEST = PALETTE[0], PALETTE[1], PALETTE[2]
 
@@ -46,12 +46,60 @@ def _line(x: np.ndarray, y: Sequence[float], name: str, color: str, width: float
     return dict(type="scatter", x=x, y=_array(y), mode="lines", name=name, line=dict(color=color, width=width), **extra)
 
 
+CHANGE_COLOR = "#555555"
+CHANGE_NAMES = {"tau": "τ", "lr": "lr"}
+
+
+def change_label(change: Change) -> str:
+    return f"{CHANGE_NAMES.get(change.name, change.name)} → {change.value:g}"
+
+
+def change_marks(changes: Sequence[Change], axes: Sequence[str] = ("",), label: bool = True) -> dict:
+    """A dashed vertical line on each of the axes at every step where τ or the learning rate was
+    changed mid-run, labelled at the top with the new value; several changes at one step share a label."""
+    by_step: dict[int, list[Change]] = {}
+    for change in changes:
+        by_step.setdefault(change.step, []).append(change)
+    shapes, notes = [], []
+    for step, group in by_step.items():
+        for n in axes:
+            shapes.append(
+                dict(
+                    type="line",
+                    x0=step,
+                    x1=step,
+                    xref=f"x{n}",
+                    y0=0,
+                    y1=1,
+                    yref=f"y{n} domain",
+                    line=dict(color=CHANGE_COLOR, width=2, dash="dash"),
+                )
+            )
+            if label:
+                notes.append(
+                    dict(
+                        x=step,
+                        xref=f"x{n}",
+                        y=1,
+                        yref=f"y{n} domain",
+                        text=", ".join(change_label(c) for c in group),
+                        showarrow=False,
+                        xanchor="left",
+                        yanchor="top",
+                        font=dict(size=13, color=CHANGE_COLOR),
+                        bgcolor="rgba(255,255,255,0.8)",
+                    )
+                )
+    return dict(shapes=shapes, annotations=notes)
+
+
 def objectives_figure(
     curves: TrainingCurves,
     epochs: Sequence[EpochMetrics],
     total_steps: int | None = None,
     height: int = 430,
     revision: str = "training",
+    changes: Sequence[Change] = (),
 ) -> go.Figure:
     """Relaxed and unrelaxed training objectives per step (smoothed) and the test objective
     per epoch on one step axis; the axis spans the whole run so the chart grows into it.
@@ -83,13 +131,18 @@ def objectives_figure(
             ),
             uirevision=revision,
             hovermode="x unified",
+            **change_marks(changes),
         ),
     )
     return style(fig, "Negative ELBO: lower is better", height)
 
 
 def diagnostics_figure(
-    curves: TrainingCurves, total_steps: int | None = None, height: int = 300, revision: str = "training"
+    curves: TrainingCurves,
+    total_steps: int | None = None,
+    height: int = 300,
+    revision: str = "training",
+    changes: Sequence[Change] = (),
 ) -> go.Figure:
     """Temperature, KL to the prior and reconstruction side by side, on the same step axis.
     Each figure is built in one constructor call, the panels laid out by hand: make_subplots
@@ -107,6 +160,10 @@ def diagnostics_figure(
         traces.append(_line(x, values, title, color, xaxis=f"x{n}", yaxis=f"y{n}", showlegend=False))
         layout[f"xaxis{n}"].update(title=dict(text="step"), range=[0, total_steps] if total_steps else None)
         layout[f"yaxis{n}"].update(range=y_range)
+    marks = change_marks(changes, ids[:1])  # labelled on the temperature panel, lines on all three
+    marks["shapes"] = change_marks(changes, ids, label=False)["shapes"]
+    layout["shapes"] = marks["shapes"]
+    layout["annotations"] = layout["annotations"] + marks["annotations"]
     return figure(traces, layout | dict(uirevision=revision, margin=dict(l=60, r=20, t=40, b=20)), None, height)
 
 

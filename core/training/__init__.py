@@ -4,7 +4,7 @@ step loop as events), `run` (a run in a worker thread, its slots and snapshots) 
 
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TemperatureSchedule, TrainConfig
 from core.training.curves import TrainingCurves, smooth, training_curves
-from core.training.loop import EpochMetrics, StepLosses, StepMetrics, Trainer
+from core.training.loop import CHANGEABLE, Change, EpochMetrics, StepLosses, StepMetrics, Trainer
 from core.training.run import (
     Preview,
     RunSlots,
@@ -18,7 +18,9 @@ from core.training.run import (
 __all__ = [
     "ANNEAL_EVERY",
     "ANNEAL_RATE",
+    "CHANGEABLE",
     "ESTIMATORS",
+    "Change",
     "EpochMetrics",
     "Preview",
     "RunSlots",

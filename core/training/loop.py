@@ -13,6 +13,7 @@ import torch
 
 from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, held_out_pixels
 from core.evaluation import exact_sample_objective
+from core.guards import positive_number
 from core.gumbel import gumbel_rao, one_hot_argmax
 from core.training.config import TrainConfig
 from core.vae import CategoricalVAE, Forward, reconstruction_nll, score_function_loss, vae_loss
@@ -53,6 +54,19 @@ class StepMetrics:
     reconstruction: float
     tau: float
     images_per_second: float
+    lr: float = 0.0  # the learning rate this step used (0: not recorded, an older run)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A setting changed while the run trains: `value` holds from step `step` + 1 on."""
+
+    step: int
+    name: str  # "tau" or "lr"
+    value: float
+
+
+CHANGEABLE = ("tau", "lr")
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,7 @@ class EpochMetrics:
     test_kl: float
     tau: float
     seconds: float
+    lr: float = 0.0
 
 
 def make_optimizer(model: CategoricalVAE, lr: float) -> torch.optim.Adam:
@@ -98,6 +113,8 @@ class Trainer:
         self.binarizer = torch.Generator(self.device).manual_seed(config.seed + 2)
         self.step = 0
         self.epoch = 0
+        self.tau_override: float | None = None  # set mid-run: replaces the schedule from then on
+        self.changes: list[Change] = []
 
     @property
     def steps_per_epoch(self) -> int:
@@ -107,6 +124,27 @@ class Trainer:
     def total_steps(self) -> int:
         total = self.steps_per_epoch * self.config.epochs
         return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def tau_at(self, step: int) -> float:
+        return self.tau_override if self.tau_override is not None else self.config.schedule.at(step)
+
+    def change(self, name: str, value: float) -> Change:
+        """Set τ or the learning rate for the next steps (a run's page changes them mid-run)."""
+        if name not in CHANGEABLE:
+            raise ValueError(f"only {' and '.join(CHANGEABLE)} can change during a run, not {name!r}.")
+        value = positive_number(value, "the temperature tau" if name == "tau" else "the learning rate")
+        if name == "tau":
+            self.tau_override = value
+        else:
+            for group in self.optimizer.param_groups:
+                group["lr"] = value
+        made = Change(self.step, name, value)
+        self.changes.append(made)
+        return made
 
     def _forward(self, x: torch.Tensor, tau: float) -> Forward:
         """The pass with the configured estimator's code."""
@@ -170,7 +208,7 @@ class Trainer:
             ):
                 if self.step >= self.total_steps:
                     break
-                tau = config.schedule.at(self.step)
+                tau = self.tau_at(self.step)
                 tick = time.perf_counter()
                 losses = self.train_step(self.batch(idx), tau)
                 now = len(idx) / max(time.perf_counter() - tick, 1e-9)
@@ -187,6 +225,7 @@ class Trainer:
                     losses.reconstruction,
                     tau=tau,
                     images_per_second=speed,
+                    lr=self.lr,
                 )
             test = exact_sample_objective(self.model, self.x_test, seed=config.seed)
             means = sums / max(steps, 1)
@@ -200,6 +239,7 @@ class Trainer:
                 test.total,
                 test.reconstruction,
                 test.kl,
-                tau=config.schedule.at(max(self.step - 1, 0)),
+                tau=self.tau_at(max(self.step - 1, 0)),
                 seconds=time.perf_counter() - started,
+                lr=self.lr,
             )

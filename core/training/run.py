@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,10 +26,10 @@ import torch
 from core.checkpoints import save_checkpoint
 from core.data import MNISTSplit
 from core.evaluation import exact_sample_objective
-from core.guards import eval_mode, whole_number
+from core.guards import eval_mode, positive_number, whole_number
 from core.gumbel import one_hot_argmax
 from core.training.config import TrainConfig
-from core.training.loop import EpochMetrics, StepMetrics, Trainer
+from core.training.loop import CHANGEABLE, Change, EpochMetrics, StepMetrics, Trainer
 from core.vae import CategoricalVAE
 
 
@@ -94,6 +94,7 @@ class RunSnapshot:
     elapsed_seconds: float
     stalled_seconds: float = 0.0  # since the last step arrived, while running
     abandoned: bool = False  # stopped by the watchdog: nobody polled it for too long
+    changes: list[Change] = field(default_factory=list)  # τ or lr changed mid-run, at the step it took effect
 
     @property
     def progress(self) -> float:
@@ -163,6 +164,7 @@ class TrainingRun:
         self.abandon_after = abandon_after
         self._inputs: _Inputs | None = _Inputs(train, test, test.subset(config.test_subset).pixels()[:preview_digits])
         self._steps: deque[StepMetrics] = deque(maxlen=history)
+        self._changes: list[Change] = []
         self._epochs: list[EpochMetrics] = []
         self._lock = threading.Lock()
         context = multiprocessing.get_context("fork")  # the page's data, shared, and no torch re-import
@@ -170,6 +172,7 @@ class TrainingRun:
         self._resume.set()
         self._stop = context.Event()
         self._messages = context.Queue()
+        self._controls = context.Queue()  # parent -> child: ("tau" | "lr", value), applied between steps
         self._process = context.Process(target=self._child, name=f"training-{self.name}", daemon=True)
         self._status = "pending"
         self._preview: Preview | None = None
@@ -213,6 +216,21 @@ class TrainingRun:
         self._stop.set()
         self._resume.set()
 
+    def change(self, name: str, value: float) -> None:
+        """Change τ or the learning rate while the run trains, without a restart: the child picks
+        the value up before its next step and reports the step, which the history records."""
+        if name not in CHANGEABLE:
+            raise ValueError(f"only {' and '.join(CHANGEABLE)} can change during a run, not {name!r}.")
+        value = positive_number(value, "the temperature tau" if name == "tau" else "the learning rate")
+        if not self.done:
+            self._controls.put((name, float(value)))
+
+    def set_tau(self, value: float) -> None:
+        self.change("tau", value)
+
+    def set_lr(self, value: float) -> None:
+        self.change("lr", value)
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the run to end and its process to exit; True when both have."""
         self._watcher.join(timeout)
@@ -252,6 +270,7 @@ class TrainingRun:
                 elapsed,
                 stalled_seconds=now - self._last_step_at if self._status == "running" else 0.0,
                 abandoned=self._abandoned,
+                changes=list(self._changes),
             )
 
     def _unpause(self) -> None:
@@ -289,6 +308,7 @@ class TrainingRun:
                 self._unpause()
         finally:
             self._messages.close()
+            self._controls.close()
             if self._slots is not None:
                 self._slots.release()
 
@@ -309,6 +329,8 @@ class TrainingRun:
                 metrics, images = payload
                 self._epochs.append(metrics)
                 self._preview = Preview(metrics.epoch, *(torch.from_numpy(a) for a in images))
+            elif kind == "change":
+                self._changes.append(payload[0])
             elif kind == "end":
                 self._status, self._checkpoint = payload
                 self._unpause()
@@ -356,6 +378,9 @@ class TrainingRun:
                     preview = make_preview(trainer.model, self._inputs.preview_x, event.epoch, seed=self.config.seed)
                     images = (preview.originals, preview.reconstructions, preview.prior_samples)
                     send(("epoch", event, tuple(t.numpy() for t in images)))
+                for change in self._take_changes(trainer):
+                    flush()  # the steps before it first, so the page sees them in order
+                    send(("change", change))
                 if not self._resume.is_set():
                     flush()
                     while not self._resume.wait(POLL_SECONDS) and os.getppid() == server:
@@ -367,6 +392,16 @@ class TrainingRun:
             send(("end", status, self._save(trainer, status)))
         except Exception as err:  # the page shows it; the run must not end silently
             send(("failed", f"{type(err).__name__}: {err}"))
+
+    def _take_changes(self, trainer: Trainer) -> list[Change]:
+        """Apply the settings the page changed since the last step (in the child)."""
+        made: list[Change] = []
+        while True:
+            try:
+                name, value = self._controls.get_nowait()
+            except queue.Empty:
+                return made
+            made.append(trainer.change(name, value))
 
     def _save(self, trainer: Trainer, status: str) -> Path | None:
         if self.checkpoint_dir is None or trainer.step == 0:
@@ -398,4 +433,5 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
         "seed": trainer.config.seed,
         "final_metrics": final,
         "history": [asdict(e) for e in epochs],
+        "changes": [asdict(c) for c in trainer.changes],
     }

@@ -1,0 +1,70 @@
+"""Lecture features: the maths beside every picture, presenter view, both kept in the URL."""
+
+import json
+
+import pytest
+
+from core.figures.style import FONT_SIZE, figure, presenter_view
+from core.formulas import FORMULAS, formula
+from tests.apptest import run_page
+
+
+def fonts(app) -> list[float]:
+    return [json.loads(chart.proto.spec)["layout"]["font"]["size"] for chart in app.get("plotly_chart")]
+
+
+def test_every_formula_has_latex_and_a_reading_sentence():
+    for name, shown in FORMULAS.items():
+        assert shown.latex.strip() and shown.reading.endswith("."), name
+    with pytest.raises(ValueError, match="no formula"):
+        formula("nonsense")
+
+
+@pytest.mark.parametrize("page", ["views/temperature.py", "app.py"])
+def test_the_maths_is_beside_each_figure_when_on_and_gone_when_off(page):
+    shown = run_page(page)
+    assert not shown.exception
+    assert len(shown.latex) == len(shown.get("plotly_chart")) >= 1
+    assert all("\\" in latex.value for latex in shown.latex)
+    hidden = run_page(page, maths="off")
+    assert not hidden.exception
+    assert len(hidden.latex) == 0 and len(hidden.get("plotly_chart")) == len(shown.get("plotly_chart"))
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["views/latent_editor.py", "views/structures.py", "views/graphs.py", "views/estimators.py", "views/train.py"],
+)
+def test_every_page_shows_the_maths_only_when_asked(page, data_root):
+    shown = run_page(page)
+    assert not shown.exception
+    assert len(shown.latex) >= 1 or page == "views/train.py"  # the Train page's maths sits beside a run's charts
+    hidden = run_page(page, maths="off")
+    assert not hidden.exception and len(hidden.latex) == 0
+
+
+def test_the_sidebar_toggles_write_the_url():
+    app = run_page("app.py")
+    assert app.toggle(key="show_maths").value is True and app.toggle(key="presenter").value is False
+    app.toggle(key="presenter").set_value(True).run()
+    app.toggle(key="show_maths").set_value(False).run()
+    assert "on" in app.query_params["presenter"]
+    assert "off" in app.query_params["maths"]
+    assert len(app.latex) == 0
+
+
+def test_presenter_view_enlarges_figures_and_hides_secondary_captions():
+    normal = run_page("views/temperature.py")
+    presented = run_page("views/temperature.py", presenter="on")
+    assert not presented.exception
+    assert all(big > small for big, small in zip(fonts(presented), fonts(normal)))
+    assert len(presented.caption) < len(normal.caption)
+    assert len(presented.latex) == len(normal.latex)  # the maths stays
+
+
+def test_presenter_view_scales_a_copy():
+    fig = figure([dict(type="scatter", x=[0, 1], y=[0, 1], line=dict(width=2))], {}, "t", 300)
+    big = presenter_view(fig)
+    assert big.layout.font.size > FONT_SIZE and big.data[0].line.width > 2 and big.layout.height > 300
+    assert fig.data[0].line.width == 2 and fig.layout.height == 300
+    assert presenter_view(fig, presenter=False) is fig
