@@ -2,6 +2,11 @@
 
 torchvision parses the files once; after that an epoch is a permutation and a gather on
 the training device, with no per-image Python work.
+
+Binarized MNIST, the protocol of the discrete-latent VAE papers: each pixel becomes a
+Bernoulli draw with its grey level as probability. "dynamic" draws training batches afresh
+every time (seeded by the run); "static" draws the training set once; either way the test set
+is drawn once with `TEST_BINARIZE_SEED`, so every binarized run is scored on the same images.
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ RAW_FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 Split = Literal["train", "test"]
+BINARIZE: tuple[str, ...] = ("none", "dynamic", "static")
+BINARIZE_LABELS = {
+    "none": "Grey levels (as the seed)",
+    "dynamic": "Binarized afresh every batch",
+    "static": "Binarized once",
+}
+# The fixed draws of the binarized test set and of the statically binarized training set.
+TEST_BINARIZE_SEED = 20170
+STATIC_BINARIZE_SEED = 20171
 
 
 class MissingDataError(RuntimeError):
@@ -49,6 +63,33 @@ class MNISTSplit:
         if not n >= 1:
             raise ValueError(f"a subset needs at least one example, got {n}.")
         return MNISTSplit(self.images[:n], self.labels[:n])
+
+
+def bernoulli(probabilities: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A 0/1 draw per entry, 1 with the entry's value as probability, in the input's dtype."""
+    if not probabilities.is_floating_point():
+        raise ValueError(f"binarizing needs probabilities in a floating tensor, got {probabilities.dtype}.")
+    device = generator.device if generator is not None else probabilities.device
+    u = torch.rand(probabilities.shape, generator=generator, device=device, dtype=probabilities.dtype)
+    return (u.to(probabilities.device) < probabilities).to(probabilities.dtype)
+
+
+def binarized(pixels: torch.Tensor, seed: int) -> torch.Tensor:
+    """A fixed binarization of grey levels in [0, 1]: the same seed gives the same images."""
+    return bernoulli(pixels, torch.Generator(pixels.device).manual_seed(seed))
+
+
+def held_out_pixels(test: MNISTSplit, binarize: bool, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The test images as the runs are scored on them: grey levels, or the fixed binarization
+    of the whole split (drawn on the CPU, so every device and every subset sees the same)."""
+    x = test.pixels()
+    return (binarized(x, TEST_BINARIZE_SEED) if binarize else x).to(device)
+
+
+def check_binarize(binarize: str) -> str:
+    if binarize not in BINARIZE:
+        raise ValueError(f"unknown binarization {binarize!r}; choose one of {', '.join(BINARIZE)}.")
+    return binarize
 
 
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:

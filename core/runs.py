@@ -308,6 +308,7 @@ SETTING_COLUMNS: tuple[str, ...] = (
     "seed",
     "train_images",
     "test_images",
+    "binarize",
 )
 METRIC_COLUMNS: tuple[str, ...] = ("relaxed", "unrelaxed", "test", "epochs_done", "steps", "status")
 
@@ -352,6 +353,7 @@ def _settings(metadata: dict) -> dict:
         "seed": config.get("seed", metadata.get("seed")),
         "train_images": data.get("train_images"),
         "test_images": data.get("test_images"),
+        "binarize": config.get("binarize", "none"),
     }
 
 

@@ -515,6 +515,7 @@ def _flag(text: str) -> bool:
 def build_parser():
     import argparse
 
+    from core.data import BINARIZE
     from core.names import ALIASES
     from core.training.config import ESTIMATORS
     from core.vae import PRESETS
@@ -534,6 +535,7 @@ def build_parser():
     p.add_argument("--train-subset", type=int, default=None, help="overrides --data: the first N training images")
     p.add_argument("--test-subset", type=int, default=None, help="overrides --data: the first N test images")
     p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--binarize", choices=BINARIZE, default="none", help="grey-level MNIST, or binarized")
     p.add_argument("--name", default=None, help="the sweep's folder under runs/sweeps (default: sweep-<time>)")
     p.add_argument("--resume", action="store_true", help="skip trials already finished in this sweep's folder")
     p.add_argument("--parallel", type=int, default=None, help="trials at once (default: the machine's cores)")
@@ -552,6 +554,7 @@ def trials_from_args(args) -> list[Trial]:
         "train_subset": args.train_subset or train_subset,
         "test_subset": args.test_subset or test_subset,
         "max_steps": args.max_steps,
+        "binarize": args.binarize,
     }
     grid = {
         "estimator": args.estimator,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.data import MissingDataError, load_mnist
+from core.data import BINARIZE, MissingDataError, load_mnist
 from core.device import default_device, device_name
 from core.names import ALIASES
 from core.runs import RunStore
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         default="faithful",
-        help="faithful: ReLU on the encoder logits as in the seed; linear: plain logits",
+        help="faithful: ReLU on the encoder logits as in the seed; linear: plain logits; "
+        "jang: 20x10 latents, plain logits (Jang et al. 2017)",
     )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--tau", type=float, default=1.0, help="temperature (the start value when annealing)")
@@ -52,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="overrides --hard when given ('relaxed' is the older name of gumbel_softmax)",
     )
     p.add_argument("--rao-samples", type=int, default=10, help="conditional Gumbel draws per Gumbel-Rao gradient")
+    p.add_argument(
+        "--sf-samples",
+        type=int,
+        default=4,
+        help="exact samples per image for the score function (each one's baseline is the others' mean)",
+    )
+    p.add_argument(
+        "--binarize",
+        choices=BINARIZE,
+        default="none",
+        help="none: grey levels as the seed; dynamic: a fresh Bernoulli draw per batch; static: one draw. "
+        "Binarized runs are tested on one fixed binarization of the test set",
+    )
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)

@@ -71,6 +71,8 @@ class VAEConfig:
 PRESETS: dict[str, VAEConfig] = {
     "faithful": VAEConfig(relu_logits=True),
     "linear": VAEConfig(relu_logits=False),
+    # Jang et al. 2017, Section 4.3: 20 categorical variables of 10 classes, 784-512-256 encoder.
+    "jang": VAEConfig(latent_vars=20, relu_logits=False),
 }
 
 
@@ -169,3 +171,39 @@ def vae_loss(pixel_logits: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) 
     rec = reconstruction_nll(pixel_logits, x).mean()
     kl = kl_to_uniform(logits).mean()
     return VAELoss(rec + kl, rec, kl)
+
+
+def score_function_loss(
+    model: CategoricalVAE,
+    x: torch.Tensor,
+    samples: int = 4,
+    generator: Generator = None,
+    *,
+    leave_one_out: bool = True,
+) -> tuple[VAELoss, torch.Tensor]:
+    """The objective with `samples` exact samples per image, and the surrogate whose gradient
+    is the score-function (REINFORCE) estimator with a leave-one-out baseline.
+
+    The reconstruction term's gradient reaches the encoder through log q(z | x) only:
+    (f(z_k) - b_k) * grad log q(z_k | x), where f is the reconstruction loss and b_k the mean
+    of f over the other samples of the same image (independent of z_k, so the estimate stays
+    unbiased). The decoder gets the pathwise gradient of f at the sampled codes and the KL
+    term its exact gradient. `leave_one_out=False` uses the mean over all samples, z_k's own
+    loss included: a biased baseline (the gradient shrinks by (K - 1) / K), kept for the test
+    that tells the two apart.
+    """
+    if samples < 2:
+        raise ValueError(f"a leave-one-out baseline needs at least 2 samples per image, got {samples}.")
+    logits = model.encode(x)
+    log_q = torch.log_softmax(logits, dim=-1)
+    with torch.no_grad():
+        code = one_hot_argmax(perturbed_logits(logits.detach().expand(samples, *logits.shape), generator))
+    pixel_logits = model.decode_logits(code.reshape(samples * x.shape[0], *logits.shape[1:]))
+    rec = reconstruction_nll(pixel_logits, x.reshape(x.shape[0], -1).repeat(samples, 1)).view(samples, -1)
+    log_q_code = (log_q * code).sum(dim=(-2, -1))  # (samples, batch)
+    f = rec.detach()
+    baseline = (f.sum(0, keepdim=True) - f) / (samples - 1) if leave_one_out else f.mean(0, keepdim=True)
+    kl = kl_to_uniform(logits).mean()
+    rec_mean = rec.mean()
+    surrogate = rec_mean + kl + ((f - baseline) * log_q_code).mean()
+    return VAELoss(rec_mean + kl, rec_mean, kl), surrogate

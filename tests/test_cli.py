@@ -80,3 +80,15 @@ def test_empty_data_root_names_the_four_files(data_root, tmp_path):
     err = result.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
     assert all(name in err[0] for name in RAW_FILES) and str(tmp_path.resolve()) in err[0]
+
+
+def test_binarize_and_score_function_options_reach_the_config():
+    from core.train import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        ["--preset", "jang", "--binarize", "dynamic", "--estimator", "score_function", "--sf-samples", "3"]
+    )
+    config = config_from_args(args)
+    assert (config.binarize, config.estimator, config.sf_samples) == ("dynamic", "score_function", 3)
+    assert config.model.latent_vars == 20 and not config.model.relu_logits
+    assert config_from_args(build_parser().parse_args([])).binarize == "none"

@@ -213,6 +213,22 @@ def test_a_run_that_gets_no_cpu_says_it_waits(runs_dir):
     assert re.match(r"Waiting for CPU: no step for \d+ s · Epoch \d+ of 200 · step [\d,]+ of", text), text
 
 
+def test_binarized_data_and_reinforce_reach_the_run(runs_dir):
+    """The Pixels option and the score-function estimator go from the form into the run's config."""
+    at = _page()
+    at.query_params.update(binarize="dynamic")
+    at.run()
+    assert _widget(at, "binarize").value == "dynamic"
+    at = _start(at, preset="jang", estimator="score_function", epochs=1)
+    assert not at.exception and not at.error
+    run = at.session_state["train_run"]
+    config = run.config
+    assert (config.binarize, config.estimator, config.model.latent_vars) == ("dynamic", "score_function", 20)
+    assert at.query_params["binarize"] == "dynamic"
+    assert run.join(60)
+    assert run.snapshot().status == "finished"
+
+
 def test_tau_and_lr_change_mid_run_from_the_page(runs_dir):
     at = _start(_page().run(), epochs=200)
     run = at.session_state["train_run"]

@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 import ui
-from core.data import MNISTSplit
+from core.data import BINARIZE, BINARIZE_LABELS, MNISTSplit
 from core.device import available_devices, device_label, device_name
 from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
 from core.names import ALIASES, SHORT_LABELS
@@ -41,11 +41,16 @@ SUBSETS: dict[str, tuple[int | None, int | None]] = {
     "tiny": (1000, 500),
 }
 SUBSET_LABELS = {"full": "All of MNIST (60k / 10k)", "demo": "Quick demo (5k / 1k)", "tiny": "Tiny (1k / 500)"}
-PRESET_LABELS = {"faithful": "Faithful (as the seed)", "linear": "Linear logits"}
+PRESET_LABELS = {
+    "faithful": "Faithful (as the seed)",
+    "linear": "Linear logits",
+    "jang": "Jang et al. 2017 (20 × 10)",
+}
 ESTIMATOR_HELP = (
     "Gumbel-Softmax: the decoder sees the relaxed sample. Straight-through: it sees the one-hot "
     "argmax, the gradient is the relaxed one's. Gumbel-Rao: straight-through with the relaxed "
-    "gradient averaged over several Gumbel draws given the same argmax."
+    "gradient averaged over several Gumbel draws given the same argmax. REINFORCE: exact samples, "
+    "the score-function gradient with a leave-one-out baseline over 4 samples per image."
 )
 SUBSETS_BY_SIZE = {sizes: name for name, sizes in SUBSETS.items()}
 # The form's settings, mirrored in the URL; the defaults are the seed's preset (TrainConfig's).
@@ -66,6 +71,7 @@ FIELDS = {
     "lr": ui.FloatField("train_lr", "lr", DEFAULT.lr, low=1e-6, high=1.0),
     "seed": ui.IntField("train_seed", "seed", DEFAULT.seed, high=ui.SEED_MAX, fold=True),
     "data": ui.ChoiceField("train_data", "data", "full", choices=tuple(SUBSETS)),
+    "binarize": ui.ChoiceField("train_binarize", "binarize", DEFAULT.binarize, choices=BINARIZE),
 }
 # The run area redraws twice a second and the whole page once per epoch; Streamlit's fade of
 # elements waiting to be redrawn would make it blink on a projector.
@@ -121,8 +127,9 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
                 list(PRESETS),
                 format_func=lambda p: PRESET_LABELS.get(p, p),
                 key="train_preset",
-                help="Both: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
-                "Faithful keeps the seed's ReLU on the encoder's logits; linear drops it.",
+                help="Faithful and linear: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
+                "Faithful keeps the seed's ReLU on the encoder's logits; linear drops it. "
+                "Jang et al.: 20 variables of 10 classes, plain logits.",
             ),
             "estimator": st.radio(
                 "Gradient estimator",
@@ -153,6 +160,14 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
             format_func=lambda name: SUBSET_LABELS[name],
             key="train_data",
             help="Training / test images. A subset trains in seconds: good for a quick demo.",
+        )
+        values["binarize"] = st.selectbox(
+            "Pixels",
+            list(BINARIZE),
+            format_func=lambda name: BINARIZE_LABELS[name],
+            key="train_binarize",
+            help="Grey levels scored with binary cross-entropy, as the seed; or binarized MNIST as the "
+            "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
         )
         devices = available_devices()
         current = ui.current_device()

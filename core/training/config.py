@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from core.data import check_binarize
 from core.device import check_device
 from core.guards import positive_number, whole_number
 from core.names import canonical_estimator
 from core.vae import PRESETS, VAEConfig
 
-ESTIMATORS: tuple[str, ...] = ("gumbel_softmax", "straight_through", "gumbel_rao")
+ESTIMATORS: tuple[str, ...] = ("gumbel_softmax", "straight_through", "gumbel_rao", "score_function")
 # Jang et al. 2017's annealing, used when annealing is asked for without its own settings.
 ANNEAL_RATE = 3e-5
 ANNEAL_EVERY = 1000
@@ -59,6 +60,9 @@ class TrainConfig:
     anneal_every: int = ANNEAL_EVERY
     estimator: str = "gumbel_softmax"
     rao_samples: int = 10
+    # Score function: exact samples per image; each one's baseline is the mean loss of the others.
+    sf_samples: int = 4
+    binarize: str = "none"
     seed: int = 0
     device: str = "cpu"
     max_steps: int | None = None
@@ -72,6 +76,8 @@ class TrainConfig:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}.")
         whole_number(self.rao_samples, "Gumbel-Rao's conditional draws (rao_samples)", 1)
+        whole_number(self.sf_samples, "the score function's samples per image (sf_samples)", 2)
+        check_binarize(self.binarize)
         whole_number(self.seed, "the seed")
         for name, what in (
             ("max_steps", "max steps"),

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
-from core.data import MNISTSplit, batch_indices
+from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, held_out_pixels
 from core.evaluation import exact_sample_objective
 from core.guards import positive_number
 from core.gumbel import gumbel_rao, one_hot_argmax
 from core.training.config import TrainConfig
-from core.vae import CategoricalVAE, Forward, reconstruction_nll, vae_loss
+from core.vae import CategoricalVAE, Forward, reconstruction_nll, score_function_loss, vae_loss
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,13 @@ class Trainer:
         self.model.to(self.device).train()
         self.optimizer = make_optimizer(self.model, config.lr)
         self.x_train = train.subset(config.train_subset).pixels(self.device)
-        self.x_test = test.subset(config.test_subset).pixels(self.device)
+        if config.binarize == "static":
+            self.x_train = binarized(self.x_train.cpu(), STATIC_BINARIZE_SEED).to(self.device)
+        self.x_test = held_out_pixels(test, config.binarize != "none", self.device)[: config.test_subset]
         self.noise = torch.Generator(self.device).manual_seed(config.seed)
         self.shuffle = torch.Generator().manual_seed(config.seed + 1)
+        # Dynamic binarization: a fresh Bernoulli draw per pixel for every batch, seeded by the run.
+        self.binarizer = torch.Generator(self.device).manual_seed(config.seed + 2)
         self.step = 0
         self.epoch = 0
         self.tau_override: float | None = None  # set mid-run: replaces the schedule from then on
@@ -153,8 +157,17 @@ class Trainer:
         code = gumbel_rao(logits, tau, self.config.rao_samples, self.noise)
         return Forward(logits, code, self.model.decode_logits(code))
 
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        """The training images at `idx`, binarized afresh under dynamic binarization."""
+        x = self.x_train[idx]
+        return bernoulli(x, self.binarizer) if self.config.binarize == "dynamic" else x
+
     def train_step(self, x: torch.Tensor, tau: float) -> StepLosses:
         """One Adam step, and the batch means it measured before the update."""
+        if self.config.estimator == "score_function":
+            # Exact samples in the forward pass: the objective is the unrelaxed one.
+            sf, surrogate = score_function_loss(self.model, x, self.config.sf_samples, self.noise)
+            return self._update(surrogate, sf.total, sf.total, sf.kl, sf.reconstruction)
         out = self._forward(x, tau)
         loss = vae_loss(out.pixel_logits, x, out.logits)
         # The unrelaxed objective comes before the update, so both describe the same weights.
@@ -165,12 +178,21 @@ class Trainer:
                 assert out.scores is not None  # a relaxed pass keeps the perturbed logits it relaxed
                 exact = one_hot_argmax(out.scores)
                 unrelaxed = reconstruction_nll(self.model.decode_logits(exact), x).mean() + loss.kl
+        return self._update(loss.total, loss.total, unrelaxed, loss.kl, loss.reconstruction)
+
+    def _update(
+        self,
+        objective: torch.Tensor,
+        relaxed: torch.Tensor,
+        unrelaxed: torch.Tensor,
+        kl: torch.Tensor,
+        reconstruction: torch.Tensor,
+    ) -> StepLosses:
+        """Step on the gradient of `objective`; return the batch means measured before it."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
+        objective.backward()
         self.optimizer.step()
-        values = torch.stack(
-            [loss.total.detach(), unrelaxed.detach(), loss.kl.detach(), loss.reconstruction.detach()]
-        ).tolist()
+        values = torch.stack([relaxed.detach(), unrelaxed.detach(), kl.detach(), reconstruction.detach()]).tolist()
         return StepLosses(*values)
 
     def events(self) -> Iterator[StepMetrics | EpochMetrics]:
@@ -188,7 +210,7 @@ class Trainer:
                     break
                 tau = self.tau_at(self.step)
                 tick = time.perf_counter()
-                losses = self.train_step(self.x_train[idx], tau)
+                losses = self.train_step(self.batch(idx), tau)
                 now = len(idx) / max(time.perf_counter() - tick, 1e-9)
                 speed = now if speed == 0 else 0.9 * speed + 0.1 * now
                 self.step += 1
