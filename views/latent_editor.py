@@ -154,27 +154,23 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
     ui.maths("code_grid")
 
 
+def strip(canvas: torch.Tensor, scale: int, caption: str, formula: str) -> None:
+    """A row of digits as one small PNG, with its formula when the maths is shown."""
+    st.image(digit_picture(canvas, scale=scale), caption=caption, width="stretch", output_format="PNG")
+    ui.maths(formula)
+
+
 def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
     """What one variable controls, and a path to another code."""
     variable, classes = state[VARIABLE_KEY], model.config.classes
     sweep_tab, path_tab = st.tabs([f"What does variable {variable} control?", "Interpolate"])
     with sweep_tab:
-        st.image(
-            digit_picture(tile_images(decoded.sweep, classes), scale=3),
-            caption=f"Variable {variable} set to each class, 0 to {classes - 1} from left to right",
-            width="stretch",
-            output_format="PNG",
-        )
-        ui.maths("variable_sweep")
+        caption = f"Variable {variable} set to each class, 0 to {classes - 1} from left to right"
+        strip(tile_images(decoded.sweep, classes), 3, caption, "variable_sweep")
     with path_tab:
         st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
-        st.image(
-            digit_picture(tile_images(decoded.path, PATH_COLUMNS), scale=2),
-            caption=f"From this code to prior sample {state[TARGET_SEED.key]}, one variable at a time",
-            width="stretch",
-            output_format="PNG",
-        )
-        ui.maths("code_path")
+        caption = f"From this code to prior sample {state[TARGET_SEED.key]}, one variable at a time"
+        strip(tile_images(decoded.path, PATH_COLUMNS), 2, caption, "code_path")
 
 
 @st.fragment
