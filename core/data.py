@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import torch
 
+from core.names import BINARIZE
+
 DATA_ENV = "GUMBEL_LAB_DATA"
 RAW_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -29,7 +31,6 @@ RAW_FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 Split = Literal["train", "test"]
-BINARIZE: tuple[str, ...] = ("none", "dynamic", "static")
 BINARIZE_LABELS = {
     "none": "Grey levels (as the seed)",
     "dynamic": "Binarized afresh every batch",

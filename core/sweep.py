@@ -515,10 +515,7 @@ def _flag(text: str) -> bool:
 def build_parser():
     import argparse
 
-    from core.data import BINARIZE
-    from core.names import ALIASES
-    from core.training.config import ESTIMATORS
-    from core.vae import PRESETS
+    from core.names import ALIASES, BINARIZE, ESTIMATORS, PRESET_NAMES
 
     p = argparse.ArgumentParser(
         prog="python -m core.sweep", description="Train a grid of categorical VAEs on Ray and compare them."
@@ -527,7 +524,7 @@ def build_parser():
     p.add_argument("--estimator", nargs="+", choices=[*ESTIMATORS, *ALIASES], default=["gumbel_softmax"])
     p.add_argument("--anneal", type=_flag, nargs="+", default=[False], metavar="on|off")
     p.add_argument("--lr", type=float, nargs="+", default=[1e-3])
-    p.add_argument("--preset", nargs="+", choices=sorted(PRESETS), default=["faithful"])
+    p.add_argument("--preset", nargs="+", choices=PRESET_NAMES, default=["faithful"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=100)

@@ -1,6 +1,8 @@
 """Train the categorical VAE from the command line: `python -m core.train`.
 
 The defaults are the seed's preset; one line per epoch reads like the seed's output.
+torch and the training engine are imported only once the arguments are parsed, so `--help`
+and a mistyped option answer at once.
 """
 
 from __future__ import annotations
@@ -10,31 +12,19 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
+from core.names import ALIASES, ANNEAL_EVERY, ANNEAL_RATE, BINARIZE, ESTIMATORS, PRESET_NAMES
 
-from core.data import BINARIZE, MissingDataError, load_mnist
-from core.device import default_device, device_name
-from core.names import ALIASES
-from core.runs import RunStore
-from core.training import (
-    ANNEAL_EVERY,
-    ANNEAL_RATE,
-    ESTIMATORS,
-    EpochMetrics,
-    RunRecorder,
-    StepMetrics,
-    TrainConfig,
-    Trainer,
-)
-from core.vae import PRESETS
+if TYPE_CHECKING:
+    from core.training import EpochMetrics, TrainConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
     p.add_argument(
         "--preset",
-        choices=sorted(PRESETS),
+        choices=PRESET_NAMES,
         default="faithful",
         help="faithful: ReLU on the encoder logits as in the seed; linear: plain logits; "
         "jang: 20x10 latents, plain logits (Jang et al. 2017)",
@@ -69,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=default_device())
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available, else cpu)")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")
     p.add_argument(
@@ -87,8 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from core.device import default_device
+    from core.training import TrainConfig
+
     estimator = args.estimator or ("straight_through" if args.hard else "gumbel_softmax")
-    return TrainConfig.from_settings(vars(args) | {"estimator": estimator})
+    return TrainConfig.from_settings(vars(args) | {"estimator": estimator, "device": args.device or default_device()})
 
 
 def format_epoch(e: EpochMetrics) -> str:
@@ -103,8 +96,14 @@ def default_name(args: argparse.Namespace, config: TrainConfig) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    from tqdm import tqdm
+
+    from core.data import MissingDataError, load_mnist
+    from core.device import device_name
+    from core.runs import RunStore
+    from core.training import RunRecorder, StepMetrics, Trainer
+
     store = RunStore()
     try:
         config = config_from_args(args)

@@ -92,3 +92,30 @@ def test_binarize_and_score_function_options_reach_the_config():
     assert (config.binarize, config.estimator, config.sf_samples) == ("dynamic", "score_function", 3)
     assert config.model.latent_vars == 20 and not config.model.relu_logits
     assert config_from_args(build_parser().parse_args([])).binarize == "none"
+
+
+def test_help_answers_without_importing_torch():
+    """`--help` parses with plain names only: no torch, torchvision or tqdm in the process."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "core.train", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "--preset" in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[1].strip() for line in lines}
+    assert "core.names" in imported
+    assert not imported & {"torch", "torchvision", "tqdm", "numpy"}
+
+
+def test_the_parser_names_match_the_engine():
+    """core.names holds the parser's plain copies of names the engine defines with torch."""
+    from core.data import BINARIZE_LABELS
+    from core.names import BINARIZE, ESTIMATOR_LABELS, ESTIMATORS, PRESET_NAMES
+    from core.vae import PRESETS
+
+    assert tuple(sorted(PRESETS)) == PRESET_NAMES
+    assert tuple(BINARIZE_LABELS) == BINARIZE
+    assert set(ESTIMATORS) <= set(ESTIMATOR_LABELS)

@@ -12,13 +12,8 @@ from typing import Any
 from core.data import check_binarize
 from core.device import check_device
 from core.guards import positive_number, whole_number
-from core.names import canonical_estimator
+from core.names import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, canonical_estimator
 from core.vae import PRESETS, VAEConfig
-
-ESTIMATORS: tuple[str, ...] = ("gumbel_softmax", "straight_through", "gumbel_rao", "score_function")
-# Jang et al. 2017's annealing, used when annealing is asked for without its own settings.
-ANNEAL_RATE = 3e-5
-ANNEAL_EVERY = 1000
 
 
 @dataclass(frozen=True)
