@@ -1,7 +1,9 @@
 """MNIST as in-memory tensors, and batches drawn straight from them.
 
-torchvision parses the files once; after that an epoch is a permutation and a gather on
-the training device, with no per-image Python work.
+The four archives are parsed once into a compact uint8 cache beside them (MNIST/cache/, checked
+against the archives' size and time), so a later process loads MNIST in a fraction of a second
+without torchvision; an epoch is then a permutation and a gather on the training device, with
+no per-image Python work.
 
 Binarized MNIST, the protocol of the discrete-latent VAE papers: each pixel becomes a
 Bernoulli draw with its grey level as probability. "dynamic" draws training batches afresh
@@ -11,8 +13,14 @@ is drawn once with `TEST_BINARIZE_SEED`, so every binarized run is scored on the
 
 from __future__ import annotations
 
+import gzip
+import logging
+import math
 import os
+import struct
+import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +38,9 @@ RAW_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+# The archives of each split (images, labels), keyed like `_load`'s `train`.
+SPLIT_FILES = {True: RAW_FILES[:2], False: RAW_FILES[2:]}
+CACHE_FORMAT = "gumbel-lab/mnist-cache/1"
 Split = Literal["train", "test"]
 BINARIZE_LABELS = {
     "none": "Grey levels (as the seed)",
@@ -116,24 +127,97 @@ def _archives_present(root: Path) -> bool:
     return all((raw / name).is_file() for name in RAW_FILES)
 
 
-@lru_cache(maxsize=8)
-def _load(root: Path, train: bool, download: bool) -> MNISTSplit:
+def _read_idx(path: Path) -> torch.Tensor:
+    """An idx file of unsigned bytes (the MNIST format) from its .gz archive, in its own shape."""
+    with gzip.open(path, "rb") as f:
+        data = bytearray(f.read())
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path.name} is not an idx file of unsigned bytes")
+    start = 4 + 4 * data[3]
+    shape = struct.unpack(f">{data[3]}I", data[4:start])
+    if len(data) != start + math.prod(shape):
+        raise ValueError(f"{path.name} holds {len(data) - start} bytes of data, its header says {math.prod(shape)}")
+    return torch.frombuffer(data, dtype=torch.uint8, offset=start).reshape(shape)
+
+
+def _stamp(raw: Path, names: tuple[str, ...]) -> list[list[str | int]]:
+    """Each archive's name, size and modification time: what a cache built from them records."""
+    return [[name, (info := (raw / name).stat()).st_size, info.st_mtime_ns] for name in names]
+
+
+def _read_cache(path: Path, stamp: list[list[str | int]]) -> MNISTSplit | None:
+    """The split a cache file holds, or None when it is missing, stale, damaged or not a cache."""
+    try:
+        saved = torch.load(path, weights_only=True)
+        images, labels = saved["images"], saved["labels"]
+        if (
+            saved["format"] == CACHE_FORMAT
+            and saved["sources"] == stamp
+            and images.dtype == labels.dtype == torch.uint8
+            and images.shape[1:] == (28, 28)
+            and labels.shape == images.shape[:1]
+        ):
+            return MNISTSplit(images, labels.long())
+    except Exception:  # torch.load and a foreign file can fail in many ways; each means "rebuild"
+        return None
+    return None
+
+
+def _write_cache(path: Path, stamp: list[list[str | int]], images: torch.Tensor, labels: torch.Tensor) -> None:
+    """Write the cache atomically (a temporary file beside it, then a rename); a folder that
+    cannot be written leaves MNIST uncached, never unloaded."""
+    temporary: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+        temporary = Path(name)
+        with os.fdopen(handle, "wb") as f:
+            torch.save({"format": CACHE_FORMAT, "sources": stamp, "images": images, "labels": labels}, f)
+        os.replace(temporary, path)
+    except (OSError, RuntimeError) as err:  # read-only or full disk (torch.save reports RuntimeError)
+        logging.getLogger(__name__).info("MNIST cache not written to %s: %s", path, err)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+
+
+def _load_with_torchvision(root: Path, train: bool, download: bool) -> MNISTSplit:
+    """Without the archives: torchvision downloads them (or reads files already extracted)."""
     from torchvision.datasets import MNIST
 
     try:
-        # With the four archives in place torchvision's "download" only checks and extracts them.
-        dataset = MNIST(str(root), train=train, download=download or _archives_present(root))
+        dataset = MNIST(str(root), train=train, download=download)
     except (RuntimeError, OSError) as err:  # not found, download failed, or read-only folder
         reason = "not found there and could not be downloaded" if download else "not found"
         raise MissingDataError(_missing_message(root, reason)) from err
     return MNISTSplit(dataset.data.contiguous(), dataset.targets.long().contiguous())
 
 
+@lru_cache(maxsize=8)
+def _load(root: Path, train: bool, download: bool) -> MNISTSplit:
+    raw = root / "MNIST" / "raw"
+    names = SPLIT_FILES[train]
+    if not all((raw / name).is_file() for name in names):
+        return _load_with_torchvision(root, train, download)
+    try:
+        stamp = _stamp(raw, names)
+        cache = root / "MNIST" / "cache" / ("train.pt" if train else "test.pt")
+        split = _read_cache(cache, stamp)
+        if split is None:
+            images, labels = (_read_idx(raw / name) for name in names)
+            if images.ndim != 3 or labels.shape != images.shape[:1]:
+                raise ValueError(f"{names[0]} and {names[1]} do not describe the same images")
+            _write_cache(cache, stamp, images, labels)
+            split = MNISTSplit(images, labels.long())
+    except (OSError, EOFError, ValueError, zlib.error) as err:  # a damaged or truncated archive
+        raise MissingDataError(_missing_message(root, f"the archives could not be read: {err}")) from err
+    return split
+
+
 def load_mnist(split: Split = "train", root: str | os.PathLike | None = None, download: bool = True) -> MNISTSplit:
     """One MNIST split; cached per process, so pages and runs share one copy.
 
-    `download=False` never touches the network, but still extracts the four archives when
-    they lie in <root>/MNIST/raw.
+    `download=False` never touches the network, but still reads the archives when they lie in
+    <root>/MNIST/raw (through the cache beside them, built on the first load).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")

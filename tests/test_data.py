@@ -1,6 +1,10 @@
 """MNIST tensors, data-root resolution and batching."""
 
+import gzip
+import os
 import shutil
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -9,6 +13,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import ToTensor
 
+import core.data as data
 from core.data import DATA_ENV, RAW_FILES, MissingDataError, batch_indices, load_mnist, resolve_data_root
 
 
@@ -111,3 +116,149 @@ def test_archives_alone_load_without_download(data_root, tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     test = load_mnist("test", tmp_path, download=False)
     assert len(test) == 10_000 and test.images.dtype == torch.uint8
+
+
+# --- the uint8 cache beside the archives --------------------------------------------------------
+
+
+@pytest.fixture
+def test_archives(data_root, tmp_path):
+    """A fresh data root holding the test split's two archives only."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.SPLIT_FILES[False]:
+        shutil.copy(data_root / "MNIST" / "raw" / name, raw / name)
+    return tmp_path
+
+
+@pytest.fixture
+def parses(monkeypatch):
+    """Counts the archives parsed (each load that misses the cache parses two)."""
+    calls = []
+    read_idx = data._read_idx
+
+    def spy(path):
+        calls.append(path.name)
+        return read_idx(path)
+
+    monkeypatch.setattr(data, "_read_idx", spy)
+    return calls
+
+
+def load_test_split(root):
+    """The test split read afresh, past the per-process lru_cache."""
+    return data._load.__wrapped__(root.resolve(), False, False)
+
+
+def cache_folder(root):
+    return root / "MNIST" / "cache"
+
+
+def test_cache_is_bit_identical_to_torchvision(data_root, tmp_path):
+    from torchvision.datasets import MNIST
+
+    raw = tmp_path / "tv" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        shutil.copy(data_root / "MNIST" / "raw" / name, raw / name)
+    for train in (True, False):
+        reference = MNIST(str(tmp_path / "tv"), train=train, download=True)  # extracts, no network
+        built = data._load.__wrapped__(raw.parent.parent.resolve(), train, False)
+        cached = data._load.__wrapped__(raw.parent.parent.resolve(), train, False)
+        for split in (built, cached):
+            assert split.images.dtype == reference.data.dtype and split.labels.dtype == reference.targets.dtype
+            assert torch.equal(split.images, reference.data) and torch.equal(split.labels, reference.targets)
+
+
+def test_fast_path_does_not_import_torchvision(data_root):
+    code = (
+        "import sys; from core.data import load_mnist; load_mnist('test', sys.argv[1], download=False); "
+        "load_mnist('train', sys.argv[1], download=False); assert 'torchvision' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code, str(data_root)], check=True, timeout=120)
+
+
+def test_cache_is_built_once_then_reused(test_archives, parses):
+    first = load_test_split(test_archives)
+    assert len(parses) == 2 and (cache_folder(test_archives) / "test.pt").is_file()
+    again = load_test_split(test_archives)
+    assert len(parses) == 2, "the second load parsed the archives again"
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    assert again.labels.dtype == torch.int64
+
+
+def test_cache_is_rebuilt_when_an_archive_changes_time_or_size(test_archives, parses):
+    load_test_split(test_archives)
+    labels = test_archives / "MNIST" / "raw" / data.SPLIT_FILES[False][1]
+    info = labels.stat()
+    os.utime(labels, ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))
+    load_test_split(test_archives)
+    assert len(parses) == 4
+    load_test_split(test_archives)
+    assert len(parses) == 4  # rebuilt for the new time, then reused
+    # Same images, recompressed: another size, and the old time put back.
+    info = labels.stat()
+    labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes()), compresslevel=1, mtime=0))
+    os.utime(labels, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert labels.stat().st_size != info.st_size
+    assert len(load_test_split(test_archives)) == 10_000
+    assert len(parses) == 6
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a torch file", b"PK\x03\x04 truncated zip"])
+def test_a_damaged_cache_is_rebuilt(test_archives, parses, damage):
+    reference = load_test_split(test_archives)
+    cache = cache_folder(test_archives) / "test.pt"
+    cache.write_bytes(damage)
+    again = load_test_split(test_archives)
+    assert len(parses) == 4 and torch.equal(again.images, reference.images)
+    load_test_split(test_archives)
+    assert len(parses) == 4, "the rebuilt cache was not reused"
+
+
+def test_a_cache_of_another_shape_is_rebuilt(test_archives, parses):
+    load_test_split(test_archives)
+    cache = cache_folder(test_archives) / "test.pt"
+    saved = torch.load(cache, weights_only=True)
+    torch.save(saved | {"labels": saved["labels"][:5]}, cache)
+    assert len(load_test_split(test_archives)) == 10_000 and len(parses) == 4
+
+
+def test_an_unwritable_folder_loads_without_caching(test_archives, parses, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(data.tempfile, "mkstemp", read_only)
+    assert len(load_test_split(test_archives)) == 10_000
+    assert len(load_test_split(test_archives)) == 10_000 and len(parses) == 4
+    assert list(cache_folder(test_archives).iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_data_root_loads(test_archives):
+    (test_archives / "MNIST").chmod(0o555)
+    try:
+        assert len(load_test_split(test_archives)) == 10_000
+        assert not cache_folder(test_archives).exists()
+    finally:
+        (test_archives / "MNIST").chmod(0o755)
+
+
+def test_a_failed_write_leaves_no_temporary_file(test_archives, monkeypatch):
+    def disk_full(obj, f):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data.torch, "save", disk_full)
+    assert len(load_test_split(test_archives)) == 10_000
+    assert list(cache_folder(test_archives).iterdir()) == []
+    monkeypatch.undo()
+    load_test_split(test_archives)
+    assert [p.name for p in cache_folder(test_archives).iterdir()] == ["test.pt"]
+
+
+def test_a_damaged_archive_is_a_missing_data_error(test_archives):
+    images = test_archives / "MNIST" / "raw" / data.SPLIT_FILES[False][0]
+    images.write_bytes(images.read_bytes()[:100_000])
+    with pytest.raises(MissingDataError, match="could not be read"):
+        load_test_split(test_archives)
