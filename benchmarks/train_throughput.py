@@ -5,10 +5,10 @@
 (a) ours: `core.training.Trainer.train_step` on batches of the full training set drawn by
     `core.data.batch_indices`, exactly as `Trainer.events()` runs them (its per-epoch test
     evaluation is left out), relaxed estimator, unrelaxed objective included.
-(b) baseline, the common textbook way: torchvision MNIST + ToTensor through a shuffling
-    DataLoader, the same network, torch.rand Gumbel-Softmax, sigmoid + binary_cross_entropy
-    + KL, default Adam, then a second full forward pass without gradients on a hard one-hot
-    sample for the unrelaxed objective, and `.item()` on both losses.
+(b) baseline, the common textbook way (`benchmarks.textbook`): torchvision MNIST + ToTensor
+    through a shuffling DataLoader, the same network, torch.rand Gumbel-Softmax, sigmoid +
+    binary_cross_entropy + KL, default Adam, then a second full forward pass without gradients
+    on a hard one-hot sample for the unrelaxed objective, and `.item()` on both losses.
 Both run batch 100 at tau 1 on one process, warmed up, timed in alternating chunks.
 """
 
@@ -22,17 +22,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
-from torchvision import datasets, transforms
 
+from benchmarks.textbook import BATCH, TAU, textbook_loader, textbook_model, textbook_step
 from core.data import batch_indices, load_mnist, resolve_data_root
 from core.device import cpu_model
 from core.gumbel import gumbel_softmax
 from core.training import TrainConfig, Trainer
-from core.vae import PRESETS, CategoricalVAE
-
-BATCH = 100
-TAU = 1.0
 
 
 def our_steps(trainer: Trainer):
@@ -42,47 +37,13 @@ def our_steps(trainer: Trainer):
             yield trainer.train_step(trainer.x_train[idx], TAU)
 
 
-def textbook_gumbel_softmax(logits: torch.Tensor, tau: float, eps: float = 1e-20) -> torch.Tensor:
-    u = torch.rand(logits.shape)
-    return F.softmax((logits - torch.log(-torch.log(u + eps) + eps)) / tau, dim=-1)
-
-
-def textbook_hard(y: torch.Tensor) -> torch.Tensor:
-    shape = y.size()
-    _, ind = y.max(dim=-1)
-    y_hard = torch.zeros_like(y).view(-1, shape[-1])
-    y_hard.scatter_(1, ind.view(-1, 1), 1)
-    return y_hard.view(*shape)
-
-
-def textbook_loss(recon: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    bce = F.binary_cross_entropy(recon, x, reduction="sum") / x.shape[0]
-    q = F.softmax(logits, dim=-1)
-    kl = torch.sum(q * torch.log(q * logits.shape[-1] + 1e-20), dim=(-2, -1)).mean()
-    return bce + kl
-
-
 def baseline_steps(root: Path):
     """The textbook loop, one training step per next()."""
-    dataset = datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor())
-    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True)
-    torch.manual_seed(0)
-    model = CategoricalVAE(PRESETS["faithful"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = textbook_loader(root)
+    model, optimizer = textbook_model()
     while True:
         for data, _ in loader:
-            x = data.view(-1, 784)
-            optimizer.zero_grad()
-            logits = model.encode(x)
-            recon = torch.sigmoid(model.decode_logits(textbook_gumbel_softmax(logits, TAU)))
-            loss = textbook_loss(recon, x, logits)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                logits = model.encode(x)
-                hard = textbook_hard(textbook_gumbel_softmax(logits, TAU))
-                unrelaxed = textbook_loss(torch.sigmoid(model.decode_logits(hard)), x, logits)
-            yield loss.item(), unrelaxed.item()
+            yield textbook_step(model, optimizer, data.view(-1, 784))
 
 
 def run_for(steps, n: int) -> float:
