@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from core.evaluation import held_out_bounds
-from core.vae import CategoricalVAE, VAEConfig, kl_to_uniform, reconstruction_nll
+from core.evaluation import EVAL_BATCH, exact_sample_objective, held_out_bounds
+from core.vae import PRESETS, CategoricalVAE, VAEConfig, kl_to_uniform, reconstruction_nll
 
 
 def tiny_model_and_data():
@@ -80,3 +80,16 @@ def test_standard_errors_shrink_like_one_over_root_samples():
     assert many.nll_se == pytest.approx(few.nll_se / 4, rel=0.5)
     assert many.negative_elbo_se == pytest.approx(few.negative_elbo_se / 4, rel=0.5)
     assert math.isnan(held_out_bounds(model, x, elbo_samples=1, is_samples=1).nll_se)
+
+
+def test_exact_sample_objective_does_not_depend_on_the_batch_size(mnist):
+    """The same draws in any batch size: only the order of the float sums changes."""
+    torch.manual_seed(0)
+    model = CategoricalVAE(PRESETS["faithful"])
+    x = mnist[1].subset(2500).pixels()
+    reference = exact_sample_objective(model, x, seed=3, batch_size=1000)
+    for batch_size in (EVAL_BATCH, 700, 2500):
+        got = exact_sample_objective(model, x, seed=3, batch_size=batch_size)
+        for name in ("total", "reconstruction", "kl"):
+            assert getattr(got, name) == pytest.approx(getattr(reference, name), rel=1e-6, abs=1e-6)
+    assert exact_sample_objective(model, x, seed=4).reconstruction != pytest.approx(reference.reconstruction, rel=1e-6)
