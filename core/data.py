@@ -150,17 +150,16 @@ def _read_cache(path: Path, stamp: list[list[str | int]]) -> MNISTSplit | None:
     try:
         saved = torch.load(path, weights_only=True)
         images, labels = saved["images"], saved["labels"]
-        if (
+        valid = (
             saved["format"] == CACHE_FORMAT
             and saved["sources"] == stamp
             and images.dtype == labels.dtype == torch.uint8
             and images.shape[1:] == (28, 28)
             and labels.shape == images.shape[:1]
-        ):
-            return MNISTSplit(images, labels.long())
+        )
     except Exception:  # torch.load and a foreign file can fail in many ways; each means "rebuild"
         return None
-    return None
+    return MNISTSplit(images, labels.long()) if valid else None
 
 
 def _write_cache(path: Path, stamp: list[list[str | int]], images: torch.Tensor, labels: torch.Tensor) -> None:

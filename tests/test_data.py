@@ -104,7 +104,7 @@ def test_batch_size_below_one_raises():
 
 
 def test_archives_alone_load_without_download(data_root, tmp_path, monkeypatch):
-    """A fresh root holding only the four .gz files loads with download=False (extracted locally)."""
+    """A fresh root holding only the four .gz files loads with download=False (read from the archives)."""
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name in RAW_FILES:
