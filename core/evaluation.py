@@ -22,9 +22,9 @@ from core.gumbel import one_hot_argmax, perturbed_logits
 from core.vae import CategoricalVAE, kl_to_uniform, reconstruction_nll
 
 # Images per pass of the test objective. Each tensor op is one parallel region, so fewer, larger
-# batches wait less on busy cores: on 2 shared cores the 10,000 test images took 0.8 s in batches
-# of 5,000 against 2.8 s in batches of 1,000 (median; alone on one thread, 0.32 s against 0.30 s),
-# for ~100 MB of transient activations. The batch changes only the order of the float sums.
+# batches wait less on busy cores: on 2 cores shared with other jobs the 10,000 test images took
+# 0.8 s in batches of 5,000 against 2.8 s in batches of 1,000 (medians); on the same cores idle,
+# 0.19 s against 0.16 s. ~100 MB of transient activations. The batch only reorders float sums.
 EVAL_BATCH = 5000
 
 
