@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.data import BINARIZE, MissingDataError, load_mnist
-from core.device import default_device, device_name
+from core.device import PRECISIONS, default_device, device_name
 from core.names import ALIASES
 from core.runs import RunStore
 from core.training import (
@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=default_device())
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="bf16: matrix products in bfloat16 (weights, losses and sampler stay float32); "
+        "auto: bf16 where the hardware has it natively, else fp32",
+    )
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")
     p.add_argument(

@@ -11,6 +11,7 @@ import torch
 
 from core.checkpoints import load_checkpoint
 from core.data import RAW_FILES
+from core.device import resolve_precision
 from core.train import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +37,7 @@ def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     side = json.loads((tmp_path / "x.json").read_text())
     assert side["command"].startswith("python -m core.train --epochs 1 --max-steps 20")
     assert side["steps"] == 20 and side["status"] == "finished"
+    assert side["train_config"]["precision"] == "auto" and side["precision"] == resolve_precision("auto", "cpu")
     assert load_checkpoint(tmp_path / "x.pt").metadata == side
 
 
@@ -92,3 +94,12 @@ def test_binarize_and_score_function_options_reach_the_config():
     assert (config.binarize, config.estimator, config.sf_samples) == ("dynamic", "score_function", 3)
     assert config.model.latent_vars == 20 and not config.model.relu_logits
     assert config_from_args(build_parser().parse_args([])).binarize == "none"
+
+
+def test_precision_option_reaches_the_config():
+    from core.train import build_parser, config_from_args
+
+    assert config_from_args(build_parser().parse_args([])).precision == "auto"
+    assert config_from_args(build_parser().parse_args(["--precision", "bf16"])).precision == "bf16"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--precision", "fp16"])
