@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 
 EXIT_SECONDS = 60
+STEP_SECONDS = 180  # one page load, one run's end: a wait longer than this is a hang
+SHOTS = REPO / "artifacts" / "run_memory"
 
 
 class Deadline:
@@ -40,8 +42,8 @@ class Deadline:
         self.end = time.monotonic() + seconds
 
     def ms(self) -> float:
-        """Milliseconds left (at least one), for Playwright's timeouts."""
-        return max(1.0, (self.end - time.monotonic()) * 1000)
+        """Milliseconds for one wait (Playwright's time-outs): STEP_SECONDS at most, never past the end."""
+        return max(1.0, min(STEP_SECONDS, self.end - time.monotonic()) * 1000)
 
     @property
     def passed(self) -> bool:
@@ -53,14 +55,17 @@ def memory(server: Server) -> str:
     return f"server {rss_mb(server.pid):.0f} MB, tree {tree:.0f} MB ({children} child process(es))"
 
 
-async def open_train(browser: Browser, url: str, deadline: Deadline) -> Page:
-    """A new visitor (browser context = session) on the Train page, its script run ended."""
+async def visitor(browser: Browser) -> Page:
+    """A new visitor: a browser context of its own, so a session of its own."""
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
-    page = await context.new_page()
+    return await context.new_page()
+
+
+async def open_train(page: Page, url: str, deadline: Deadline) -> None:
+    """The Train page, its script run ended."""
     await page.goto(url, wait_until="domcontentloaded", timeout=deadline.ms())
     await page.get_by_role("button", name="Start training").wait_for(timeout=deadline.ms())
     await settle(page)
-    return page
 
 
 async def train_once(page: Page, deadline: Deadline) -> str:
@@ -76,25 +81,36 @@ async def train_once(page: Page, deadline: Deadline) -> str:
     return name
 
 
+async def failed(page: Page, run: int, err: Exception) -> None:
+    """Say what was not reached, and keep a screenshot of the page as it was."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SHOTS / f"run{run}.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    print(f"run {run}: did not finish ({type(err).__name__}: {str(err).splitlines()[0]}); the page: {shot}")
+
+
 async def measure(args: argparse.Namespace, server: Server) -> float | None:
     """Train `args.runs` times; the growth of the server process's RSS, None when unfinished."""
     deadline = Deadline(args.deadline)
     url = f"{server.url}/train?data={args.data}&epochs={args.epochs}"
     async with chromium() as browser:
-        first = await open_train(browser, url, deadline)
+        pages = [await visitor(browser)]  # all kept open: their sessions stay alive
+        await open_train(pages[0], url, deadline)
         await asyncio.sleep(args.settle)
         fresh, (fresh_tree, _) = rss_mb(server.pid), tree_rss_mb(server.pid)
         print(f"fresh, after the first page load: {memory(server)}")
-        pages, finished = [first], 0
+        finished = 0
         for i in range(args.runs):
+            if i:
+                pages.append(await visitor(browser))
+            page = pages[-1]
             try:
-                page = first if i == 0 else await open_train(browser, url, deadline)
                 if i:
-                    pages.append(page)  # kept open: its session stays alive
+                    await open_train(page, url, deadline)
                 started = time.perf_counter()
                 name = await train_once(page, deadline)
             except Exception as err:  # Playwright's time-outs included: report what was reached
-                print(f"run {i + 1}: did not finish ({type(err).__name__}: {str(err).splitlines()[0]})")
+                await failed(page, i + 1, err)
                 break
             finished += 1
             print(f"run {i + 1} ({name}): {time.perf_counter() - started:.1f} s; {memory(server)}")
