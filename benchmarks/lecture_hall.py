@@ -107,7 +107,10 @@ async def phase(browser, url: str, visitor, visitors: int, updates: int) -> tupl
     results = await asyncio.gather(*(visitor(p, url, updates, deadline) for p in pages), return_exceptions=True)
     errors = 0
     for page in pages:
-        errors += await page.locator('[data-testid="stException"]').count()
+        shown = page.locator('[data-testid="stException"]')
+        errors += await shown.count()
+        if await shown.count():
+            print(f"  a page error: {(await shown.first.inner_text()).splitlines()[:3]}")
     for c in contexts:
         await c.close()
     times = [t for r in results if not isinstance(r, BaseException) for t in r[0]]
