@@ -6,7 +6,7 @@ step back: 200 steps took 7.0 s on 2 threads with one of 2 cores busy against 3.
 (idle: 2.4 s against 3.9 s). Torch's default of a thread per core collapses there; one
 thread wastes an idle machine. So "auto" counts the cores other processes leave free, from
 /proc/stat over a short interval (this process's own use counts as free: those cores are
-ours), and re-counts every few seconds while a run trains, so a competitor that arrives or
+ours), and re-counts four times a second while a run trains, so a competitor that arrives or
 leaves mid-run moves the count. `GUMBEL_LAB_THREADS` or a CLI's `--threads` fixes it instead.
 """
 
@@ -27,7 +27,7 @@ AUTO = "auto"
 # on a core that is mostly someone else's waits for it at every op.
 FREE_ENOUGH = 0.8
 MIN_SAMPLE_SECONDS = 0.15  # shorter, and /proc/stat's 10 ms ticks are too coarse to count with
-CHECK_SECONDS = 2.0  # how often a running loop re-counts (a /proc/stat read is ~50 us)
+CHECK_SECONDS = 0.25  # how often a running loop re-counts: a /proc/stat read is ~50 us, a collapse 10x
 PROC_STAT = Path("/proc/stat")
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
