@@ -268,7 +268,12 @@ def _board_class():
 
 
 def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, board: Any, store: RunStore) -> dict:
-    """One trial, inside a Ray worker: train with one thread, report, record in the store."""
+    """One trial, inside a Ray worker: train with one thread, report, record in the store.
+
+    One torch thread on one Ray CPU, whatever $GUMBEL_LAB_THREADS says (`core.threads`): trials
+    x threads then never exceed the cores Ray was given, and a trial has no thread pool to wait
+    for a core another process holds. Several one-thread trials use cores better than threads
+    inside one trial (`benchmarks.sweep_speedup`)."""
     import ray
     import torch
 

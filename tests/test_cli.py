@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_cli(args, data_root, **env):
     """The CLI in a fresh interpreter, one intra-op thread (the test machine's cores are shared)."""
-    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "OMP_NUM_THREADS": "1"} | env
+    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "OMP_NUM_THREADS": "1", "GUMBEL_LAB_THREADS": "1"} | env
     return subprocess.run(
         [sys.executable, "-m", "core.train", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
