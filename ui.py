@@ -317,12 +317,6 @@ UPLOAD_KEY, UPLOAD_NOTE_KEY = "upload_model", "upload_note"
 CSV_MIME = "text/csv"
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def model_zip(path: str, mtime: float) -> bytes:
-    """A checkpoint and its side-file as one zip; made once per file version."""
-    return export_model(path)
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def model_metrics_csv(path: str, mtime: float) -> str:
     """The per-epoch history its side-file records, as CSV ('' when it records none)."""
@@ -331,20 +325,22 @@ def model_metrics_csv(path: str, mtime: float) -> str:
 
 
 def download_buttons(path: Path, where: str) -> None:
-    """Download a model (weights + JSON in one zip) and its per-epoch metrics as CSV."""
+    """Download a model (weights + JSON in one zip) and its per-epoch metrics as CSV.
+
+    The zip is made when the button is clicked (a few ms), not on every render: a button given
+    bytes keeps them in the server's memory for as long as its session lives, ~5 MB a model,
+    every session that trained one or picked one of its own (`python -m benchmarks.run_memory`)."""
     mtime = path.stat().st_mtime
-    data = guarded(lambda: model_zip(str(path), mtime))
-    if data is not None:
-        st.download_button(
-            "Download the model (.zip)",
-            data,
-            f"{path.stem}.zip",
-            ZIP_MIME,
-            key=f"{where}_download_model",
-            on_click="ignore",
-            icon=":material/download:",
-            help="Weights and their JSON side-file; upload it again in the sidebar on any Gumbel Lab.",
-        )
+    st.download_button(
+        "Download the model (.zip)",
+        functools.partial(export_model, path),
+        f"{path.stem}.zip",
+        ZIP_MIME,
+        key=f"{where}_download_model",
+        on_click="ignore",
+        icon=":material/download:",
+        help="Weights and their JSON side-file; upload it again in the sidebar on any Gumbel Lab.",
+    )
     table = guarded(lambda: model_metrics_csv(str(path), mtime))
     if table:
         st.download_button(

@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from benchmarks.live_server import REPO, Server, chromium, rss_mb, serve, settle
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext
 
-REPO = Path(__file__).resolve().parent.parent
 MAX_VISITORS = 24
 DEADLINE_S = 240  # a phase stops waiting after this long, whatever is left
 PLOTS = ".stPlotlyChart .js-plotly-plot"
@@ -44,41 +39,6 @@ DIGIT_SIGN = (
     f" if (img) return img.src; const p = document.querySelectorAll('{PLOTS}')[1];"
     " return JSON.stringify(p?._fullData?.[0]?.z ?? null); }"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of the server process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def start_server(repo: Path, port: int, timing_log: Path) -> subprocess.Popen:
-    env = os.environ | {"GUMBEL_LAB_TIMING": str(timing_log), "GUMBEL_LAB_RUNS": tempfile.mkdtemp(prefix="hall-runs-")}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    server = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    started = time.perf_counter()
-    while time.perf_counter() - started < 90:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return server
-        except OSError:
-            time.sleep(0.3)
-    server.kill()
-    raise TimeoutError("streamlit did not answer its health check within 90 s")
-
-
-async def settle(page) -> None:
-    await page.wait_for_timeout(400)
-    await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
 
 
 async def changed(page, sign: str, before: str, limit_s: float) -> float | None:
@@ -147,7 +107,10 @@ async def phase(browser, url: str, visitor, visitors: int, updates: int) -> tupl
     results = await asyncio.gather(*(visitor(p, url, updates, deadline) for p in pages), return_exceptions=True)
     errors = 0
     for page in pages:
-        errors += await page.locator('[data-testid="stException"]').count()
+        shown = page.locator('[data-testid="stException"]')
+        errors += await shown.count()
+        if await shown.count():
+            print(f"  a page error: {(await shown.first.inner_text()).splitlines()[:3]}")
     for c in contexts:
         await c.close()
     times = [t for r in results if not isinstance(r, BaseException) for t in r[0]]
@@ -172,14 +135,9 @@ def server_times(log: Path, name: str, since: int, column: int) -> list[float]:
     return [float(line.split()[column]) for line in lines if line.split()[0] == name]
 
 
-async def hall(args: argparse.Namespace, url: str, server: subprocess.Popen, log: Path) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+async def hall(args: argparse.Namespace, server: Server) -> None:
+    url, log = server.url, server.timing_log
+    async with chromium() as browser:
         trainers = [await start_training(browser, url) for _ in range(args.train_runs)]
         print(f"{len(trainers)} training run(s) started (/train?data=tiny&epochs=20)")
         for name, visitor in (("temperature", temperature_visitor), ("latent_editor", latent_visitor)):
@@ -192,7 +150,6 @@ async def hall(args: argparse.Namespace, url: str, server: subprocess.Popen, log
             print(f"  server RSS now {rss_mb(server.pid):.0f} MB")
         for context in trainers:
             await context.close()
-        await browser.close()
 
 
 def main() -> None:
@@ -206,20 +163,11 @@ def main() -> None:
         parser.error(f"keep it bounded: 1-{MAX_VISITORS} visitors, 1-20 updates, 0-4 training runs")
     if shutil.which("chromium") is None:
         parser.error("needs Debian's chromium (apt-get install -y chromium)")
-    log = Path(tempfile.mkdtemp(prefix="hall-")) / "timing.log"
-    port = free_port()
-    server = start_server(args.repo.resolve(), port, log)
-    try:
+    with serve(args.repo.resolve(), timing=True, prefix="hall-") as server:
         time.sleep(1)
-        print(f"server RSS before: {rss_mb(server.pid):.0f} MB ({args.repo.resolve()}, port {port})")
-        asyncio.run(hall(args, f"http://127.0.0.1:{port}", server, log))
+        print(f"server RSS before: {rss_mb(server.pid):.0f} MB ({args.repo.resolve()}, {server.url})")
+        asyncio.run(hall(args, server))
         print(f"server RSS after: {rss_mb(server.pid):.0f} MB")
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 if __name__ == "__main__":

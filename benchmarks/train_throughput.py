@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from benchmarks.textbook import BATCH, TAU, textbook_loader, textbook_model, textbook_step
 from core.data import batch_indices, load_mnist, resolve_data_root
-from core.device import cpu_model
+from core.device import PRECISIONS, cpu_model
 from core.gumbel import gumbel_softmax
 from core.training import TrainConfig, Trainer
 
@@ -77,6 +77,9 @@ def main() -> None:
         default=None,
         help="torch intra-op threads (default: torch's); 1 is steadier on a busy machine",
     )
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="auto", help="our step's matrix products (the baseline: float32)"
+    )
     args = parser.parse_args()
     if min(args.steps, args.warmup, args.chunk, args.threads or 1) < 1:
         parser.error("--steps, --warmup, --chunk and --threads must be at least 1")
@@ -90,7 +93,8 @@ def main() -> None:
     )
 
     root = resolve_data_root()
-    trainer = Trainer(TrainConfig(epochs=1, batch_size=BATCH), load_mnist("train", root), load_mnist("test", root))
+    config = TrainConfig(epochs=1, batch_size=BATCH, precision=args.precision)
+    trainer = Trainer(config, load_mnist("train", root), load_mnist("test", root))
     ours, baseline = our_steps(trainer), baseline_steps(root)
     run_for(ours, args.warmup)
     run_for(baseline, args.warmup)
@@ -105,8 +109,8 @@ def main() -> None:
 
     rate = {k: args.steps * BATCH / v for k, v in seconds.items()}
     print(
-        f"training step, batch {BATCH}, {args.steps} timed steps each after {args.warmup} warm-up, "
-        f"alternating in chunks of {args.chunk}:"
+        f"training step ({trainer.precision}), batch {BATCH}, {args.steps} timed steps each after "
+        f"{args.warmup} warm-up, alternating in chunks of {args.chunk}:"
     )
     for name, label in (("ours", "ours (Trainer)"), ("baseline", "textbook baseline")):
         print(f"  {label:<18} {rate[name]:8.0f} images/s  {1000 * seconds[name] / args.steps:7.2f} ms/step")

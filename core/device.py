@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from core.names import PRECISIONS
+
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -42,6 +44,41 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.machine()
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
+    return precision
+
+
+def native_bf16(device: str) -> bool:
+    """Whether the hardware multiplies bfloat16 matrices natively (emulated, they are slower:
+    5x slower than float32 on an AVX-512 CPU without avx512_bf16, measured)."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    flags = _cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """The precision a run uses. "auto" is bfloat16 on a CPU that has it natively (1.23x faster
+    per step with one thread on an AMX/avx512_bf16 Xeon, measured), else float32: on a GPU the
+    small network waits on kernel launches, so bfloat16 gained nothing end to end (H200: 2.36
+    against 2.62 ms per step, but 17.3 against 14.5 s for 10 epochs)."""
+    if check_precision(precision) != "auto":
+        return precision
+    return "bf16" if device == "cpu" and native_bf16(device) else "fp32"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
 def check_device(device: str) -> str:

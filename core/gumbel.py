@@ -81,9 +81,31 @@ def perturbed_logits(logits: torch.Tensor, generator: torch.Generator | None = N
 
 
 def one_hot_argmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """One-hot of the argmax along `dim`, in the scores' dtype."""
-    index = scores.argmax(dim=dim, keepdim=True)
+    """One-hot of the argmax along `dim` (the first maximum on ties), in the scores' dtype.
+
+    `max(dim).indices` is argmax with the same tie rule, ~4x faster on a CPU for 10 classes."""
+    index = scores.max(dim=dim, keepdim=True).indices
     return torch.zeros_like(scores).scatter_(dim, index, 1.0)
+
+
+def _few_classes_last(x: torch.Tensor, dim: int) -> bool:
+    """True where torch's CPU softmax kernel is slow: a short last dim (10 classes of 30 variables
+    take ~3x longer than the same softmax over a middle dim, forward and backward)."""
+    return x.device.type == "cpu" and x.dim() >= 2 and dim % x.dim() == x.dim() - 1 and x.shape[-1] <= 64
+
+
+def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """`torch.softmax`, computed over a transposed view where that is faster (same values)."""
+    if _few_classes_last(x, dim):
+        return torch.softmax(x.transpose(-1, -2), dim=-2).transpose(-1, -2)
+    return torch.softmax(x, dim=dim)
+
+
+def log_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """`torch.log_softmax`, computed over a transposed view where that is faster (same values)."""
+    if _few_classes_last(x, dim):
+        return torch.log_softmax(x.transpose(-1, -2), dim=-2).transpose(-1, -2)
+    return torch.log_softmax(x, dim=dim)
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -110,7 +132,7 @@ def relax(scores: torch.Tensor, tau: float, hard: bool = False, dim: int = -1) -
     result stays finite as tau -> 0; classes with score -inf get exactly 0. With `hard`, the forward value is the exact
     one-hot argmax and the backward pass is the relaxed gradient (straight-through).
     """
-    soft = torch.softmax(scores / tau, dim=dim)
+    soft = softmax(scores / tau, dim=dim)
     if not hard:
         return soft
     return straight_through(one_hot_argmax(scores, dim), soft)

@@ -1,7 +1,7 @@
 """The one vocabulary of gradient-estimator names, shared by training, the estimator lab,
 the CLI and the pages, with the labels people read; and the other plain names and defaults
-a command line's parser offers (model presets, binarizations, annealing). Nothing here
-imports torch, so `python -m core.train --help` answers at once."""
+a command line's parser offers (model presets, binarizations, precisions, annealing, the
+threads variable). Nothing here imports torch, so `python -m core.train --help` answers at once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ ESTIMATORS: tuple[str, ...] = ("gumbel_softmax", "straight_through", "gumbel_rao
 # The keys of core.vae.PRESETS, sorted.
 PRESET_NAMES: tuple[str, ...] = ("faithful", "jang", "linear")
 BINARIZE: tuple[str, ...] = ("none", "dynamic", "static")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+THREADS_ENV = "GUMBEL_LAB_THREADS"
 # Jang et al. 2017's annealing, used when annealing is asked for without its own settings.
 ANNEAL_RATE = 3e-5
 ANNEAL_EVERY = 1000

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core.device import PRECISIONS
 from core.names import SHORT_LABELS, canonical_estimator
 from core.runs import RunStore
 from core.training.config import TrainConfig
@@ -267,7 +268,12 @@ def _board_class():
 
 
 def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, board: Any, store: RunStore) -> dict:
-    """One trial, inside a Ray worker: train with one thread, report, record in the store."""
+    """One trial, inside a Ray worker: train with one thread, report, record in the store.
+
+    One torch thread on one Ray CPU, whatever $GUMBEL_LAB_THREADS says (`core.threads`): trials
+    x threads then never exceed the cores Ray was given, and a trial has no thread pool to wait
+    for a core another process holds. Several one-thread trials use cores better than threads
+    inside one trial (`benchmarks.sweep_speedup`)."""
     import ray
     import torch
 
@@ -533,6 +539,7 @@ def build_parser():
     p.add_argument("--test-subset", type=int, default=None, help="overrides --data: the first N test images")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--binarize", choices=BINARIZE, default="none", help="grey-level MNIST, or binarized")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="as python -m core.train --precision")
     p.add_argument("--name", default=None, help="the sweep's folder under runs/sweeps (default: sweep-<time>)")
     p.add_argument("--resume", action="store_true", help="skip trials already finished in this sweep's folder")
     p.add_argument("--parallel", type=int, default=None, help="trials at once (default: the machine's cores)")
@@ -552,6 +559,7 @@ def trials_from_args(args) -> list[Trial]:
         "test_subset": args.test_subset or test_subset,
         "max_steps": args.max_steps,
         "binarize": args.binarize,
+        "precision": args.precision,
     }
     grid = {
         "estimator": args.estimator,

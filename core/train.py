@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.names import ALIASES, ANNEAL_EVERY, ANNEAL_RATE, BINARIZE, ESTIMATORS, PRESET_NAMES
+from core.names import ALIASES, ANNEAL_EVERY, ANNEAL_RATE, BINARIZE, ESTIMATORS, PRECISIONS, PRESET_NAMES, THREADS_ENV
 
 if TYPE_CHECKING:
     from core.training import EpochMetrics, TrainConfig
@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available, else cpu)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="bf16: matrix products in bfloat16 (weights, losses and sampler stay float32); "
+        "auto: bf16 where the hardware has it natively, else fp32",
+    )
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")
     p.add_argument(
@@ -72,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the run store, $GUMBEL_LAB_RUNS/cli/<name>",
     )
     p.add_argument("--name", default=None, help="the run's name in the store (default: from its settings and time)")
+    p.add_argument(
+        "--threads",
+        default=None,
+        help=f"torch threads: 'auto' counts the cores other processes leave free, and re-counts during the run; "
+        f"a number fixes it (default: ${THREADS_ENV}, else auto)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -102,15 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     from core.data import MissingDataError, load_mnist
     from core.device import device_name
     from core.runs import RunStore
+    from core.threads import ThreadPolicy, requested_threads
     from core.training import RunRecorder, StepMetrics, Trainer
 
     store = RunStore()
     try:
+        threads = ThreadPolicy(requested_threads(args.threads))
+        threads.start()  # loading the data is the first measuring interval
         config = config_from_args(args)
         path = Path(args.out) if args.out else store.path_for("cli", args.name or default_name(args, config))
         train = load_mnist("train", args.data_root)
         test = load_mnist("test", args.data_root)
         trainer = Trainer(config, train, test)
+        threads.choose()
     except (ValueError, MissingDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -124,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
             "command": command,
             "source": "CLI",
             "device": device_name(config.device),
+            "threads": threads.describe(),
         },
         store,
     )
     recorder.start(trainer)
     print(
-        f"Training {args.preset} preset, {config.estimator}, on {config.device}: {trainer.total_steps} steps",
+        f"Training {args.preset} preset, {config.estimator}, on {config.device}, threads {threads.describe()}: "
+        f"{trainer.total_steps} steps",
         file=sys.stderr,
     )
     epochs: list[EpochMetrics] = []
@@ -137,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         with tqdm(total=trainer.total_steps, disable=args.quiet, unit="step", file=sys.stderr, leave=False) as bar:
-            for event in trainer.events():
+            for event in threads.follow(trainer.events()):
                 if isinstance(event, StepMetrics):
                     bar.update(1)
                     bar.set_postfix(loss=f"{event.relaxed:.1f}", img_s=f"{event.images_per_second:.0f}")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.gumbel import one_hot_argmax, perturbed_logits, relax
+from core.gumbel import log_softmax, one_hot_argmax, perturbed_logits, relax
 
 Generator = torch.Generator | None
 Mode = Literal["relaxed", "straight_through", "sample", "mode"]
@@ -85,6 +85,10 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 @dataclass
 class VAELoss:
     """Per-batch means of the negative ELBO and its two parts."""
@@ -112,15 +116,18 @@ class CategoricalVAE(nn.Module):
         self.decoder = _mlp([config.latent_dim, *reversed(config.hidden), config.input_dim])
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of q(z | x), shape (batch, latent_vars, classes)."""
-        h = self.encoder(x.reshape(x.shape[0], -1))
+        """Logits of q(z | x), shape (batch, latent_vars, classes).
+
+        Under bfloat16 autocast the layers multiply in bfloat16; what leaves the network (here
+        and in `decode_logits`) is float32, so samplers and losses keep their precision."""
+        h = _at_least_float32(self.encoder(x.reshape(x.shape[0], -1)))
         if self.config.relu_logits:
             h = F.relu(h)
         return h.view(-1, self.config.latent_vars, self.config.classes)
 
     def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
         """Pixel logits for codes of shape (batch, latent_vars, classes)."""
-        return self.decoder(code.reshape(code.shape[0], -1))
+        return _at_least_float32(self.decoder(code.reshape(code.shape[0], -1)))
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """Pixel intensities in [0, 1], shape (batch, input_dim)."""
@@ -155,7 +162,7 @@ class CategoricalVAE(nn.Module):
 
 def kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
     """KL(q || uniform) per example, summed over the latent variables: sum q log(C q)."""
-    log_q = torch.log_softmax(logits, dim=-1)
+    log_q = log_softmax(logits, dim=-1)
     classes = logits.shape[-1]
     return (log_q.exp() * (log_q + math.log(classes))).sum(dim=(-2, -1))
 
@@ -195,7 +202,7 @@ def score_function_loss(
     if samples < 2:
         raise ValueError(f"a leave-one-out baseline needs at least 2 samples per image, got {samples}.")
     logits = model.encode(x)
-    log_q = torch.log_softmax(logits, dim=-1)
+    log_q = log_softmax(logits, dim=-1)
     with torch.no_grad():
         code = one_hot_argmax(perturbed_logits(logits.detach().expand(samples, *logits.shape), generator))
     pixel_logits = model.decode_logits(code.reshape(samples * x.shape[0], *logits.shape[1:]))

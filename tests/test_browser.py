@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.live_server import free_port, stop
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "artifacts" / "browser"
 PLOTS = ".stPlotlyChart .js-plotly-plot"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> float:
@@ -48,7 +43,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> f
 @pytest.fixture(scope="module")
 def server(data_root, tmp_path_factory):
     """The app on a free port, with its own folder for models trained during the test."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "GUMBEL_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))}
     process = subprocess.Popen(
         [
@@ -78,11 +73,7 @@ def server(data_root, tmp_path_factory):
         print(f"\nstreamlit answered its health check {seconds:.1f} s after start")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 @pytest.fixture(scope="module")

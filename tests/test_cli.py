@@ -11,6 +11,7 @@ import torch
 
 from core.checkpoints import load_checkpoint
 from core.data import RAW_FILES
+from core.device import resolve_precision
 from core.train import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_cli(args, data_root, **env):
     """The CLI in a fresh interpreter, one intra-op thread (the test machine's cores are shared)."""
-    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "OMP_NUM_THREADS": "1"} | env
+    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "OMP_NUM_THREADS": "1", "GUMBEL_LAB_THREADS": "1"} | env
     return subprocess.run(
         [sys.executable, "-m", "core.train", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
@@ -36,6 +37,7 @@ def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     side = json.loads((tmp_path / "x.json").read_text())
     assert side["command"].startswith("python -m core.train --epochs 1 --max-steps 20")
     assert side["steps"] == 20 and side["status"] == "finished"
+    assert side["train_config"]["precision"] == "auto" and side["precision"] == resolve_precision("auto", "cpu")
     assert load_checkpoint(tmp_path / "x.pt").metadata == side
 
 
@@ -119,3 +121,12 @@ def test_the_parser_names_match_the_engine():
     assert tuple(sorted(PRESETS)) == PRESET_NAMES
     assert tuple(BINARIZE_LABELS) == BINARIZE
     assert set(ESTIMATORS) <= set(ESTIMATOR_LABELS)
+
+
+def test_precision_option_reaches_the_config():
+    from core.train import build_parser, config_from_args
+
+    assert config_from_args(build_parser().parse_args([])).precision == "auto"
+    assert config_from_args(build_parser().parse_args(["--precision", "bf16"])).precision == "bf16"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--precision", "fp16"])

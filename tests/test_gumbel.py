@@ -263,3 +263,23 @@ def test_gumbel_rao_forwards_the_exact_sample_and_backwards_a_finite_gradient() 
 
 
 # --- summaries and validation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(7, 10), (5, 30, 10), (2, 3, 4, 65), (4, 1)])
+@pytest.mark.parametrize("dim", [-1, 0])
+def test_softmax_helpers_match_torch_in_value_and_gradient(shape, dim):
+    """The transposed route (taken for few classes on the last dim) is the same function."""
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    weights = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for ours, theirs in ((core.gumbel.softmax, torch.softmax), (core.gumbel.log_softmax, torch.log_softmax)):
+        (grad_ours,) = torch.autograd.grad((ours(x, dim) * weights).sum(), x)
+        (grad_theirs,) = torch.autograd.grad((theirs(x, dim) * weights).sum(), x)
+        torch.testing.assert_close(ours(x, dim), theirs(x, dim), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(grad_ours, grad_theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_one_hot_argmax_takes_the_first_of_tied_maxima():
+    scores = torch.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [-1.0, -5.0, -1.0, -2.0]])
+    expected = torch.tensor([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    assert torch.equal(core.gumbel.one_hot_argmax(scores), expected)
+    assert torch.equal(core.gumbel.one_hot_argmax(scores.T, dim=0), expected.T)

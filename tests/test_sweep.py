@@ -8,7 +8,7 @@ import time
 import pytest
 
 from core.runs import RunStore
-from core.sweep import SweepRun, expand_grid, main, results_table, trial_name, varying
+from core.sweep import SweepRun, build_parser, expand_grid, main, results_table, trial_name, trials_from_args, varying
 
 TINY = {"epochs": 1, "train_subset": 300, "test_subset": 100, "batch_size": 50}
 
@@ -20,6 +20,16 @@ def test_the_grid_expands_to_every_combination_seeds_last():
     assert trials[0].config.estimator == "gumbel_softmax" and trials[0].config.epochs == 1  # the old name works
     assert trials[0].name == "gumbel_softmax_tau0.5_const_lr0.001_faithful_s0"
     assert varying(trials) == ["estimator", "tau", "seed"]
+
+
+def test_fixed_options_reach_every_trial():
+    args = build_parser().parse_args(
+        ["--tau", "0.5", "1", "--data", "tiny", "--precision", "bf16", "--binarize", "static"]
+    )
+    trials = trials_from_args(args)
+    assert len(trials) == 2
+    assert {(t.config.precision, t.config.binarize) for t in trials} == {("bf16", "static")}
+    assert trials_from_args(build_parser().parse_args([]))[0].config.precision == "auto"
 
 
 def test_a_bad_grid_is_refused_with_a_message():

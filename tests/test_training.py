@@ -109,6 +109,7 @@ def test_schedule_validation(kwargs):
         ({"tau": 0.0}, "temperature"),
         ({"anneal_every": 0}, "interval"),
         ({"device": "banana"}, "device"),
+        ({"precision": "fp16"}, "unknown precision"),
     ],
 )
 def test_config_validation(kwargs, words):
@@ -120,6 +121,37 @@ def test_config_validation(kwargs, words):
 def test_cuda_without_a_gpu_is_refused():
     with pytest.raises(ValueError, match="no CUDA GPU"):
         TrainConfig(device="cuda")
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    import core.device
+
+    assert core.device.resolve_precision("fp32", "cpu") == "fp32"
+    assert core.device.resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(core.device, "_cpu_flags", lambda: {"avx512f", "avx512_vnni"})
+    assert core.device.resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(core.device, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert core.device.resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(core.device, "_cpu_flags", lambda: {"amx_tile", "amx_bf16"})
+    assert core.device.resolve_precision("auto", "cpu") == "bf16"
+
+
+def test_bf16_step_multiplies_in_bf16_and_keeps_float32_weights_and_losses(mnist):
+    """Same weights, same batch, same noise: bfloat16 products move the losses by a little
+    (8-bit mantissas), not by nothing (it really ran in bf16) and not by much."""
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        trainer = Trainer(tiny(precision=precision), *mnist)
+        assert trainer.precision == precision
+        x = trainer.x_train[:50]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            assert trainer.model.encoder[0](x).dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
+            assert trainer.model.encode(x).dtype == torch.float32  # what leaves the network is float32
+        losses[precision] = trainer.train_step(x, 1.0)
+        assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert losses["bf16"].relaxed != losses["fp32"].relaxed
+    assert losses["bf16"].relaxed == pytest.approx(losses["fp32"].relaxed, rel=0.01)
+    assert losses["bf16"].kl == pytest.approx(losses["fp32"].kl, rel=0.01)
 
 
 def test_config_to_dict_is_json():

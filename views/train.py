@@ -16,6 +16,7 @@ from core.data import BINARIZE, BINARIZE_LABELS, MNISTSplit
 from core.device import available_devices, device_label, device_name
 from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
 from core.names import ALIASES, SHORT_LABELS
+from core.threads import requested_threads
 from core.training import (
     ANNEAL_EVERY,
     ANNEAL_RATE,
@@ -89,7 +90,8 @@ def abandon_seconds() -> float:
 
 
 def run_threads() -> int:
-    """Torch threads per run: the cores shared by as many runs as the server allows."""
+    """The most torch threads a run may use (it uses fewer when other processes hold cores):
+    the cores shared by as many runs as the server allows."""
     return max(1, (os.cpu_count() or 1) // ui.run_limit())
 
 
@@ -203,7 +205,8 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
             history=HISTORY_STEPS,
             slots=ui.run_slots(),
-            threads=run_threads(),
+            threads=requested_threads(),
+            max_threads=run_threads(),
             abandon_after=abandon_seconds(),
             metadata={
                 "preset": values["preset"],

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from core.data import check_binarize
-from core.device import check_device
+from core.device import check_device, check_precision
 from core.guards import positive_number, whole_number
 from core.names import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, canonical_estimator
 from core.vae import PRESETS, VAEConfig
@@ -60,6 +60,8 @@ class TrainConfig:
     binarize: str = "none"
     seed: int = 0
     device: str = "cpu"
+    # Matrix products in bfloat16 (float32 weights, losses and sampler); "auto": where it is faster.
+    precision: str = "auto"
     max_steps: int | None = None
     train_subset: int | None = None
     test_subset: int | None = None
@@ -83,6 +85,7 @@ class TrainConfig:
             if value is not None:
                 whole_number(value, what, 1)
         check_device(self.device)
+        check_precision(self.precision)
         TemperatureSchedule(self.tau, self.tau_min, self.anneal_rate, self.anneal_every)
 
     @classmethod

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, held_out_pixels
+from core.device import resolve_precision
 from core.evaluation import exact_sample_objective
 from core.guards import positive_number
 from core.gumbel import gumbel_rao, one_hot_argmax
@@ -98,6 +99,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, train: MNISTSplit, test: MNISTSplit) -> None:
         self.config = config
         self.device = torch.device(config.device)
+        self.precision = resolve_precision(config.precision, config.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.model = CategoricalVAE(config.model)
@@ -164,6 +166,10 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, tau: float) -> StepLosses:
         """One Adam step, and the batch means it measured before the update."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self._train_step(x, tau)
+
+    def _train_step(self, x: torch.Tensor, tau: float) -> StepLosses:
         if self.config.estimator == "score_function":
             # Exact samples in the forward pass: the objective is the unrelaxed one.
             sf, surrogate = score_function_loss(self.model, x, self.config.sf_samples, self.noise)

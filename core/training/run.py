@@ -27,6 +27,7 @@ from core.data import MNISTSplit
 from core.guards import eval_mode, positive_number, whole_number
 from core.gumbel import one_hot_argmax
 from core.runs import RunStore
+from core.threads import ThreadPolicy
 from core.training.config import TrainConfig
 from core.training.loop import CHANGEABLE, Change, EpochMetrics, StepMetrics, Trainer
 from core.training.record import RunRecorder
@@ -142,8 +143,10 @@ class TrainingRun:
     """A training run in its own process, so no page thread can slow it down.
 
     The child (forked, so it shares the server's MNIST tensors copy-on-write) runs
-    `Trainer.events()` with `threads` torch threads and sends metrics, previews and its end
-    through a queue; a thread on the parent side keeps the bounded history a page polls.
+    `Trainer.events()` with `threads` torch threads (None: as many as the cores other
+    processes leave free, at most `max_threads`, re-counted as it runs; `core.threads`) and
+    sends metrics, previews and its end through a queue; a thread on the parent side keeps
+    the bounded history a page polls.
     Pause, resume and stop are flags the child checks between steps. When the run ends
     (finished or stopped, after at least one step) the child saves the model as a checkpoint
     in `checkpoint_dir`, atomically. A child that dies leaves the run "failed" with a message.
@@ -164,13 +167,15 @@ class TrainingRun:
         slots: RunSlots | None = None,
         metadata: dict | None = None,
         threads: int | None = None,
+        max_threads: int | None = None,
         abandon_after: float | None = None,
     ) -> None:
         self.config = config
         self.name = name or time.strftime("run-%Y%m%d-%H%M%S")
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.metadata = metadata or {}
-        self.threads = whole_number(threads if threads is not None else torch.get_num_threads(), "threads", 1)
+        self.threads = whole_number(threads, "threads", 1) if threads is not None else None
+        self.max_threads = whole_number(max_threads, "max_threads", 1) if max_threads is not None else None
         self.abandon_after = abandon_after
         self._inputs: _Inputs | None = _Inputs(train, test, test.subset(config.test_subset).pixels()[:preview_digits])
         self._steps: deque[StepMetrics] = deque(maxlen=history)
@@ -367,7 +372,8 @@ class TrainingRun:
     def _child(self) -> None:
         """Train, report and keep the run's record in the store; runs in the forked process."""
         gc.freeze()  # the server's heap came along: never walk it, never copy it
-        torch.set_num_threads(self.threads)
+        threads = ThreadPolicy(self.threads, self.max_threads)
+        threads.start()  # building the trainer is the first measuring interval
         send = self._messages.put
         server = os.getppid()
         path = self.record_path
@@ -375,7 +381,9 @@ class TrainingRun:
         try:
             assert self._inputs is not None
             trainer = Trainer(self.config, self._inputs.train, self._inputs.test)
+            threads.choose()
             if recorder:
+                recorder.metadata["threads"] = threads.describe()
                 recorder.start(trainer)
             send(("total", trainer.total_steps))
             pending: list[StepMetrics] = []
@@ -387,7 +395,7 @@ class TrainingRun:
                     send(("steps", pending))
                 pending, flushed = [], time.perf_counter()
 
-            for event in trainer.events():
+            for event in threads.follow(trainer.events()):
                 if isinstance(event, StepMetrics):
                     pending.append(event)
                     if time.perf_counter() - flushed >= FLUSH_SECONDS:
