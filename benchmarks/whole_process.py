@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from core.device import cpu_model
+from core.names import THREADS_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="rounds of (ours, tutorial)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="OMP_NUM_THREADS for both sides (default: torch's own choice)"
+        "--threads", type=int, default=None, help="torch threads for both sides (default: each side's own choice)"
     )
     args = parser.parse_args()
     if args.repeats < 1 or (args.threads is not None and args.threads < 1):
@@ -68,8 +69,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="whole-process-") as scratch:
         env = os.environ | {"GUMBEL_LAB_RUNS": str(Path(scratch) / "runs")}
         if args.threads:
-            env["OMP_NUM_THREADS"] = str(args.threads)
-        threads = env.get("OMP_NUM_THREADS", "torch's default")
+            env |= {"OMP_NUM_THREADS": str(args.threads), THREADS_ENV: str(args.threads)}
+            threads = f"{args.threads} on both sides"
+        else:
+            threads = f"each side's own (ours: ${THREADS_ENV} or the auto policy; tutorial: torch's default)"
         print(f"threads: {threads}; MNIST from {env.get('GUMBEL_LAB_DATA', 'data')}")
         prepare()
         help_seconds = statistics.median(timed(["-m", "core.train", "--help"], env)[0] for _ in range(5))
