@@ -24,9 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.textbook import BATCH, TAU, textbook_loader, textbook_model, textbook_step
+from benchmarks.thread_policy import start_burner
 from core.data import batch_indices, load_mnist, resolve_data_root
 from core.device import PRECISIONS, cpu_model
 from core.gumbel import gumbel_softmax
+from core.threads import ThreadPolicy
 from core.training import TrainConfig, Trainer
 
 
@@ -75,7 +77,13 @@ def main() -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch intra-op threads (default: torch's); 1 is steadier on a busy machine",
+        help="torch intra-op threads for both sides (default: ours follows core.threads' auto policy, "
+        "the baseline torch's default of every core, as its users run it)",
+    )
+    parser.add_argument(
+        "--competing-load",
+        action="store_true",
+        help="keep one core busy with another process throughout (bounded in time), as a browser would",
     )
     parser.add_argument(
         "--precision", choices=PRECISIONS, default="auto", help="our step's matrix products (the baseline: float32)"
@@ -83,9 +91,18 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.steps, args.warmup, args.chunk, args.threads or 1) < 1:
         parser.error("--steps, --warmup, --chunk and --threads must be at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    burner = start_burner() if args.competing_load else None
+    try:
+        measure(args)
+    finally:
+        if burner is not None:
+            burner.terminate()
 
+
+def measure(args: argparse.Namespace) -> None:
+    policy = ThreadPolicy(args.threads)
+    policy.start()  # loading the data is its first measuring interval
+    baseline_threads = args.threads or torch.get_num_threads()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {cpu_model()} "
@@ -96,21 +113,31 @@ def main() -> None:
     config = TrainConfig(epochs=1, batch_size=BATCH, precision=args.precision)
     trainer = Trainer(config, load_mnist("train", root), load_mnist("test", root))
     ours, baseline = our_steps(trainer), baseline_steps(root)
+    policy.choose()
     run_for(ours, args.warmup)
+    torch.set_num_threads(baseline_threads)
     run_for(baseline, args.warmup)
 
     seconds = {"ours": 0.0, "baseline": 0.0}
+    used: list[int] = []
     done = 0
     while done < args.steps:
         n = min(args.chunk, args.steps - done)
+        policy.recheck()
+        torch.set_num_threads(policy.threads)
+        used.append(policy.threads)
         seconds["ours"] += run_for(ours, n)
+        torch.set_num_threads(baseline_threads)
         seconds["baseline"] += run_for(baseline, n)
         done += n
 
     rate = {k: args.steps * BATCH / v for k, v in seconds.items()}
     print(
         f"training step ({trainer.precision}), batch {BATCH}, {args.steps} timed steps each after "
-        f"{args.warmup} warm-up, alternating in chunks of {args.chunk}:"
+        f"{args.warmup} warm-up, alternating in chunks of {args.chunk}"
+        f"{', one core kept busy by another process' if args.competing_load else ''}; torch threads: "
+        f"ours {'/'.join(map(str, sorted(set(used))))} ({'fixed' if args.threads else 'auto policy'}), "
+        f"baseline {baseline_threads}:"
     )
     for name, label in (("ours", "ours (Trainer)"), ("baseline", "textbook baseline")):
         print(f"  {label:<18} {rate[name]:8.0f} images/s  {1000 * seconds[name] / args.steps:7.2f} ms/step")
