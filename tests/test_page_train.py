@@ -199,6 +199,25 @@ def test_an_abandoned_run_says_so_when_its_owner_comes_back(runs_dir, monkeypatc
     assert not any(b.disabled for b in at.button if b.label == "Start training")
 
 
+def test_a_run_that_ends_while_the_page_draws_is_drawn_from_one_snapshot(runs_dir):
+    """The run may end between the page's snapshot and its next look at the run: the page must
+    draw what the snapshot says (still running), never an ending without its checkpoint."""
+    at = _start(_page().run(), epochs=200)
+    run = at.session_state["train_run"]
+    _wait(lambda: run.snapshot().step > 0)
+    running = run.snapshot()
+    run.stop()
+    assert run.join(30) and run.done
+    run.snapshot = lambda: running  # the snapshot the page took just before the end arrived
+    at.run()
+    assert not any("before its first step" in info.value for info in at.info)
+    assert at.button(key="train_stop")  # still drawn as the live run it was; the next redraw ends it
+    del run.snapshot
+    at.run()
+    assert "Stopped" in at.success[0].value
+    assert not at.exception
+
+
 def test_a_run_that_gets_no_cpu_says_it_waits(runs_dir):
     at = _start(_page().run(), epochs=200)
     run = at.session_state["train_run"]

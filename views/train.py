@@ -323,7 +323,7 @@ def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
 def live(run: TrainingRun, shown_epoch: int) -> None:
     """Redraws the curves; reruns the whole page once per new epoch preview and at the end."""
     snap = run.snapshot()
-    if run.done or (snap.preview.epoch if snap.preview else 0) != shown_epoch:
+    if snap.done or (snap.preview.epoch if snap.preview else 0) != shown_epoch:
         if snap.checkpoint:
             ui.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
@@ -392,7 +392,7 @@ def show_run(run: TrainingRun) -> None:
         f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset), ''), '')} · "
         f"{device_label(config.device)}"
     )
-    if run.done:
+    if snap.done:
         outcome(snap)
         draw_run(run, snap)
     else:

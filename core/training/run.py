@@ -88,6 +88,9 @@ class RunSlots:
             self._semaphore.release()
 
 
+ENDED: tuple[str, ...] = ("finished", "stopped", "failed")
+
+
 @dataclass(frozen=True)
 class RunSnapshot:
     """A consistent copy of a run's state, safe to read from any thread."""
@@ -106,6 +109,11 @@ class RunSnapshot:
     abandoned: bool = False  # stopped by the watchdog: nobody polled it for too long
     notices: tuple[str, ...] = ()  # what the run store's quota deleted when this run was saved
     changes: list[Change] = field(default_factory=list)  # τ or lr changed mid-run, at the step it took effect
+
+    @property
+    def done(self) -> bool:
+        """Ended, as of this snapshot: decide from it, not from the live run, which may end between."""
+        return self.status in ENDED
 
     @property
     def progress(self) -> float:
@@ -254,7 +262,7 @@ class TrainingRun:
 
     @property
     def done(self) -> bool:
-        return self._status in ("finished", "stopped", "failed")
+        return self._status in ENDED
 
     @property
     def pid(self) -> int | None:
