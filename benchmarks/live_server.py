@@ -86,6 +86,14 @@ def tree_rss_mb(pid: int) -> tuple[float, int]:
     return sum(rss_mb(p) for p in [pid, *below]), len(below)
 
 
+def streamlit_command(port: int) -> list[str]:
+    """The README's `streamlit run app.py`, headless on 127.0.0.1:`port`, no usage statistics."""
+    return [
+        *(sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"),
+        *("--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"),
+    ]
+
+
 @contextmanager
 def serve(repo: Path, *, timing: bool = False, prefix: str = "gumbel-load-") -> Iterator[Server]:
     """A fresh app server for the duration of the block; killed and its folder removed after.
@@ -95,12 +103,11 @@ def serve(repo: Path, *, timing: bool = False, prefix: str = "gumbel-load-") -> 
     environment = os.environ | {"GUMBEL_LAB_RUNS": str(folder / "runs")}
     if timing:
         environment["GUMBEL_LAB_TIMING"] = str(folder / "timing.log")
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    command = streamlit_command(port)
     process = subprocess.Popen(command, cwd=repo, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process)
+        wait_healthy(url, process)
         yield Server(process, url, folder)
     finally:
         stop(process)
@@ -117,17 +124,20 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _wait_healthy(url: str, process: subprocess.Popen) -> None:
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = HEALTH_SECONDS) -> float:
+    """Seconds until the server answers its health check; an error, with what it printed when
+    its output is piped, if it exits first or stays silent for `timeout` seconds."""
     started = time.perf_counter()
-    while time.perf_counter() - started < HEALTH_SECONDS:
+    while time.perf_counter() - started < timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {process.returncode} before answering")
+            printed = f":\n{process.stdout.read()}" if process.stdout is not None else ""
+            raise RuntimeError(f"streamlit exited with status {process.returncode} before answering{printed}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return
+                return time.perf_counter() - started
         except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer its health check within {HEALTH_SECONDS} s")
+            time.sleep(0.2)
+    raise TimeoutError(f"streamlit did not answer its health check at {url} within {timeout} s")
 
 
 @asynccontextmanager

@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks.live_server import REPO, free_port, stop, streamlit_command
 
 
 def timed_reruns(page: str, change, repeats: int) -> list[float]:
@@ -51,30 +48,9 @@ def class_edit(app, i: int) -> None:
 def first_page_seconds() -> float:
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = subprocess.Popen(streamlit_command(port), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -94,8 +70,7 @@ def first_page_seconds() -> float:
             browser.close()
         return seconds
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
 
 
 def report(name: str, times: list[float]) -> None:

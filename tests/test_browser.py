@@ -10,14 +10,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from benchmarks.live_server import free_port, stop
+from benchmarks.live_server import free_port, stop, streamlit_command, wait_healthy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,50 +24,17 @@ SHOTS = REPO / "artifacts" / "browser"
 PLOTS = ".stPlotlyChart .js-plotly-plot"
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{process.stdout.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return time.perf_counter() - started
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def server(data_root, tmp_path_factory):
     """The app on a free port, with its own folder for models trained during the test."""
     port = free_port()
     env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "GUMBEL_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        streamlit_command(port), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        seconds = _wait_healthy(url, process)
+        seconds = wait_healthy(url, process)
         print(f"\nstreamlit answered its health check {seconds:.1f} s after start")
         yield url
     finally:
