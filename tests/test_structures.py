@@ -35,6 +35,7 @@ from core.structures import (
     successive_softmax,
     weights_to_logits,
 )
+from tests.gradients import hard_output_with_the_relaxed_gradient
 
 WEIGHTS = [4.0, 3.0, 2.0, 1.0, 0.5, 0.0]
 
@@ -149,22 +150,6 @@ def test_relaxed_khot_gradients_are_finite_at_small_tau():
     weights = torch.randn(7, generator=seeded(7))
     (relaxed_topk(logits, 3, 1e-3, generator=seeded(8)) * weights).sum().backward()
     assert torch.isfinite(logits.grad).all()
-
-
-def hard_output_with_the_relaxed_gradient(sample, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """The hard output of `sample(inputs, hard)`, after checking that it is 0/1 and that its gradient
-    (of a weighted sum) is the relaxed output's, non-zero."""
-    outputs, grads = [], []
-    for hard in (True, False):
-        x = inputs.clone().requires_grad_(True)
-        out = sample(x, hard)
-        (out * weights).sum().backward()
-        outputs.append(out.detach())
-        grads.append(x.grad)
-    assert set(outputs[0].unique().tolist()) == {0.0, 1.0}
-    torch.testing.assert_close(grads[0], grads[1])
-    assert grads[0].abs().sum() > 0
-    return outputs[0]
 
 
 def test_straight_through_forwards_the_exact_khot_and_backwards_the_relaxed_gradient():
