@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import torch
 
-from core.data import MNISTSplit, batch_indices, load_mnist
+from benchmarks.train_throughput import our_steps, run_for
+from core.data import MNISTSplit, load_mnist
 from core.device import device_name
 from core.training import EpochMetrics, TrainConfig, Trainer
 
@@ -53,24 +54,13 @@ def per_step(make: Callable[[], Trainer], steps: int, warmup: int) -> tuple[floa
     """Seconds of the warm-up (compilation shows here) and ms per timed step."""
     trainer = make()
     device = str(trainer.device)
-    batches = batch_indices(trainer.x_train.shape[0], 100, generator=trainer.shuffle, device=trainer.device)
-
-    def next_batch() -> torch.Tensor:
-        nonlocal batches
-        try:
-            return next(batches)
-        except StopIteration:
-            batches = batch_indices(trainer.x_train.shape[0], 100, generator=trainer.shuffle, device=trainer.device)
-            return next(batches)
-
+    stream = our_steps(trainer)
     started = time.perf_counter()
-    for _ in range(warmup):
-        trainer.train_step(trainer.batch(next_batch()), 1.0)
+    run_for(stream, warmup)
     synchronize(device)
     warm = time.perf_counter() - started
     started = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step(trainer.batch(next_batch()), 1.0)
+    run_for(stream, steps)
     synchronize(device)
     return warm, 1000 * (time.perf_counter() - started) / steps
 

@@ -33,10 +33,10 @@ from core.training import TrainConfig, Trainer
 
 
 def our_steps(trainer: Trainer):
-    """An endless stream of our training steps, one per next()."""
+    """An endless stream of our training steps on the trainer's device, one per next()."""
     while True:
-        for idx in batch_indices(trainer.x_train.shape[0], BATCH, generator=trainer.shuffle):
-            yield trainer.train_step(trainer.x_train[idx], TAU)
+        for idx in batch_indices(trainer.x_train.shape[0], BATCH, generator=trainer.shuffle, device=trainer.device):
+            yield trainer.train_step(trainer.batch(idx), TAU)
 
 
 def baseline_steps(root: Path):
