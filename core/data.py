@@ -122,9 +122,9 @@ def _missing_message(root: Path, reason: str) -> str:
     )
 
 
-def _archives_present(root: Path) -> bool:
+def _archives_present(root: Path, names: tuple[str, ...] = RAW_FILES) -> bool:
     raw = root / "MNIST" / "raw"
-    return all((raw / name).is_file() for name in RAW_FILES)
+    return all((raw / name).is_file() for name in names)
 
 
 def _read_idx(path: Path) -> torch.Tensor:
@@ -195,7 +195,7 @@ def _load_with_torchvision(root: Path, train: bool, download: bool) -> MNISTSpli
 def _load(root: Path, train: bool, download: bool) -> MNISTSplit:
     raw = root / "MNIST" / "raw"
     names = SPLIT_FILES[train]
-    if not all((raw / name).is_file() for name in names):
+    if not _archives_present(root, names):
         return _load_with_torchvision(root, train, download)
     try:
         stamp = _stamp(raw, names)
