@@ -288,9 +288,9 @@ def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, bo
         started = time.perf_counter()
         board.report.remote(trial.name, {"status": "running", "total_steps": trainer.total_steps})
         epochs: list[EpochMetrics] = []
-        points: list[tuple[int, float]] = []
         smoothed: float | None = None
         last_report = time.perf_counter()
+        plotted = 0  # the step of the curve's last point
         status = "finished"
         for event in trainer.events():
             if isinstance(event, StepMetrics):
@@ -298,16 +298,18 @@ def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, bo
                 now = time.perf_counter()
                 if now - last_report < REPORT_SECONDS:
                     continue
-                points.append((event.step, smoothed))
                 update = {"step": event.step, "epoch": event.epoch, "relaxed": smoothed, "unrelaxed": event.unrelaxed}
-                board.report.remote(trial.name, update | {"points": points, "elapsed": now - started})
-                points, last_report = [], now
+                board.report.remote(trial.name, update | {"points": [(event.step, smoothed)], "elapsed": now - started})
+                plotted, last_report = event.step, now
                 if ray.get(board.is_cancelled.remote()):
                     status = "stopped"
                     break
             else:
                 epochs.append(event)
                 recorder.epoch(trainer, epochs)
+                # Every report that moves the step also extends the curve: a short epoch may end
+                # before the first timed report.
+                point = [(event.step, smoothed)] if smoothed is not None and event.step > plotted else []
                 board.report.remote(
                     trial.name,
                     {
@@ -315,9 +317,11 @@ def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, bo
                         "epoch": event.epoch,
                         "test": event.test,
                         "epochs": [e.__dict__ for e in epochs],
+                        "points": point,
                         "elapsed": time.perf_counter() - started,
                     },
                 )
+                plotted = max(plotted, event.step)
         saved = recorder.end(trainer, epochs, status)
         final = {"step": trainer.step, "elapsed": time.perf_counter() - started, "status": status}
         test = epochs[-1].test if epochs else None
