@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             for event in threads.follow(trainer.events()):
                 if isinstance(event, StepMetrics):
                     bar.update(1)
-                    bar.set_postfix(loss=f"{event.relaxed:.1f}", img_s=f"{event.images_per_second:.0f}")
+                    # refresh=False: tqdm redraws at its own pace (every 0.1 s), not once a step
+                    bar.set_postfix(loss=f"{event.relaxed:.1f}", img_s=f"{event.images_per_second:.0f}", refresh=False)
                 else:
                     epochs.append(event)
                     recorder.epoch(trainer, epochs)
