@@ -77,7 +77,7 @@ def check_tau(tau: float) -> float:
 def perturbed_logits(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """logits + Gumbel noise, in the working dtype: the shared draw behind every sampler."""
     work = logits.to(_work_dtype(logits.dtype))
-    return work + gumbel_noise(work.shape, dtype=work.dtype, device=work.device, generator=generator)
+    return gumbel_noise(work.shape, dtype=work.dtype, device=work.device, generator=generator).add_(work)
 
 
 def one_hot_argmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:

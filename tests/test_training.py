@@ -382,7 +382,7 @@ def test_trainer_change_applies_to_the_next_step_and_is_recorded(mnist):
     trainer.change("lr", 5e-4)
     second = next(events)
     assert (second.tau, second.lr) == (0.25, 5e-4)
-    assert trainer.optimizer.param_groups[0]["lr"] == 5e-4
+    assert trainer.optimizer.lr == 5e-4
     with pytest.raises(ValueError, match="only tau and lr"):
         trainer.change("batch_size", 10)
     with pytest.raises(ValueError, match="temperature"):
