@@ -8,6 +8,7 @@ and a mistyped option answer at once.
 from __future__ import annotations
 
 import argparse
+import gc
 import shlex
 import sys
 import time
@@ -118,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     from core.threads import ThreadPolicy, requested_threads
     from core.training import RunRecorder, StepMetrics, Trainer
 
+    # What the imports made lives as long as the process: out of the collector's sight it costs
+    # no full collections during the run, and ~0.2 s less at exit.
+    gc.freeze()
     store = RunStore()
     try:
         threads = ThreadPolicy(requested_threads(args.threads))
