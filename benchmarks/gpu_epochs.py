@@ -1,13 +1,14 @@
 """Training on a GPU, end to end and per step: the seed's preset for `--epochs` epochs.
 
-    python -m benchmarks.gpu_epochs [--epochs 10] [--steps 300] [--variants eager bf16 compiled graphed]
+    python -m benchmarks.gpu_epochs [--epochs 10] [--steps 300] [--variants eager autograd bf16 compiled graphed]
 
 Needs a CUDA device (`--device cpu` runs the same code on a CPU, for a dry run). Each
 variant is measured twice: per step (`--steps` timed `Trainer.train_step` calls after a
 warm-up, synchronised at both ends) and end to end (a fresh `Trainer` stepped through
 `Trainer.events()` for `--epochs` epochs, its per-epoch test pass included, as the CLI runs).
-Variants: eager float32; eager bfloat16 autocast (`precision="bf16"`); the encoder and the
-decoder through `torch.compile`; the same with mode="reduce-overhead" (CUDA graphs). A
+Variants: eager float32 (the hand-written backward pass, as the CLI runs it); the same through
+autograd; eager bfloat16 autocast (`precision="bf16"`, autograd); the encoder and the decoder
+through `torch.compile` (autograd); the same with mode="reduce-overhead" (CUDA graphs). A
 variant that fails prints its error and the others go on. Never part of the tests.
 """
 
@@ -24,11 +25,13 @@ from core.data import MNISTSplit, load_mnist
 from core.device import device_name
 from core.training import EpochMetrics, TrainConfig, Trainer
 
-VARIANTS = ("eager", "bf16", "compiled", "graphed")
+VARIANTS = ("eager", "autograd", "bf16", "compiled", "graphed")
 
 
 def prepare(trainer: Trainer, variant: str) -> None:
     """Apply a variant to a fresh trainer (compilation happens lazily, at the first steps)."""
+    if variant != "eager":  # compiled modules only run where autograd calls them
+        trainer.handwritten = False
     if variant in ("compiled", "graphed"):
         mode = "reduce-overhead" if variant == "graphed" else "default"
         trainer.model.encoder = torch.compile(trainer.model.encoder, mode=mode)  # type: ignore[assignment]

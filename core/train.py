@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="bf16: matrix products in bfloat16 (weights, losses and sampler stay float32); "
-        "auto: bf16 where the hardware has it natively, else fp32",
+        help="bf16: matrix products in bfloat16 through autograd (weights, losses and sampler stay float32); "
+        "auto: fp32, whose hand-written backward pass is the faster on every machine measured",
     )
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")

@@ -37,7 +37,7 @@ def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     side = json.loads((tmp_path / "x.json").read_text())
     assert side["command"].startswith("python -m core.train --epochs 1 --max-steps 20")
     assert side["steps"] == 20 and side["status"] == "finished"
-    assert side["train_config"]["precision"] == "auto" and side["precision"] == resolve_precision("auto", "cpu")
+    assert side["train_config"]["precision"] == "auto" and side["precision"] == resolve_precision("auto")
     assert load_checkpoint(tmp_path / "x.pt").metadata == side
 
 

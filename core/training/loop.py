@@ -96,7 +96,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, train: MNISTSplit, test: MNISTSplit) -> None:
         self.config = config
         self.device = torch.device(config.device)
-        self.precision = resolve_precision(config.precision, config.device)
+        self.precision = resolve_precision(config.precision)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.model = CategoricalVAE(config.model)
