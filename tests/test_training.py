@@ -8,6 +8,7 @@ import json
 import math
 import os
 import signal
+import struct
 import time
 import types
 
@@ -347,6 +348,22 @@ def test_a_finished_run_releases_its_process_and_data(mnist):
     with pytest.raises(ProcessLookupError):  # the trainer, its model and its float pixels went with it
         os.kill(run.pid, 0)
     assert reachable_tensors(run, skip=snap.preview) == []  # the images it shows, and nothing else
+
+
+def test_a_process_that_dies_in_the_middle_of_a_message_fails_the_run(mnist, monkeypatch):
+    """A preview is larger than a pipe's buffer, so a process can die having written part of one:
+    the page must read that as the end, not wait for the rest of the message forever."""
+
+    def half_a_message(run):
+        # a multiprocessing message: a 4-byte big-endian length, then that many bytes; here 100 of 1 MB
+        os.write(run._sender.fileno(), struct.pack("!i", 1_000_000) + b"x" * 100)
+        os._exit(3)
+
+    monkeypatch.setattr(TrainingRun, "_child", half_a_message)
+    run = TrainingRun(tiny(), *mnist).start()
+    assert run.join(30)
+    snap = run.snapshot()
+    assert snap.status == "failed" and "ended unexpectedly (exit code 3)" in snap.error
 
 
 def test_a_killed_training_process_fails_the_run_with_a_message(mnist, tmp_path):

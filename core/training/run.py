@@ -194,7 +194,10 @@ class TrainingRun:
         self._resume = context.Event()
         self._resume.set()
         self._stop = context.Event()
-        self._messages = context.Queue()
+        # child -> parent. A pipe, not a Queue: once the parent has closed its copy of the write
+        # end, a child killed in the middle of a message (a preview is larger than the pipe's
+        # buffer) reads as EOF, where a Queue's reader would wait for the rest of it forever.
+        self._receiver, self._sender = context.Pipe(duplex=False)
         self._controls = context.Queue()  # parent -> child: ("tau" | "lr", value), applied between steps
         self._process = context.Process(target=self._child, name=f"training-{self.name}", daemon=True)
         self._status = "pending"
@@ -320,6 +323,7 @@ class TrainingRun:
                     self._status, self._error = "failed", f"could not start the training process ({err})"
                 return
             self._inputs = None  # the child has its copy; this side holds no data
+            self._sender.close()  # the child's is now the only write end
             while self._process.is_alive():
                 self._receive(POLL_SECONDS)
                 self._check_abandoned()
@@ -334,16 +338,20 @@ class TrainingRun:
                         RunStore().fail(self.record_path, self._error)
                 self._unpause()
         finally:
-            self._messages.close()
+            self._receiver.close()
             self._controls.close()
             if self._slots is not None:
                 self._slots.release()
 
     def _receive(self, timeout: float) -> bool:
-        """Apply one message from the child; False when none came within `timeout`."""
+        """Apply one message from the child; False when none came within `timeout`, or when
+        the child has gone (then after waiting up to `timeout` for its process to exit)."""
         try:
-            kind, *payload = self._messages.get(timeout=timeout)
-        except queue.Empty:
+            if not self._receiver.poll(timeout):
+                return False
+            kind, *payload = self._receiver.recv()
+        except (EOFError, OSError):  # the child has exited, perhaps in the middle of a message
+            self._process.join(timeout)
             return False
         with self._lock:
             if kind == "total":
@@ -382,7 +390,7 @@ class TrainingRun:
         gc.freeze()  # the server's heap came along: never walk it, never copy it
         threads = ThreadPolicy(self.threads, self.max_threads)
         threads.start()  # building the trainer is the first measuring interval
-        send = self._messages.put
+        send = self._sender.send
         server = os.getppid()
         path = self.record_path
         recorder = RunRecorder(path, {"name": self.name, **self.metadata}) if path else None
