@@ -160,11 +160,17 @@ class CategoricalVAE(nn.Module):
         return one_hot_argmax(perturbed_logits(torch.zeros(shape, device=device), generator))
 
 
+def kl_terms(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """q and log(C q), whose product summed over classes is each variable's KL(q || uniform)
+    (a hand-written backward pass needs both)."""
+    log_q = log_softmax(logits, dim=-1)
+    return log_q.exp(), log_q + math.log(logits.shape[-1])
+
+
 def kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
     """KL(q || uniform) per example, summed over the latent variables: sum q log(C q)."""
-    log_q = log_softmax(logits, dim=-1)
-    classes = logits.shape[-1]
-    return (log_q.exp() * (log_q + math.log(classes))).sum(dim=(-2, -1))
+    q, t = kl_terms(logits)
+    return (q * t).sum(dim=(-2, -1))
 
 
 def reconstruction_nll(pixel_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ SMALL = VAEConfig(latent_vars=4, classes=3, hidden=(7, 5), input_dim=6)
 
 def small_model(**changes) -> CategoricalVAE:
     torch.manual_seed(0)
-    model = CategoricalVAE(SMALL.__class__(**(SMALL.to_dict() | changes))).double()
+    model = CategoricalVAE(VAEConfig(**(SMALL.to_dict() | changes))).double()
     with torch.no_grad():  # logits of either sign, so the ReLU head cuts some and passes others
         model.encoder[-1].bias.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(1))
     return model

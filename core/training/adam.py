@@ -50,7 +50,7 @@ class FlatAdam:
         self.exp_avg = torch.zeros_like(self.flat)
         self.exp_avg_sq = torch.zeros_like(self.flat)
         self.steps = torch.zeros((), dtype=torch.float32, device=self.flat.device)
-        self.steps_taken = 0
+        self.steps_taken = 0  # `steps` counted on the host: reading the tensor would wait for a GPU
 
     def zero_grad(self) -> None:
         """Zero the gradients before a backward pass that accumulates into them (autograd's)."""

@@ -10,14 +10,13 @@ autograd's in float64, for both estimators and both logit heads.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from core.gumbel import log_softmax, one_hot_argmax, perturbed_logits, softmax
-from core.vae import CategoricalVAE, reconstruction_nll
+from core.gumbel import one_hot_argmax, perturbed_logits, relax
+from core.vae import CategoricalVAE, kl_terms, reconstruction_nll
 
 
 @dataclass(frozen=True)
@@ -80,12 +79,12 @@ def relaxed_step(
     config = model.config
     batch = x.shape[0]
     x = x.reshape(batch, -1)
-    encoded = mlp_forward(_linears(model.encoder), x, config.relu_logits)
+    encoder, decoder = _linears(model.encoder), _linears(model.decoder)
+    encoded = mlp_forward(encoder, x, config.relu_logits)
     logits = encoded[-1].view(batch, config.latent_vars, config.classes)
     scores = perturbed_logits(logits, generator)
-    soft = softmax(scores / tau)
+    soft = relax(scores, tau)
     exact = one_hot_argmax(scores)
-    decoder = _linears(model.decoder)
     if hard:
         decoded = mlp_forward(decoder, exact.reshape(batch, -1), relu_last=False)
     else:  # the relaxed code and the exact sample in one pass: half the weight reads, larger products
@@ -94,10 +93,7 @@ def relaxed_step(
         unrelaxed_nll = reconstruction_nll(decoded[-1][batch:], x).mean()
         decoded = [output[:batch] for output in decoded]
     reconstruction = reconstruction_nll(decoded[-1], x).mean()
-    # KL(q || uniform) = sum q t with t = log q + log C, as `core.vae.kl_to_uniform` computes it
-    log_q = log_softmax(logits)
-    q = log_q.exp()
-    t = log_q + math.log(config.classes)
+    q, t = kl_terms(logits)  # KL(q || uniform) = sum q t
     kl_per_variable = (q * t).sum(-1, keepdim=True)
     kl = kl_per_variable.sum() / batch
     relaxed = reconstruction + kl
@@ -112,5 +108,5 @@ def relaxed_step(
     grad_logits = (grad_code - (grad_code * soft).sum(-1, keepdim=True)).mul_(soft).div_(tau)
     # The KL term's gradient: q (t - sum q t), / batch for the mean.
     grad_logits += t.sub_(kl_per_variable).mul_(q).div_(batch)
-    mlp_backward(_linears(model.encoder), encoded, grad_logits.reshape(batch, -1), config.relu_logits, False)
+    mlp_backward(encoder, encoded, grad_logits.reshape(batch, -1), config.relu_logits, False)
     return StepValues(relaxed, unrelaxed, kl, reconstruction)
