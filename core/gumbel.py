@@ -80,12 +80,14 @@ def perturbed_logits(logits: torch.Tensor, generator: torch.Generator | None = N
     return gumbel_noise(work.shape, dtype=work.dtype, device=work.device, generator=generator).add_(work)
 
 
-def one_hot_argmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """One-hot of the argmax along `dim` (the first maximum on ties), in the scores' dtype.
+def one_hot_argmax(scores: torch.Tensor, dim: int = -1, out: torch.Tensor | None = None) -> torch.Tensor:
+    """One-hot of the argmax along `dim` (the first maximum on ties), in the scores' dtype, or
+    written into `out` (any strides, the scores' shape).
 
     `max(dim).indices` is argmax with the same tie rule, ~4x faster on a CPU for 10 classes."""
     index = scores.max(dim=dim, keepdim=True).indices
-    return torch.zeros_like(scores).scatter_(dim, index, 1.0)
+    out = torch.zeros_like(scores) if out is None else out.zero_()
+    return out.scatter_(dim, index, 1.0)
 
 
 def _few_classes_last(x: torch.Tensor, dim: int) -> bool:

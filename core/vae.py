@@ -160,11 +160,11 @@ class CategoricalVAE(nn.Module):
         return one_hot_argmax(perturbed_logits(torch.zeros(shape, device=device), generator))
 
 
-def kl_terms(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """q and log(C q), whose product summed over classes is each variable's KL(q || uniform)
-    (a hand-written backward pass needs both)."""
-    log_q = log_softmax(logits, dim=-1)
-    return log_q.exp(), log_q + math.log(logits.shape[-1])
+def kl_terms(logits: torch.Tensor, dim: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
+    """q and log(C q), classes along `dim`, whose product summed over classes is each variable's
+    KL(q || uniform) (a hand-written backward pass needs both)."""
+    log_q = log_softmax(logits, dim=dim)
+    return log_q.exp(), log_q + math.log(logits.shape[dim])
 
 
 def kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
@@ -177,6 +177,17 @@ def reconstruction_nll(pixel_logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     """Binary cross-entropy summed over pixels, per example."""
     target = x.reshape(x.shape[0], -1)
     return F.binary_cross_entropy_with_logits(pixel_logits, target, reduction="none").sum(-1)
+
+
+def summed_reconstruction_nll(pixel_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`reconstruction_nll` summed over the batch, for each of k batches of pixel logits
+    stacked on x's batch (shape (k n, pixels), x (n, pixels)): a k-vector.
+
+    BCE with logits is softplus(z) - x z; summed, the x z part is one matrix-vector product, and
+    the whole takes three passes over the logits instead of the per-pixel loss's several."""
+    x = x.reshape(-1)
+    stacked = pixel_logits.reshape(-1, x.numel())
+    return F.softplus(stacked).sum(1).sub_(torch.mv(stacked, x))
 
 
 def vae_loss(pixel_logits: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) -> VAELoss:

@@ -283,3 +283,12 @@ def test_one_hot_argmax_takes_the_first_of_tied_maxima():
     expected = torch.tensor([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
     assert torch.equal(core.gumbel.one_hot_argmax(scores), expected)
     assert torch.equal(core.gumbel.one_hot_argmax(scores.T, dim=0), expected.T)
+
+
+def test_one_hot_argmax_writes_into_a_strided_out_and_overwrites_it():
+    scores = torch.randn(5, 3, 4, generator=torch.Generator().manual_seed(0))
+    buffer = torch.full((3, 4, 5), 7.0)  # natural layout; out is its class-major view
+    got = core.gumbel.one_hot_argmax(scores, dim=0, out=buffer.permute(2, 0, 1))
+    assert got.data_ptr() == buffer.data_ptr()
+    assert torch.equal(buffer.permute(2, 0, 1), core.gumbel.one_hot_argmax(scores, dim=0))
+    assert torch.equal(buffer.sum(-1), torch.ones(3, 4))

@@ -6,7 +6,16 @@ import math
 import pytest
 import torch
 
-from core.vae import MODES, PRESETS, CategoricalVAE, VAEConfig, vae_loss
+from core.vae import (
+    MODES,
+    PRESETS,
+    CategoricalVAE,
+    VAEConfig,
+    kl_terms,
+    reconstruction_nll,
+    summed_reconstruction_nll,
+    vae_loss,
+)
 
 
 def gen(seed=0):
@@ -83,6 +92,21 @@ def test_objective_equals_a_hand_computation():
     assert torch.allclose(got.reconstruction, bce.mean(), rtol=1e-10)
     assert torch.allclose(got.kl, kl.mean(), rtol=1e-10)
     assert torch.allclose(got.total, (bce + kl).mean(), rtol=1e-10)
+
+
+def test_kl_terms_along_a_leading_class_dim_are_the_transposed_terms():
+    logits = torch.randn(6, 5, 4, dtype=torch.float64, generator=gen(1))
+    q, t = kl_terms(logits)
+    q0, t0 = kl_terms(logits.permute(2, 0, 1).contiguous(), dim=0)
+    torch.testing.assert_close(q0, q.permute(2, 0, 1), rtol=0, atol=0)
+    torch.testing.assert_close(t0, t.permute(2, 0, 1), rtol=0, atol=0)
+
+
+def test_summed_reconstruction_nll_is_the_per_example_bce_summed_per_stacked_batch():
+    x = torch.rand(3, 7, dtype=torch.float64, generator=gen(2))
+    pixel_logits = 6 * torch.randn(6, 7, dtype=torch.float64, generator=gen(3))  # two batches of 3
+    expected = torch.stack([reconstruction_nll(half, x).sum() for half in pixel_logits.split(3)])
+    torch.testing.assert_close(summed_reconstruction_nll(pixel_logits, x), expected, rtol=1e-12, atol=0)
 
 
 def test_kl_is_zero_for_a_uniform_q():

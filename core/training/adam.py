@@ -1,15 +1,15 @@
 """Adam over a model whose parameters, and their gradients, live in one flat buffer each.
 
-One fused kernel call a step instead of one per tensor, through `torch.optim.adam.adam`, the
-functional form of `torch.optim.Adam` with the same maths. It skips the `torch.optim.Optimizer`
-class on purpose: that constructor imports torch._dynamo, 1.1 s of a one-epoch CLI run.
+One call a step of the fused kernel behind `torch.optim.Adam(fused=True)`, `torch._fused_adam_`,
+with the same maths. It skips the `torch.optim.Optimizer` class on purpose: that constructor
+imports torch._dynamo, 1.1 s of a one-epoch CLI run. It also skips the functional wrapper,
+`torch.optim.adam.adam`, whose grouping of tensors by device took 50 us of the 5.5 ms step.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.optim.adam import adam
 
 from core.guards import positive_number
 
@@ -57,23 +57,23 @@ class FlatAdam:
         self.grad.zero_()
 
     def step(self) -> None:
-        adam(
+        self.steps.add_(1)
+        torch._fused_adam_(
             [self.flat],
             [self.grad],
             [self.exp_avg],
             [self.exp_avg_sq],
             [],
             [self.steps],
-            fused=True,
-            amsgrad=False,
+            lr=self.lr,
             beta1=self.betas[0],
             beta2=self.betas[1],
-            lr=self.lr,
             weight_decay=0.0,
             eps=self.eps,
+            amsgrad=False,
             maximize=False,
         )
         self.steps_taken += 1
         if self.steps_taken % FLUSH_EVERY == 0:
-            for moment in (self.exp_avg, self.exp_avg_sq):
-                moment.mul_(moment.abs() >= NEGLIGIBLE_MOMENT)
+            for moment in (self.exp_avg, self.exp_avg_sq):  # in place: no 5 MB mask to allocate
+                torch.hardshrink(moment, NEGLIGIBLE_MOMENT, out=moment)

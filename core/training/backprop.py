@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.gumbel import one_hot_argmax, perturbed_logits, relax
-from core.vae import CategoricalVAE, kl_terms, reconstruction_nll
+from core.gumbel import gumbel_noise, one_hot_argmax, relax
+from core.vae import CategoricalVAE, kl_terms, summed_reconstruction_nll
 
 
 @dataclass(frozen=True)
@@ -77,36 +77,45 @@ def relaxed_step(
     (straight-through). The unrelaxed objective decodes that same draw's argmax.
     """
     config = model.config
-    batch = x.shape[0]
+    batch, classes = x.shape[0], config.classes
     x = x.reshape(batch, -1)
     encoder, decoder = _linears(model.encoder), _linears(model.decoder)
     encoded = mlp_forward(encoder, x, config.relu_logits)
-    logits = encoded[-1].view(batch, config.latent_vars, config.classes)
-    scores = perturbed_logits(logits, generator)
-    soft = relax(scores, tau)
-    exact = one_hot_argmax(scores)
-    if hard:
-        decoded = mlp_forward(decoder, exact.reshape(batch, -1), relu_last=False)
-    else:  # the relaxed code and the exact sample in one pass: half the weight reads, larger products
-        codes = torch.cat([soft.reshape(batch, -1), exact.reshape(batch, -1)])
-        decoded = mlp_forward(decoder, codes, relu_last=False)
-        unrelaxed_nll = reconstruction_nll(decoded[-1][batch:], x).mean()
-        decoded = [output[:batch] for output in decoded]
-    reconstruction = reconstruction_nll(decoded[-1], x).mean()
-    q, t = kl_terms(logits)  # KL(q || uniform) = sum q t
-    kl_per_variable = (q * t).sum(-1, keepdim=True)
+    # The latent maths runs class-major, (classes, batch, variables): a reduction over 10 classes
+    # is then 10 vector operations, not 3,000 short loops (5x faster for softmax and max on a CPU).
+    natural = (batch, config.latent_vars, classes)
+    logits = encoded[-1].view(natural).permute(2, 0, 1).contiguous()
+    noise = gumbel_noise(natural, dtype=logits.dtype, device=logits.device, generator=generator)
+    scores = torch.add(logits, noise.permute(2, 0, 1))  # the draw `perturbed_logits` makes
+    soft = relax(scores, tau, dim=0)
+    # The decoder's input: the relaxed code, then the exact sample (half the weight reads, larger
+    # products); with `hard` the exact sample only.
+    codes = x.new_empty((batch if hard else 2 * batch, config.latent_dim))
+    code_views = codes.view(-1, *natural[1:]).permute(2, 0, 1)
+    one_hot_argmax(scores, dim=0, out=code_views[:, -batch:])
+    if not hard:
+        code_views[:, :batch].copy_(soft)
+    decoded = mlp_forward(decoder, codes, relu_last=False)
+    nll = summed_reconstruction_nll(decoded[-1], x).div_(batch)  # soft, exact
+    q, t = kl_terms(logits, dim=0)  # KL(q || uniform) = sum q t
+    kl_per_variable = (q * t).sum(0)
     kl = kl_per_variable.sum() / batch
+    reconstruction = nll[0]
     relaxed = reconstruction + kl
-    unrelaxed = relaxed if hard else unrelaxed_nll + kl
+    unrelaxed = relaxed if hard else nll[1] + kl
 
+    if not hard:
+        decoded = [output[:batch] for output in decoded]
     # d(mean BCE)/d(pixel logits) = (sigmoid - x) / batch
     grad_pixels = torch.sigmoid(decoded[-1]).sub_(x).div_(batch)
     grad_code = mlp_backward(decoder, decoded, grad_pixels, relu_last=False, input_grad=True)
     assert grad_code is not None
-    grad_code = grad_code.view_as(soft)
+    grad_code = grad_code.view(natural).permute(2, 0, 1).contiguous()
     # Through softmax(scores / tau); the Gumbel noise is a constant added to the logits.
-    grad_logits = (grad_code - (grad_code * soft).sum(-1, keepdim=True)).mul_(soft).div_(tau)
+    grad_scores = (grad_code - (grad_code * soft).sum(0)).mul_(soft).div_(tau)
     # The KL term's gradient: q (t - sum q t), / batch for the mean.
-    grad_logits += t.sub_(kl_per_variable).mul_(q).div_(batch)
-    mlp_backward(encoder, encoded, grad_logits.reshape(batch, -1), config.relu_logits, False)
+    grad_scores += t.sub_(kl_per_variable).mul_(q).div_(batch)
+    grad_logits = torch.empty_like(encoded[-1])
+    grad_logits.view(natural).permute(2, 0, 1).copy_(grad_scores)
+    mlp_backward(encoder, encoded, grad_logits, config.relu_logits, False)
     return StepValues(relaxed, unrelaxed, kl, reconstruction)
