@@ -30,14 +30,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Seconds from start to exit of `python <command>` in the repo, and its last line of output;
-    a failure stops the benchmark."""
+    """Seconds from start to exit of `python <command>` in the repo, and its last line of output
+    (with ours, the thread count it trained with); a failure stops the benchmark."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, *command], cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return seconds, (done.stdout.strip().splitlines() or [""])[-1]
+    last = (done.stdout.strip().splitlines() or [""])[-1]
+    said = [line for line in done.stderr.splitlines() if line.startswith("Training ") and "threads " in line]
+    threads = [line.split("threads ", 1)[1].rsplit(": ", 1)[0] for line in said]
+    return seconds, last + (f", threads {threads[0]}" if threads else "")
 
 
 def load_average() -> str:
