@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import torch
-
 from core.names import THREADS_ENV
 
 ENV = THREADS_ENV
@@ -97,6 +95,14 @@ def free_cores(before: CpuSample, after: CpuSample, cores: int) -> float:
     return max(0.0, cores * (1.0 - others / elapsed))
 
 
+def _set_torch_threads(count: int) -> None:
+    # Imported here: the CLI starts a policy's first measuring interval before it imports torch
+    # (1.3 s), so the interval is over by the time training starts.
+    import torch
+
+    torch.set_num_threads(count)
+
+
 def threads_for(free: float, ceiling: int) -> int:
     """Threads for `free` cores: one per core free enough, at least one, at most `ceiling`."""
     return max(1, min(ceiling, int(free + 1.0 - FREE_ENOUGH)))
@@ -150,7 +156,7 @@ class ThreadPolicy:
             if wait > 0:
                 self._sleep(wait)
             self._recount()
-        torch.set_num_threads(self.threads)
+        _set_torch_threads(self.threads)
         return self.threads
 
     def recheck(self) -> bool:
@@ -160,7 +166,7 @@ class ThreadPolicy:
         before = self.threads
         self._recount()
         if self.threads != before:
-            torch.set_num_threads(self.threads)
+            _set_torch_threads(self.threads)
         return self.threads != before
 
     def follow(self, steps: Iterable[T]) -> Iterator[T]:

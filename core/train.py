@@ -111,12 +111,19 @@ def default_name(args: argparse.Namespace, config: TrainConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from core.threads import ThreadPolicy, requested_threads
+
+    try:
+        threads = ThreadPolicy(requested_threads(args.threads))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    threads.start()  # importing torch and loading the data are the first measuring interval
     from tqdm import tqdm
 
     from core.data import MissingDataError, load_mnist
     from core.device import device_name
     from core.runs import RunStore
-    from core.threads import ThreadPolicy, requested_threads
     from core.training import RunRecorder, StepMetrics, Trainer
 
     # What the imports made lives as long as the process: out of the collector's sight it costs
@@ -124,8 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     store = RunStore()
     try:
-        threads = ThreadPolicy(requested_threads(args.threads))
-        threads.start()  # loading the data is the first measuring interval
         config = config_from_args(args)
         path = Path(args.out) if args.out else store.path_for("cli", args.name or default_name(args, config))
         train = load_mnist("train", args.data_root)

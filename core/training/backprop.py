@@ -21,13 +21,13 @@ from core.vae import CategoricalVAE, kl_terms, summed_reconstruction_nll
 
 @dataclass(frozen=True)
 class StepValues:
-    """A step's batch means as 0-d tensors: the relaxed objective and its two terms, and the
-    objective of the draw's exact one-hot sample."""
+    """A step's batch means: the relaxed objective and its two terms, and the objective of the
+    draw's exact one-hot sample."""
 
-    relaxed: torch.Tensor
-    unrelaxed: torch.Tensor
-    kl: torch.Tensor
-    reconstruction: torch.Tensor
+    relaxed: float
+    unrelaxed: float
+    kl: float
+    reconstruction: float
 
 
 def _linears(mlp: nn.Sequential) -> list[nn.Linear]:
@@ -75,6 +75,10 @@ def relaxed_step(
     The draw is the one `model(x, "relaxed" or "straight_through", tau, generator)` makes; with
     `hard` the decoder sees the exact one-hot sample and the gradient is the soft one's
     (straight-through). The unrelaxed objective decodes that same draw's argmax.
+
+    Each tensor operation costs ~5 us on top of its arithmetic here (a step's large products
+    evict the interpreter's and torch's own data from the caches), so the latent maths below is
+    written in as few operations as it takes: about 75 for the whole step.
     """
     config = model.config
     batch, classes = x.shape[0], config.classes
@@ -96,13 +100,12 @@ def relaxed_step(
     if not hard:
         code_views[:, :batch].copy_(soft)
     decoded = mlp_forward(decoder, codes, relu_last=False)
-    nll = summed_reconstruction_nll(decoded[-1], x).div_(batch)  # soft, exact
-    q, t = kl_terms(logits, dim=0)  # KL(q || uniform) = sum q t
+    nll = summed_reconstruction_nll(decoded[-1], x)  # soft, exact; summed over the batch
+    q, t = kl_terms(logits, dim=0)  # KL(q || uniform) per variable = sum q t
     kl_per_variable = (q * t).sum(0)
-    kl = kl_per_variable.sum() / batch
-    reconstruction = nll[0]
-    relaxed = reconstruction + kl
-    unrelaxed = relaxed if hard else nll[1] + kl
+    sums = torch.cat([nll, kl_per_variable.sum().view(1)]).tolist()
+    rec, kl = sums[0] / batch, sums[-1] / batch
+    unrelaxed = rec + kl if hard else sums[1] / batch + kl
 
     if not hard:
         decoded = [output[:batch] for output in decoded]
@@ -110,12 +113,16 @@ def relaxed_step(
     grad_pixels = torch.sigmoid(decoded[-1]).sub_(x).div_(batch)
     grad_code = mlp_backward(decoder, decoded, grad_pixels, relu_last=False, input_grad=True)
     assert grad_code is not None
-    grad_code = grad_code.view(natural).permute(2, 0, 1).contiguous()
-    # Through softmax(scores / tau); the Gumbel noise is a constant added to the logits.
-    grad_scores = (grad_code - (grad_code * soft).sum(0)).mul_(soft).div_(tau)
-    # The KL term's gradient: q (t - sum q t), / batch for the mean.
-    grad_scores += t.sub_(kl_per_variable).mul_(q).div_(batch)
+    grad_code = grad_code.view(natural).permute(2, 0, 1)
+    # Through softmax(scores / tau) (the noise is a constant added to the logits), plus the KL's
+    # gradient / batch; written straight into the natural layout the encoder's backward reads.
+    through_softmax = torch.sub(grad_code, (soft * grad_code).sum(0)).mul_(soft)
     grad_logits = torch.empty_like(encoded[-1])
-    grad_logits.view(natural).permute(2, 0, 1).copy_(grad_scores)
+    torch.add(
+        t.sub_(kl_per_variable).mul_(q).div_(batch),  # the KL's gradient, q (t - sum q t)
+        through_softmax,
+        alpha=1 / tau,
+        out=grad_logits.view(natural).permute(2, 0, 1),
+    )
     mlp_backward(encoder, encoded, grad_logits, config.relu_logits, False)
-    return StepValues(relaxed, unrelaxed, kl, reconstruction)
+    return StepValues(rec + kl, unrelaxed, kl, rec)

@@ -172,7 +172,7 @@ class Trainer:
         if self.handwritten:
             values = relaxed_step(self.model, x, tau, self.noise, hard=self.config.estimator == "straight_through")
             self.optimizer.step()
-            return self._means(values.relaxed, values.unrelaxed, values.kl, values.reconstruction)
+            return StepLosses(values.relaxed, values.unrelaxed, values.kl, values.reconstruction)
         if self.config.estimator == "score_function":
             # Exact samples in the forward pass: the objective is the unrelaxed one.
             sf, surrogate = score_function_loss(self.model, x, self.config.sf_samples, self.noise)
