@@ -10,24 +10,12 @@ autograd's in float64, for both estimators and both logit heads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from core.gumbel import gumbel_noise, one_hot_argmax, relax
+from core.training.losses import StepLosses
 from core.vae import CategoricalVAE, kl_terms, summed_reconstruction_nll
-
-
-@dataclass(frozen=True)
-class StepValues:
-    """A step's batch means: the relaxed objective and its two terms, and the objective of the
-    draw's exact one-hot sample."""
-
-    relaxed: float
-    unrelaxed: float
-    kl: float
-    reconstruction: float
 
 
 def _linears(mlp: nn.Sequential) -> list[nn.Linear]:
@@ -69,7 +57,7 @@ def mlp_backward(
 @torch.no_grad()
 def relaxed_step(
     model: CategoricalVAE, x: torch.Tensor, tau: float, generator: torch.Generator | None, hard: bool = False
-) -> StepValues:
+) -> StepLosses:
     """Leave the gradient of the relaxed objective's batch mean in every parameter's `.grad`.
 
     The draw is the one `model(x, "relaxed" or "straight_through", tau, generator)` makes; with
@@ -125,4 +113,4 @@ def relaxed_step(
         out=grad_logits.view(natural).permute(2, 0, 1),
     )
     mlp_backward(encoder, encoded, grad_logits, config.relu_logits, False)
-    return StepValues(rec + kl, unrelaxed, kl, rec)
+    return StepLosses(rec + kl, unrelaxed, kl, rec)

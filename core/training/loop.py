@@ -19,30 +19,8 @@ from core.gumbel import gumbel_rao, one_hot_argmax
 from core.training.adam import FlatAdam
 from core.training.backprop import relaxed_step
 from core.training.config import TrainConfig
+from core.training.losses import StepLosses
 from core.vae import CategoricalVAE, Forward, reconstruction_nll, score_function_loss, vae_loss
-
-
-@dataclass(frozen=True)
-class StepLosses:
-    """One step's batch means: the relaxed objective the gradient sees, the objective of an
-    exact one-hot sample from q, and the relaxed objective's two terms."""
-
-    relaxed: float
-    unrelaxed: float
-    kl: float
-    reconstruction: float
-
-    def __add__(self, other: StepLosses) -> StepLosses:
-        return StepLosses(
-            self.relaxed + other.relaxed,
-            self.unrelaxed + other.unrelaxed,
-            self.kl + other.kl,
-            self.reconstruction + other.reconstruction,
-        )
-
-    def __truediv__(self, count: float) -> StepLosses:
-        return StepLosses(self.relaxed / count, self.unrelaxed / count, self.kl / count, self.reconstruction / count)
-
 
 ZERO_LOSSES = StepLosses(0.0, 0.0, 0.0, 0.0)
 
@@ -170,9 +148,9 @@ class Trainer:
 
     def _train_step(self, x: torch.Tensor, tau: float) -> StepLosses:
         if self.handwritten:
-            values = relaxed_step(self.model, x, tau, self.noise, hard=self.config.estimator == "straight_through")
+            losses = relaxed_step(self.model, x, tau, self.noise, hard=self.config.estimator == "straight_through")
             self.optimizer.step()
-            return StepLosses(values.relaxed, values.unrelaxed, values.kl, values.reconstruction)
+            return losses
         if self.config.estimator == "score_function":
             # Exact samples in the forward pass: the objective is the unrelaxed one.
             sf, surrogate = score_function_loss(self.model, x, self.config.sf_samples, self.noise)
