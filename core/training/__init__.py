@@ -1,8 +1,7 @@
 """The training engine, one module a job: `config` (what a run is asked to do), `loop` (the
 step loop as events), `losses` (a step's batch means), `backprop` (the relaxed step's backward
-pass by hand), `adam` (Adam
-over one flat buffer), `run` (a run in a worker thread, its slots and snapshots) and
-`curves` (metrics made ready to draw)."""
+pass by hand), `adam` (Adam over one flat buffer), `run` (a run in a worker thread, its slots
+and snapshots) and `curves` (metrics made ready to draw)."""
 
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TemperatureSchedule, TrainConfig
 from core.training.curves import TrainingCurves, smooth, training_curves
