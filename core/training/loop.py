@@ -179,11 +179,8 @@ class Trainer:
         self.optimizer.zero_grad()
         objective.backward()
         self.optimizer.step()
-        return self._means(relaxed, unrelaxed, kl, reconstruction)
-
-    @staticmethod
-    def _means(*values: torch.Tensor) -> StepLosses:
-        return StepLosses(*torch.stack([v.detach() for v in values]).tolist())
+        values = torch.stack([relaxed.detach(), unrelaxed.detach(), kl.detach(), reconstruction.detach()]).tolist()
+        return StepLosses(*values)
 
     def events(self) -> Iterator[StepMetrics | EpochMetrics]:
         """Step events, and after each epoch (or a final partial one) an epoch event."""
