@@ -4,6 +4,7 @@ script run (never on its timer), so each `run()` below is one redraw."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -269,3 +270,37 @@ def test_tau_and_lr_change_mid_run_from_the_page(runs_dir):
     assert any(shape["x0"] == change.step for shape in shapes)  # the chart marks the moment
     notes = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]
     assert any("τ → 0.4" in note["text"] for note in notes)
+
+
+def _seen_epoch(at: AppTest) -> int:
+    return int(next(m for m in (c.value for c in at.caption) if m.startswith("After epoch")).split()[2].rstrip(":"))
+
+
+def test_a_new_epoch_redraws_the_page_at_once_only_for_the_first_preview(runs_dir):
+    """A tiny run ends an epoch every fraction of a second; redrawing the whole page for each
+    kept the Stop button out of reach. The first digits replace the placeholder at once; a
+    later epoch waits its turn, drawn at the next page run."""
+    at = _start(_page().run(), epochs=200)
+    run = at.session_state["train_run"]
+    _wait(lambda: run.snapshot().preview is not None and run.snapshot().preview.epoch >= 1)
+    first = run.snapshot()
+    _wait(lambda: run.snapshot().preview.epoch > first.preview.epoch)
+    second = run.snapshot()
+    run.stop()
+    assert run.join(30)
+    no_preview = dataclasses.replace(first, preview=None)
+
+    def sequence(before, after):
+        calls = iter([before])  # the page's own snapshot; the live fragment's come after it
+        return lambda: next(calls, after)
+
+    run.snapshot = sequence(no_preview, first)
+    at.run()
+    assert _seen_epoch(at) == first.preview.epoch  # the page reran for its first preview
+    run.snapshot = sequence(first, second)
+    at.run()
+    assert not at.exception
+    assert _seen_epoch(at) == first.preview.epoch  # not rebuilt for the newer epoch yet
+    run.snapshot = lambda: second
+    at.run()
+    assert _seen_epoch(at) == second.preview.epoch

@@ -33,6 +33,9 @@ ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"
 DEFAULT_ABANDON_SECONDS = 120.0
 STALL_SECONDS = 3.0  # no step for this long while running: say the run waits, never look frozen
 REFRESH_SECONDS = 0.5
+# A new epoch's digits redraw the whole page at most this often: a tiny run finishes an epoch
+# every fraction of a second, and rebuilding the page that fast keeps its buttons out of reach.
+PREVIEW_SECONDS = 3.0
 HISTORY_STEPS = 10_000  # every step of the seed's 10 epochs at batch 100 (6,000 steps)
 SMOOTHING = 0.9
 
@@ -320,10 +323,13 @@ def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-def live(run: TrainingRun, shown_epoch: int) -> None:
-    """Redraws the curves; reruns the whole page once per new epoch preview and at the end."""
+def live(run: TrainingRun, shown_epoch: int, shown_at: float) -> None:
+    """Redraws the curves; reruns the whole page at the end and for a newer epoch preview (the
+    first at once, later ones at most every PREVIEW_SECONDS after the page was last drawn)."""
     snap = run.snapshot()
-    if snap.done or (snap.preview.epoch if snap.preview else 0) != shown_epoch:
+    newer = (snap.preview.epoch if snap.preview else 0) != shown_epoch
+    due = shown_epoch == 0 or time.monotonic() - shown_at >= PREVIEW_SECONDS
+    if snap.done or (newer and due):
         if snap.checkpoint:
             ui.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
@@ -396,7 +402,7 @@ def show_run(run: TrainingRun) -> None:
         outcome(snap)
         draw_run(run, snap)
     else:
-        live(run, snap.preview.epoch if snap.preview else 0)
+        live(run, snap.preview.epoch if snap.preview else 0, time.monotonic())
     if snap.preview is None:
         st.info(
             "After each epoch: reconstructions of 8 fixed test digits and 64 digits decoded from prior samples.",
