@@ -7,7 +7,7 @@ page file alone (no sidebar, no wide layout) until app.py has run once on the se
 import streamlit as st
 
 import ui
-from core.device import available_devices, device_label
+from core.runtime.device import available_devices, device_label
 
 st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
 ui.leave_a_core_for_the_page()

@@ -21,15 +21,15 @@ from typing import Any, ParamSpec, TypeVar
 import streamlit as st
 import torch
 
-from core.background import BackgroundWorker, Snapshot
-from core.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
 from core.data import MissingDataError, MNISTSplit, download_mnist, load_mnist, resolve_data_root
-from core.device import available_devices
 from core.figures.style import presenter_view
-from core.formulas import formula
-from core.runs import RunRecord, RunStore
+from core.runtime.background import BackgroundWorker, Snapshot
+from core.runtime.device import available_devices
+from core.store.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
+from core.store.runs import RunRecord, RunStore
+from core.store.transfer import MAX_UPLOAD_BYTES, ZIP_MIME, export_model, import_model, metrics_csv
+from core.studies.formulas import formula
 from core.training.run import RunSlots
-from core.transfer import MAX_UPLOAD_BYTES, ZIP_MIME, export_model, import_model, metrics_csv
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"
@@ -261,7 +261,7 @@ class RunEntry:
 def run_catalogue() -> dict[str, RunEntry]:
     """Run id -> entry, grouped: shipped models ("shipped/<name>"), this session's runs, then
     every other run in the store (its id is its path there: "cli/x", "sweeps/<sweep>/<trial>")."""
-    from core.checkpoints import read_metadata
+    from core.store.checkpoints import read_metadata
 
     shipped = {
         f"shipped/{p.stem}": RunEntry(f"{p.stem}{SHIPPED_SUFFIX}", "shipped", read_metadata(p))

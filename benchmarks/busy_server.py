@@ -32,7 +32,9 @@ from streamlit import config as streamlit_config
 
 from core.data import load_mnist
 from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
-from core.training import TrainConfig, TrainingRun, training_curves
+from core.training.config import TrainConfig
+from core.training.curves import training_curves
+from core.training.run import TrainingRun
 
 SETTLE = 3.0  # seconds: the first epoch and the run's start are not its speed
 

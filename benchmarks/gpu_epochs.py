@@ -22,8 +22,9 @@ import torch
 
 from benchmarks.train_throughput import our_steps, run_for
 from core.data import MNISTSplit, load_mnist
-from core.device import device_name
-from core.training import EpochMetrics, TrainConfig, Trainer
+from core.runtime.device import device_name
+from core.training.config import TrainConfig
+from core.training.loop import EpochMetrics, Trainer
 
 VARIANTS = ("eager", "autograd", "bf16", "compiled", "graphed")
 

@@ -21,10 +21,10 @@ from dataclasses import replace
 import torch
 
 from core.data import load_mnist
-from core.device import cpu_model
-from core.runs import RunStore
+from core.runtime.device import cpu_model
+from core.store.runs import RunStore
 from core.sweep import SUBSETS, SweepRun, expand_grid
-from core.training import Trainer
+from core.training.loop import Trainer
 
 
 def sequential(trials, threads: int) -> float:

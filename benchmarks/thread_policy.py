@@ -5,7 +5,7 @@
 Each cell times N of our training steps (`benchmarks.train_throughput.our_steps`: full MNIST,
 batch 100) in a fresh process, so every configuration starts its thread pool clean:
 "1 thread" sets torch to one, "all threads" keeps torch's default (one per core), "ours"
-runs `core.threads.ThreadPolicy` as the CLI does (counted while the data loads, re-counted
+runs `core.runtime.threads.ThreadPolicy` as the CLI does (counted while the data loads, re-counted
 during the steps). The competing load is a busy loop pinned to one core, as a browser
 holds a laptop's core: "one core busy" starts it before the process, "busy from halfway"
 has the timed process start it halfway through its steps (the policy must notice). The
@@ -58,8 +58,9 @@ def worker(config: str, steps: int, warmup: int, burn_from_half: bool) -> None:
 
     from benchmarks.train_throughput import BATCH, our_steps, run_for
     from core.data import load_mnist, resolve_data_root
-    from core.threads import ThreadPolicy
-    from core.training import TrainConfig, Trainer
+    from core.runtime.threads import ThreadPolicy
+    from core.training.config import TrainConfig
+    from core.training.loop import Trainer
 
     policy = ThreadPolicy() if config == "ours" else None
     if policy:
@@ -107,7 +108,7 @@ def main() -> None:
         worker(args.worker, args.steps, args.warmup, args.burn_from_half)
         return
 
-    from core.device import cpu_model
+    from core.runtime.device import cpu_model
 
     cores = len(os.sched_getaffinity(0))
     print(f"CPU: {cpu_model()}, {cores} usable cores; load average at start {load_average()}")

@@ -26,10 +26,11 @@ import torch.nn.functional as F
 from benchmarks.textbook import BATCH, TAU, textbook_loader, textbook_model, textbook_step
 from benchmarks.thread_policy import start_burner
 from core.data import batch_indices, load_mnist, resolve_data_root
-from core.device import PRECISIONS, cpu_model
 from core.gumbel import gumbel_softmax
-from core.threads import ThreadPolicy
-from core.training import TrainConfig, Trainer
+from core.runtime.device import PRECISIONS, cpu_model
+from core.runtime.threads import ThreadPolicy
+from core.training.config import TrainConfig
+from core.training.loop import Trainer
 
 
 def our_steps(trainer: Trainer):
@@ -77,7 +78,7 @@ def main() -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch intra-op threads for both sides (default: ours follows core.threads' auto policy, "
+        help="torch intra-op threads for both sides (default: ours follows core.runtime.threads' auto policy, "
         "the baseline torch's default of every core, as its users run it)",
     )
     parser.add_argument(

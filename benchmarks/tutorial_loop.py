@@ -1,4 +1,4 @@
-"""The tutorial's own categorical VAE script, as a process to time against `python -m core.train`.
+"""The tutorial's own categorical VAE script, as a process to time against `python -m core.training`.
 
     python -m benchmarks.tutorial_loop [--epochs N] [--data-root DIR]
 
@@ -18,7 +18,7 @@ from core.data import resolve_data_root
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--data-root", default=None, help="folder holding MNIST/raw (default: as core.train)")
+    parser.add_argument("--data-root", default=None, help="folder holding MNIST/raw (default: as core.training)")
     args = parser.parse_args()
     root = resolve_data_root(args.data_root)
     train, test = textbook_loader(root, train=True), textbook_loader(root, train=False)

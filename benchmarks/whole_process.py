@@ -1,4 +1,4 @@
-"""The whole process, start to finish: `python -m core.train --epochs 1` against the tutorial's
+"""The whole process, start to finish: `python -m core.training --epochs 1` against the tutorial's
 own script (`benchmarks.tutorial_loop`), each a fresh interpreter, on the CPU.
 
     python -m benchmarks.whole_process [--repeats N] [--threads N]
@@ -9,7 +9,7 @@ the epoch and the test pass (and, for ours, writing the model into a temporary f
 timing, MNIST is read once both ways, so our uint8 cache exists and torchvision's extracted
 files too: both sides are timed warm. The sides alternate for --repeats rounds; prints each
 wall time, the medians, the ratio tutorial / ours, and the wall time of
-`python -m core.train --help` (median of 5).
+`python -m core.training --help` (median of 5).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.device import cpu_model
 from core.names import THREADS_ENV
+from core.runtime.device import cpu_model
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,10 +78,10 @@ def main() -> None:
             threads = f"each side's own (ours: ${THREADS_ENV} or the auto policy; tutorial: torch's default)"
         print(f"threads: {threads}; MNIST from {env.get('GUMBEL_LAB_DATA', 'data')}")
         prepare()
-        help_seconds = statistics.median(timed(["-m", "core.train", "--help"], env)[0] for _ in range(5))
-        print(f"python -m core.train --help: {help_seconds:.3f} s (median of 5)", flush=True)
+        help_seconds = statistics.median(timed(["-m", "core.training", "--help"], env)[0] for _ in range(5))
+        print(f"python -m core.training --help: {help_seconds:.3f} s (median of 5)", flush=True)
 
-        ours_command = ["-m", "core.train", "--epochs", "1", "--device", "cpu", "--out", str(Path(scratch) / "ours")]
+        ours_command = ["-m", "core.training", "--epochs", "1", "--device", "cpu", "--out", str(Path(scratch) / "ours")]
         times: dict[str, list[float]] = {"ours": [], "tutorial": []}
         for round_ in range(1, args.repeats + 1):
             for side, command in (("ours", ours_command), ("tutorial", ["-m", "benchmarks.tutorial_loop"])):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.latent import decode_code, encode_digit
+from core.studies.latent import decode_code, encode_digit
 from core.vae import CategoricalVAE
 
 SIZE = 28

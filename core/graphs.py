@@ -28,9 +28,9 @@ import torch
 from scipy.stats import chi2
 from torch import nn
 
-from core.background import report_chunks
 from core.guards import whole_number
 from core.gumbel import check_tau, gumbel_noise, straight_through
+from core.runtime.background import report_chunks
 
 MIN_NODES = 2
 MAX_NODES = 12

@@ -1,7 +1,7 @@
 """The one vocabulary of gradient-estimator names, shared by training, the estimator lab,
 the CLI and the pages, with the labels people read; and the other plain names and defaults
 a command line's parser offers (model presets, binarizations, precisions, annealing, the
-threads variable). Nothing here imports torch, so `python -m core.train --help` answers at once."""
+threads variable). Nothing here imports torch, so `python -m core.training --help` answers at once."""
 
 from __future__ import annotations
 

@@ -22,9 +22,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from core.background import report_chunks
 from core.guards import whole_number
 from core.gumbel import check_logits, check_tau, gumbel_noise, perturbed_logits, straight_through
+from core.runtime.background import report_chunks
 
 MAX_EXACT_ITEMS = 16
 MAX_SEQUENCES = 200_000

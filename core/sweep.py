@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core.device import PRECISIONS
 from core.names import SHORT_LABELS, canonical_estimator
-from core.runs import RunStore
+from core.runtime.device import PRECISIONS
+from core.store.runs import RunStore
 from core.training.config import TrainConfig
 
 # The settings a grid may vary, in the order a trial's name lists them.
@@ -270,7 +270,7 @@ def _board_class():
 def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, board: Any, store: RunStore) -> dict:
     """One trial, inside a Ray worker: train with one thread, report, record in the store.
 
-    One torch thread on one Ray CPU, whatever $GUMBEL_LAB_THREADS says (`core.threads`): trials
+    One torch thread on one Ray CPU, whatever $GUMBEL_LAB_THREADS says (`core.runtime.threads`): trials
     x threads then never exceed the cores Ray was given, and a trial has no thread pool to wait
     for a core another process holds. Several one-thread trials use cores better than threads
     inside one trial (`benchmarks.sweep_speedup`)."""
@@ -278,7 +278,8 @@ def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, bo
     import torch
 
     from core.data import load_mnist
-    from core.training import EpochMetrics, RunRecorder, StepMetrics, Trainer
+    from core.training.loop import EpochMetrics, StepMetrics, Trainer
+    from core.training.record import RunRecorder
 
     torch.set_num_threads(1)
     recorder = RunRecorder(Path(path), metadata | {"host": socket.gethostname()}, store)
@@ -543,7 +544,7 @@ def build_parser():
     p.add_argument("--test-subset", type=int, default=None, help="overrides --data: the first N test images")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--binarize", choices=BINARIZE, default="none", help="grey-level MNIST, or binarized")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="as python -m core.train --precision")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="as python -m core.training --precision")
     p.add_argument("--name", default=None, help="the sweep's folder under runs/sweeps (default: sweep-<time>)")
     p.add_argument("--resume", action="store_true", help="skip trials already finished in this sweep's folder")
     p.add_argument("--parallel", type=int, default=None, help="trials at once (default: the machine's cores)")

@@ -19,10 +19,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from core.checkpoints import load_checkpoint, read_metadata
 from core.data import load_mnist
 from core.evaluation import exact_sample_objective, held_out_bounds
 from core.figures.training import epoch_curves_figure
+from core.store.checkpoints import load_checkpoint, read_metadata
 from scripts.reproduce import CONFIGS, RUNS
 
 REPO = Path(__file__).resolve().parent.parent

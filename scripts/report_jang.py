@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoints import load_checkpoint, read_metadata
 from core.data import held_out_pixels, load_mnist
 from core.evaluation import held_out_bounds
+from core.store.checkpoints import load_checkpoint, read_metadata
 from scripts.reproduce_jang import ROWS, RUNS
 
 REPO = Path(__file__).resolve().parent.parent

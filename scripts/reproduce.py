@@ -3,7 +3,7 @@
     python -m scripts.reproduce            # trains what is missing under runs/repro/
     python -m scripts.reproduce --only faithful --seeds 0
 
-Each run is `python -m core.train ... --out runs/repro/<config>-s<seed>`, so every model
+Each run is `python -m core.training ... --out runs/repro/<config>-s<seed>`, so every model
 carries the exact command that made it. `python -m scripts.report` then builds the table
 and the figure from these files.
 """
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             command = [
                 sys.executable,
                 "-m",
-                "core.train",
+                "core.training",
                 *CONFIGS[name],
                 "--seed",
                 str(seed),

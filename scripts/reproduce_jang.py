@@ -6,7 +6,7 @@
 Binarized MNIST with one fixed binarization of the training and of the test set, as the paper
 states ("MNIST with fixed binarization for training and evaluation"), 20 categorical latents of
 10 classes, encoder 784-512-256-(20x10) and its mirror as the decoder (`--preset jang`), uniform
-prior, batch 100, Adam 1e-3. Each run is `python -m core.train ... --out runs/jang/<row>-s<seed>`,
+prior, batch 100, Adam 1e-3. Each run is `python -m core.training ... --out runs/jang/<row>-s<seed>`,
 so every model carries the command that made it. Runs whose JSON exists are skipped, so the
 script resumes where it stopped; a run another copy is training (its `.running` marker exists)
 is left to it, so two copies can share the work. Seeds go round the rows (every row's seed 0
@@ -45,7 +45,7 @@ def run_path(row: str, seed: int) -> Path:
 def command(row: str, seed: int, epochs: int, device: str | None = None) -> list[str]:
     """The CLI call for one run, without the interpreter."""
     out = run_path(row, seed).relative_to(REPO)
-    words = ["-m", "core.train", *COMMON, *ROWS[row], "--epochs", str(epochs), "--seed", str(seed)]
+    words = ["-m", "core.training", *COMMON, *ROWS[row], "--epochs", str(epochs), "--seed", str(seed)]
     words += ["--quiet", "--out", str(out)]
     return words + (["--device", device] if device else [])
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.figures.compare import tau_study_figure
 from core.names import SHORT_LABELS, canonical_estimator
-from core.runs import RunStore
+from core.store.runs import RunStore
 
 
 def study_points(sweep: str, store: RunStore | None = None) -> list[tuple[str, float, float, int]]:

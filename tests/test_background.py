@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.background import BackgroundWorker
 from core.graphs import TreeLearningConfig, learn_estimators, split_by_estimator
+from core.runtime.background import BackgroundWorker
 
 WAIT = 10.0
 

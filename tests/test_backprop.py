@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from core.gumbel import one_hot_argmax
-from core.training import TrainConfig, Trainer
 from core.training.adam import FlatAdam
 from core.training.backprop import relaxed_step
+from core.training.config import TrainConfig
+from core.training.loop import Trainer
 from core.vae import CategoricalVAE, VAEConfig, reconstruction_nll, vae_loss
 
 SMALL = VAEConfig(latent_vars=4, classes=3, hidden=(7, 5), input_dim=6)

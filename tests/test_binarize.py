@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from core.data import MNISTSplit, bernoulli, binarized, held_out_pixels
-from core.training import TrainConfig, Trainer
+from core.training.config import TrainConfig
+from core.training.loop import Trainer
 from core.vae import VAEConfig
 
 

@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
-import core.checkpoints
-from core.checkpoints import (
+import core.store.checkpoints
+from core.store.checkpoints import (
     FORMAT,
     CheckpointError,
     list_checkpoints,
@@ -72,7 +72,7 @@ def test_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
         handle.write(b"half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(core.checkpoints.torch, "save", broken_save)
+    monkeypatch.setattr(core.store.checkpoints.torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(small_model(1), path)
     assert (path.read_bytes(), metadata_path(path).read_text()) == before

@@ -1,4 +1,4 @@
-"""`python -m core.train`: a short real run, and one-line errors for bad input."""
+"""`python -m core.training`: a short real run, and one-line errors for bad input."""
 
 import json
 import os
@@ -9,10 +9,10 @@ import sys
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
 from core.data import RAW_FILES
-from core.device import resolve_precision
-from core.train import main
+from core.runtime.device import resolve_precision
+from core.store.checkpoints import load_checkpoint
+from core.training.__main__ import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,7 +21,7 @@ def run_cli(args, data_root, **env):
     """The CLI in a fresh interpreter, one intra-op thread (the test machine's cores are shared)."""
     env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "OMP_NUM_THREADS": "1", "GUMBEL_LAB_THREADS": "1"} | env
     return subprocess.run(
-        [sys.executable, "-m", "core.train", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "core.training", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
 
 
@@ -35,7 +35,7 @@ def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     assert len([line for line in lines if line.startswith("Epoch")]) == 1
     assert re.match(r"Epoch  1: relaxed \d+\.\d\d  unrelaxed \d+\.\d\d  test \d+\.\d\d", lines[0])
     side = json.loads((tmp_path / "x.json").read_text())
-    assert side["command"].startswith("python -m core.train --epochs 1 --max-steps 20")
+    assert side["command"].startswith("python -m core.training --epochs 1 --max-steps 20")
     assert side["steps"] == 20 and side["status"] == "finished"
     assert side["train_config"]["precision"] == "auto" and side["precision"] == resolve_precision("auto")
     assert load_checkpoint(tmp_path / "x.pt").metadata == side
@@ -85,7 +85,7 @@ def test_empty_data_root_names_the_four_files(data_root, tmp_path):
 
 
 def test_binarize_and_score_function_options_reach_the_config():
-    from core.train import build_parser, config_from_args
+    from core.training.__main__ import build_parser, config_from_args
 
     args = build_parser().parse_args(
         ["--preset", "jang", "--binarize", "dynamic", "--estimator", "score_function", "--sf-samples", "3"]
@@ -99,7 +99,7 @@ def test_binarize_and_score_function_options_reach_the_config():
 def test_help_answers_without_importing_torch():
     """`--help` parses with plain names only: no torch, torchvision or tqdm in the process."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "core.train", "--help"],
+        [sys.executable, "-X", "importtime", "-m", "core.training", "--help"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -124,7 +124,7 @@ def test_the_parser_names_match_the_engine():
 
 
 def test_precision_option_reaches_the_config():
-    from core.train import build_parser, config_from_args
+    from core.training.__main__ import build_parser, config_from_args
 
     assert config_from_args(build_parser().parse_args([])).precision == "auto"
     assert config_from_args(build_parser().parse_args(["--precision", "bf16"])).precision == "bf16"

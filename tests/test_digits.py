@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.checkpoints import load_checkpoint
 from core.digits import ink_from_png, ink_from_rgba, mnist_like, read_drawing
+from core.store.checkpoints import load_checkpoint
 from tests.apptest import REPO
 
 

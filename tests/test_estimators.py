@@ -25,7 +25,8 @@ from core.evaluation import exact_sample_objective
 from core.figures.estimators import estimator_figure, gradient_figure
 from core.gumbel import gumbel_rao
 from core.names import ESTIMATOR_LABELS
-from core.training import TrainConfig, Trainer
+from core.training.config import TrainConfig
+from core.training.loop import Trainer
 from core.vae import CategoricalVAE, VAEConfig
 
 SMALL_VAE = VAEConfig(latent_vars=4, classes=5, hidden=(32,))

@@ -13,7 +13,9 @@ from core.figures.training import (
     prior_samples_figure,
     reconstructions_figure,
 )
-from core.training import EpochMetrics, Preview, StepMetrics, smooth, training_curves
+from core.training.curves import smooth, training_curves
+from core.training.loop import EpochMetrics, StepMetrics
+from core.training.run import Preview
 
 
 def _steps(n: int) -> list[StepMetrics]:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import latent
 from core.figures.images import digit_picture
+from core.studies import latent
 from core.vae import CategoricalVAE, VAEConfig
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from core.figures.style import FONT_SIZE, figure, presenter_view
-from core.formulas import FORMULAS, formula
+from core.studies.formulas import FORMULAS, formula
 from tests.apptest import run_page
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from core.checkpoints import FORMAT, atomic_write_json
 from core.figures.compare import PANELS, comparison_figure
-from core.runs import RunStore, compare_runs
+from core.store.checkpoints import FORMAT, atomic_write_json
+from core.store.runs import RunStore, compare_runs
 from tests.apptest import run_page
 
 PAGE = "views/compare.py"

@@ -9,7 +9,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import ui
-from core.checkpoints import save_checkpoint
+from core.store.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE, VAEConfig
 from tests.apptest import metric, run_page
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.training import TrainingRun
+from core.training.run import TrainingRun
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "train.py")
 TIMEOUT = 60
@@ -177,7 +177,7 @@ def test_a_failed_run_shows_its_error(runs_dir, monkeypatch):
     def broken(self, *args):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr("core.training.Trainer.__init__", broken)
+    monkeypatch.setattr("core.training.loop.Trainer.__init__", broken)
     at = _start(_page().run())
     run = at.session_state["train_run"]
     assert run.join(30)

@@ -4,7 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
-from core.checkpoints import save_checkpoint
+from core.store.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE
 from tests.apptest import run_page
 

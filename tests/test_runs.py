@@ -11,9 +11,12 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.runs import RunStore
-from core.train import main as train_cli
-from core.training import RunRecorder, TrainConfig, Trainer, TrainingRun
+from core.store.runs import RunStore
+from core.training.__main__ import main as train_cli
+from core.training.config import TrainConfig
+from core.training.loop import Trainer
+from core.training.record import RunRecorder
+from core.training.run import TrainingRun
 from tests.apptest import REPO
 
 TINY = {"epochs": 1, "train_subset": 200, "test_subset": 100, "batch_size": 50}
@@ -90,7 +93,7 @@ def test_cli_runs_land_in_the_store_and_the_app_lists_them_after_a_restart(store
     assert train_cli([*args, "--data-root", str(data_root)]) == 0
     (record,) = store.records()
     assert record.run_id == "cli/from-cli" and record.status == "finished"
-    assert record.metadata["command"].startswith("python -m core.train --epochs 1")
+    assert record.metadata["command"].startswith("python -m core.training --epochs 1")
     _train(store, (mnist_of(data_root)), "trial-1", "sweeps", "grid")
     app = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()  # a fresh server state
     assert not app.exception

@@ -6,7 +6,8 @@ import itertools
 import pytest
 import torch
 
-from core.training import TrainConfig, Trainer
+from core.training.config import TrainConfig
+from core.training.loop import Trainer
 from core.vae import CategoricalVAE, VAEConfig, kl_to_uniform, reconstruction_nll, score_function_loss
 from tests.test_binarize import fake_split
 

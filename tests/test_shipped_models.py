@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoints import list_checkpoints, load_checkpoint
 from core.evaluation import exact_sample_objective
+from core.store.checkpoints import list_checkpoints, load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "checkpoints"

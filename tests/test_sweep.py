@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from core.runs import RunStore
+from core.store.runs import RunStore
 from core.sweep import SweepRun, build_parser, expand_grid, main, results_table, trial_name, trials_from_args, varying
 
 TINY = {"epochs": 1, "train_subset": 300, "test_subset": 100, "batch_size": 50}

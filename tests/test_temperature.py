@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from core.temperature import (
+from core.studies.temperature import (
     categorical_probabilities,
     gumbel_max_check,
     logit_preset,
@@ -73,7 +73,7 @@ def test_gumbel_max_check_accepts_exact_sampler_and_skips_impossible_classes():
 
 
 def test_gumbel_max_check_p_value_detects_a_wrong_reference(monkeypatch):
-    import core.temperature as temperature
+    import core.studies.temperature as temperature
 
     real = temperature.gumbel_argmax
     monkeypatch.setattr(temperature, "gumbel_argmax", lambda logits, generator: real(logits * 1.3, generator=generator))

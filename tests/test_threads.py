@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from core.threads import (
+from core.runtime.threads import (
     CHECK_SECONDS,
     ENV,
     MIN_SAMPLE_SECONDS,
@@ -18,8 +18,9 @@ from core.threads import (
     read_sample,
     requested_threads,
 )
-from core.train import main as train_cli
-from core.training import TrainConfig, TrainingRun
+from core.training.__main__ import main as train_cli
+from core.training.config import TrainConfig
+from core.training.run import TrainingRun
 
 TICKS = 100  # per core over one faked interval
 

@@ -15,21 +15,13 @@ import types
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
-from core.device import resolve_precision
 from core.evaluation import exact_sample_objective
 from core.gumbel import one_hot_argmax
-from core.training import (
-    Change,
-    EpochMetrics,
-    RunSlots,
-    StepMetrics,
-    TemperatureSchedule,
-    TooManyRunsError,
-    TrainConfig,
-    Trainer,
-    TrainingRun,
-)
+from core.runtime.device import resolve_precision
+from core.store.checkpoints import load_checkpoint
+from core.training.config import TemperatureSchedule, TrainConfig
+from core.training.loop import Change, EpochMetrics, StepMetrics, Trainer
+from core.training.run import RunSlots, TooManyRunsError, TrainingRun
 from core.vae import VAEConfig, vae_loss
 
 TINY = VAEConfig(latent_vars=4, classes=5, hidden=(32,))

@@ -14,8 +14,8 @@ import torch
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 
-from core.checkpoints import FORMAT, CheckpointError, load_checkpoint, read_metadata, save_checkpoint
-from core.transfer import MAX_UPLOAD_BYTES, ZIP_MIME, export_model, import_model, metrics_csv, safe_stem
+from core.store.checkpoints import FORMAT, CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from core.store.transfer import MAX_UPLOAD_BYTES, ZIP_MIME, export_model, import_model, metrics_csv, safe_stem
 from core.vae import PRESETS, CategoricalVAE, VAEConfig
 from tests.apptest import REPO
 from tests.test_checkpoints import SMALL, Hostile, small_model

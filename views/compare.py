@@ -9,7 +9,7 @@ import streamlit as st
 
 import ui
 from core.figures.compare import comparison_figure
-from core.runs import compare_runs
+from core.store.runs import compare_runs
 
 MAX_RUNS = 12
 HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"

@@ -4,7 +4,6 @@ learned live with three gradient estimators."""
 import streamlit as st
 
 import ui
-from core.background import BackgroundWorker, Snapshot
 from core.figures import graphs as figures
 from core.graphs import (
     ESTIMATORS,
@@ -18,6 +17,7 @@ from core.graphs import (
     learn_estimators,
     split_by_estimator,
 )
+from core.runtime.background import BackgroundWorker, Snapshot
 
 PRESET_LABELS = {
     "uniform": "Uniform",

@@ -3,9 +3,9 @@
 import streamlit as st
 
 import ui
-from core.device import device_label
 from core.figures.temperature import simplex_figure
-from core.temperature import categorical_probabilities, simplex_cloud
+from core.runtime.device import device_label
+from core.studies.temperature import categorical_probabilities, simplex_cloud
 
 st.title("Gumbel Lab")
 st.markdown(

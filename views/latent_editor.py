@@ -8,11 +8,11 @@ import torch
 from streamlit_drawable_canvas import st_canvas
 
 import ui
-from core import latent
 from core.data import MissingDataError
 from core.digits import DrawnDigit, ink_from_png, read_drawing
 from core.figures.images import digit_picture, tile_images
 from core.figures.latent import code_grid_figure, probabilities_figure
+from core.studies import latent
 from core.vae import CategoricalVAE
 
 TEST_DIGITS = 10_000

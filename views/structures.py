@@ -7,8 +7,8 @@ import streamlit as st
 import torch
 
 import ui
-from core.background import BackgroundWorker
 from core.figures import structures as figures
+from core.runtime.background import BackgroundWorker
 from core.structures import (
     MAX_EXACT_ITEMS,
     REFERENCE_SAMPLES,

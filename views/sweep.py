@@ -12,7 +12,8 @@ import ui
 from core.figures.compare import sweep_figure
 from core.names import SHORT_LABELS
 from core.sweep import SUBSETS, SweepRun, SweepSnapshot, expand_grid, ray_address, trial_label, varying
-from core.training import ESTIMATORS, TooManyRunsError
+from core.training.config import ESTIMATORS
+from core.training.run import TooManyRunsError
 from core.vae import PRESETS
 
 SWEEP_KEY = "sweep_run"

@@ -6,9 +6,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from core import temperature
 from core.figures import temperature as figures
-from core.temperature import MAX_CLASSES, PRESET_NAMES, logit_preset
+from core.studies import temperature
+from core.studies.temperature import MAX_CLASSES, PRESET_NAMES, logit_preset
 
 TAU_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DRAW_CHOICES = (1000, 10000, 100000)

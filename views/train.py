@@ -13,20 +13,13 @@ import streamlit as st
 
 import ui
 from core.data import BINARIZE, BINARIZE_LABELS, MNISTSplit
-from core.device import available_devices, device_label, device_name
 from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
 from core.names import ALIASES, SHORT_LABELS
-from core.threads import requested_threads
-from core.training import (
-    ANNEAL_EVERY,
-    ANNEAL_RATE,
-    ESTIMATORS,
-    RunSnapshot,
-    TooManyRunsError,
-    TrainConfig,
-    TrainingRun,
-    training_curves,
-)
+from core.runtime.device import available_devices, device_label, device_name
+from core.runtime.threads import requested_threads
+from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainConfig
+from core.training.curves import training_curves
+from core.training.run import RunSnapshot, TooManyRunsError, TrainingRun
 from core.vae import PRESETS
 
 ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"

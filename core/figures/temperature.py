@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import torch
 
 from core.figures.style import PALETTE, class_labels, figure, panels, tau_titles
-from core.temperature import FrequencyCheck, TemperatureStudy
+from core.studies.temperature import FrequencyCheck, TemperatureStudy
 
 
 def relaxed_means_figure(study: TemperatureStudy, height: int = 340) -> go.Figure:

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from core.data import check_binarize
-from core.device import check_device, check_precision
 from core.guards import positive_number, whole_number
 from core.names import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, canonical_estimator
+from core.runtime.device import check_device, check_precision
 from core.vae import PRESETS, VAEConfig
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 
 from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, held_out_pixels
-from core.device import resolve_precision
 from core.evaluation import exact_sample_objective
 from core.guards import positive_number
 from core.gumbel import gumbel_rao, one_hot_argmax
+from core.runtime.device import resolve_precision
 from core.training.adam import FlatAdam
 from core.training.backprop import relaxed_step
 from core.training.config import TrainConfig

@@ -1,4 +1,4 @@
-"""One way every run is recorded in the run store (`core.runs`), whoever drives it: the Train
+"""One way every run is recorded in the run store (`core.store.runs`), whoever drives it: the Train
 page's process, the CLI and a sweep's trials all wrap `Trainer.events()` in a `RunRecorder`,
 so their records are identical — running at the start, history after every epoch, the
 weights and final metrics (or the error) at the end."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from core.checkpoints import save_checkpoint
 from core.evaluation import exact_sample_objective
-from core.runs import RunStore
+from core.store.checkpoints import save_checkpoint
+from core.store.runs import RunStore
 from core.training.loop import EpochMetrics, Trainer
 
 

@@ -26,8 +26,8 @@ import torch
 from core.data import MNISTSplit
 from core.guards import eval_mode, positive_number, whole_number
 from core.gumbel import one_hot_argmax
-from core.runs import RunStore
-from core.threads import ThreadPolicy
+from core.runtime.threads import ThreadPolicy
+from core.store.runs import RunStore
 from core.training.config import TrainConfig
 from core.training.loop import CHANGEABLE, Change, EpochMetrics, StepMetrics, Trainer
 from core.training.record import RunRecorder
@@ -152,7 +152,7 @@ class TrainingRun:
 
     The child (forked, so it shares the server's MNIST tensors copy-on-write) runs
     `Trainer.events()` with `threads` torch threads (None: as many as the cores other
-    processes leave free, at most `max_threads`, re-counted as it runs; `core.threads`) and
+    processes leave free, at most `max_threads`, re-counted as it runs; `core.runtime.threads`) and
     sends metrics, previews and its end through a queue; a thread on the parent side keeps
     the bounded history a page polls.
     Pause, resume and stop are flags the child checks between steps. When the run ends

@@ -4,7 +4,7 @@ uploaded model validated exactly like a checkpoint on disk, and metrics as CSV.
 An upload is untrusted bytes. It is size-capped, never unpacked by member name (a zip's paths
 are ignored; only its one `.pt` and one `.json` are read, each size-capped, so no zip bomb or
 path escapes), written to a private temporary folder, and loaded with
-`core.checkpoints.load_checkpoint` (weights_only, format tag, shapes, finiteness) before it is
+`core.store.checkpoints.load_checkpoint` (weights_only, format tag, shapes, finiteness) before it is
 moved into place. Every refusal is a `CheckpointError` whose message says why.
 """
 
@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from core.checkpoints import CheckpointError, load_checkpoint, metadata_path
+from core.store.checkpoints import CheckpointError, load_checkpoint, metadata_path
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a 30x10 model is about 5 MB
 MAX_METADATA_BYTES = 1024 * 1024

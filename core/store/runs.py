@@ -1,10 +1,10 @@
 """The run store: every run — from the Train page, the CLI or a sweep — saved and listed the same way.
 
 One folder (GUMBEL_LAB_RUNS, default ./runs) holds a record per run in the checkpoint format
-of `core.checkpoints` (`<name>.pt` weights + `<name>.json` side-file), in subfolders by source:
+of `core.store.checkpoints` (`<name>.pt` weights + `<name>.json` side-file), in subfolders by source:
 
     runs/page/<session>/<name>   the Train page, one folder per browser session
-    runs/cli/<name>              python -m core.train
+    runs/cli/<name>              python -m core.training
     runs/sweeps/<sweep>/<name>   a sweep's trials (python -m core.sweep, the Sweep page)
 
 A record is written atomically when the run starts (status "running", its pid and host and a
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.checkpoints import FORMAT, atomic_write_json, metadata_path, read_metadata
+from core.store.checkpoints import FORMAT, atomic_write_json, metadata_path, read_metadata
 
 RUNS_ENV = "GUMBEL_LAB_RUNS"
 MAX_COUNT_ENV = "GUMBEL_LAB_RUNS_MAX_COUNT"
