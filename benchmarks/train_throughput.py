@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.busy_core import start_burner
 from benchmarks.textbook import BATCH, TAU, textbook_loader, textbook_model, textbook_step
-from benchmarks.thread_policy import start_burner
 from core.data import batch_indices, load_mnist, resolve_data_root
 from core.gumbel import gumbel_softmax
 from core.runtime.device import PRECISIONS, cpu_model
