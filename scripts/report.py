@@ -4,7 +4,7 @@
 
 Reads runs/repro/*.json and their models, computes held-out bounds on the full test set
 (negative ELBO over 10 exact samples per image, importance-sampled NLL with 100 samples),
-writes docs/results.json, docs/training_curves.png and the table in README.md, and copies
+writes docs/results.json, docs/training_curves.png and the table in docs/results.md, and copies
 the faithful and the best model into checkpoints/ with a quality bound in their metadata: the
 3-seed mean + 2 standard deviations of their configuration's "test, 1 sample" column, measured
 on the whole test set with the run's own seed (tests/test_shipped_models.py checks it).
@@ -23,12 +23,12 @@ from core.data import load_mnist
 from core.evaluation import exact_sample_objective, held_out_bounds
 from core.figures.training import epoch_curves_figure
 from core.store.checkpoints import load_checkpoint, read_metadata
+from scripts.markers import replace_between
 from scripts.reproduce import CONFIGS, RUNS
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
-README = REPO / "README.md"
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+RESULTS_PAGE = REPO / "docs" / "results.md"
 ORIGINAL = {"relaxed": 111.95, "unrelaxed": 127.09, "test": 126.71}
 ORIGINAL_ON_THIS_CPU = {"relaxed": 115.07, "unrelaxed": 130.42, "test": 129.64}
 SHIPPED = {"faithful": "faithful", "best": "best"}
@@ -200,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     curves = {str(name): mean_curves(results[name]) for name in ("faithful", "best") if name in results}
     epoch_curves_figure(curves).write_image(DOCS / "training_curves.png", width=1300, height=520, scale=1)
-    text = README.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        README.write_text(head + START + "\n" + table(results) + "\n" + END + rest.split(END, 1)[1])
+    replace_between(RESULTS_PAGE, "results", table(results))
     print(table(results))
     for name in SHIPPED:
         if name in found:

@@ -7,7 +7,7 @@ For every model under runs/jang/: the test negative ELBO on all 10,000 binarized
 with one exact sample per image (logged by the run itself), the negative ELBO with 10 samples
 per image and -log p(x) by importance sampling with 1,000 samples on the first `--images`
 binarized test images, with Monte Carlo standard errors (cached beside the run). Writes
-docs/jang.json and the table between the jang markers in README.md.
+docs/jang.json and the table between the jang markers in docs/jang.md.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import torch
 from core.data import held_out_pixels, load_mnist
 from core.evaluation import held_out_bounds
 from core.store.checkpoints import load_checkpoint, read_metadata
+from scripts.markers import replace_between
 from scripts.reproduce_jang import ROWS, RUNS
 
 REPO = Path(__file__).resolve().parent.parent
-README = REPO / "README.md"
-START, END = "<!-- jang:start -->", "<!-- jang:end -->"
+JANG_PAGE = REPO / "docs" / "jang.md"
 IS_SAMPLES = 1000
 ELBO_SAMPLES = 10
 # Jang, Gu & Poole 2017, Table 1, row "VAE (Cat.)": negative variational lower bounds (nats).
@@ -141,10 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     (REPO / "docs").mkdir(exist_ok=True)
     (REPO / "docs" / "jang.json").write_text(json.dumps(results, indent=2))
     text = table(results, x.shape[0])
-    readme = README.read_text()
-    if START in readme and END in readme:
-        head, rest = readme.split(START, 1)
-        README.write_text(head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
+    replace_between(JANG_PAGE, "jang", text)
     print(text)
     return 0 if all(math.isfinite(r["nll"]) for runs in results.values() for r in runs) else 1
 

@@ -11,7 +11,7 @@ so every model carries the command that made it. Runs whose JSON exists are skip
 script resumes where it stopped; a run another copy is training (its `.running` marker exists)
 is left to it, so two copies can share the work. Seeds go round the rows (every row's seed 0
 first), so a partial run still covers every row. `python -m scripts.report_jang` evaluates the
-models and writes the README table.
+models and writes the table in docs/jang.md.
 """
 
 from __future__ import annotations

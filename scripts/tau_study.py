@@ -1,4 +1,4 @@
-"""The τ study's figure and table from a sweep in the run store (README, "Which temperature?").
+"""The τ study's figure and table from a sweep in the run store (docs/results.md, "Which temperature?").
 
     python -m scripts.tau_study [--sweep tau-study] [--out docs/tau_study.png]
 
