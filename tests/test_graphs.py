@@ -12,21 +12,20 @@ import pytest
 import torch
 from scipy.stats import chi2, chisquare
 
-from core.graphs import (
-    EXACT_STUDY_NODES,
-    PRESETS,
-    TreeLearningConfig,
-    TreeLearningTask,
+from core.graphs.edges import (
     check_scores,
     edge_chi_square,
-    edge_graph_study,
     edge_index,
     edge_matrix,
     edge_probabilities,
     edge_vector,
+    relaxed_graph,
+    sample_graph,
+)
+from core.graphs.learning import TreeLearningConfig, TreeLearningTask
+from core.graphs.trees import (
     gibbs_frequencies,
     gibbs_tree_distribution,
-    graph_scores,
     is_spanning_tree,
     log_partition,
     max_spanning_tree,
@@ -34,17 +33,15 @@ from core.graphs import (
     perturb_and_max_tree,
     perturb_scores,
     random_tree,
-    relaxed_graph,
     relaxed_tree,
     sample_gibbs_trees,
-    sample_graph,
     spanning_trees,
     tree_counts,
     tree_log_prob,
     tree_marginals,
     tree_score,
-    tree_study,
 )
+from core.studies.graphs import EXACT_STUDY_NODES, PRESETS, edge_graph_study, graph_scores, tree_study
 from tests.gradients import hard_output_with_the_relaxed_gradient
 
 TAUS = [10.0, 3.0, 1.0, 0.3, 0.1, 0.01, 1e-3]

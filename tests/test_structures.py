@@ -13,27 +13,30 @@ import torch
 from scipy.stats import chisquare
 
 from core.figures import structures as figures
-from core.structures import (
-    MAX_EXACT_ITEMS,
-    SortingConfig,
-    SortingTask,
+from core.structures.permutations import (
     doubly_stochastic_error,
     gumbel_sinkhorn,
+    is_permutation,
+    matching,
+    permutation_matrix,
+    sinkhorn,
+)
+from core.structures.sorting import SortingConfig, SortingTask
+from core.structures.subsets import (
+    MAX_EXACT_ITEMS,
     gumbel_topk,
     inclusion_probabilities,
-    is_permutation,
     k_hot,
-    matching,
     monte_carlo_inclusion,
-    permutation_matrix,
-    random_scores,
     relaxed_topk,
     sequence_probabilities,
-    sinkhorn,
-    sinkhorn_grid,
-    subset_summary,
     successive_softmax,
     weights_to_logits,
+)
+from core.studies.structures import (
+    random_scores,
+    sinkhorn_grid,
+    subset_summary,
 )
 from tests.gradients import hard_output_with_the_relaxed_gradient
 

@@ -9,19 +9,16 @@ import torch
 import ui
 from core.figures import structures as figures
 from core.runtime.background import BackgroundWorker
-from core.structures import (
-    MAX_EXACT_ITEMS,
+from core.structures.permutations import permutation_matrix
+from core.structures.sorting import SortingConfig, SortingTask, SortProgress
+from core.structures.subsets import MAX_EXACT_ITEMS, weights_to_logits
+from core.studies.structures import (
     REFERENCE_SAMPLES,
     SinkhornGrid,
-    SortingConfig,
-    SortingTask,
-    SortProgress,
     SubsetSummary,
-    permutation_matrix,
     random_scores,
     sinkhorn_grid,
     subset_summary,
-    weights_to_logits,
 )
 
 MAX_ITEMS = 20
