@@ -1,4 +1,10 @@
-"""Learning a planted spanning tree from noisy observations, with three gradient estimators."""
+"""Learning a planted spanning tree from noisy observations, with three gradient estimators.
+
+Every random draw of a run comes from its own stream of the run's seed (`core.seeds`): the
+planted tree, the initial scores, the observations and the sampled trees. So every estimator
+sees the same planted tree and the same observations, step for step, and the curves differ
+only by how each estimator turns samples into a gradient.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from core import seeds
 from core.graphs.edges import check_nodes, edge_matrix, edge_vector
 from core.graphs.trees import (
     max_spanning_tree,
@@ -32,6 +39,10 @@ SHORT_LABELS: dict[str, str] = {
     "straight_through": "Straight-through",
     "score_function": "Score function (Wilson)",
 }
+PLANTED_STREAM = "tree learning: planted tree"
+INIT_STREAM = "tree learning: initial scores"
+OBSERVATION_STREAM = "tree learning: observations"
+SAMPLE_STREAM = "tree learning: sampled trees"
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class TreeLearningConfig:
             raise ValueError(f"the learning rate must be a finite number > 0, got {self.lr}.")
         if not math.isfinite(self.observation_noise) or self.observation_noise < 0:
             raise ValueError(f"observation_noise must be a finite number >= 0, got {self.observation_noise}.")
-        whole_number(self.seed, "seed")
+        whole_number(self.seed, "seed", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -93,9 +104,11 @@ class TreeLearningTask:
 
     def __init__(self, config: TreeLearningConfig = TreeLearningConfig()) -> None:
         self.config = config
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.planted = random_tree(config.n, self.generator)
-        self.edge_scores = nn.Parameter(0.01 * torch.randn(self._edges, dtype=torch.float64, generator=self.generator))
+        self.planted = random_tree(config.n, seeds.generator(config.seed, PLANTED_STREAM))
+        initial = torch.randn(self._edges, dtype=torch.float64, generator=seeds.generator(config.seed, INIT_STREAM))
+        self.edge_scores = nn.Parameter(0.01 * initial)
+        self._observations = seeds.generator(config.seed, OBSERVATION_STREAM)
+        self._samples = seeds.generator(config.seed, SAMPLE_STREAM)
         self.optimizer = torch.optim.Adam([self.edge_scores], lr=config.lr)
         self.step = 0
 
@@ -118,8 +131,9 @@ class TreeLearningTask:
         return float(hits) / (self.config.n - 1)
 
     def observe(self) -> torch.Tensor:
-        """The next observation of the planted edges, Y = A* + observation_noise * N(0, 1), (m,)."""
-        noise = torch.randn(self._edges, dtype=torch.float64, generator=self.generator)
+        """The next observation of the planted edges, Y = A* + observation_noise * N(0, 1), (m,),
+        from the observations' own stream: the same sequence whatever the estimator draws."""
+        noise = torch.randn(self._edges, dtype=torch.float64, generator=self._observations)
         return edge_vector(self.planted) + self.config.observation_noise * noise
 
     def train_step(self) -> tuple[float, float]:
@@ -127,12 +141,12 @@ class TreeLearningTask:
         cfg = self.config
         observed = self.observe()
         if cfg.estimator == "score_function":
-            trees = sample_gibbs_trees(self.scores.detach(), 1.0, cfg.samples, self.generator)
+            trees = sample_gibbs_trees(self.scores.detach(), 1.0, cfg.samples, self._samples)
             errors = (edge_vector(trees) - observed).pow(2).mean(dim=-1)
             baseline = (errors.sum() - errors) / (cfg.samples - 1)  # leave-one-out: unbiased
             objective = ((errors - baseline) * tree_log_prob(trees, self.scores, 1.0)).mean()
         else:
-            perturbed = perturb_scores(self.scores.expand(cfg.samples, -1, -1), self.generator)
+            perturbed = perturb_scores(self.scores.expand(cfg.samples, -1, -1), self._samples)
             trees = max_spanning_tree(perturbed)
             soft = tree_marginals(perturbed, cfg.tau)
             relaxed = soft if cfg.estimator == "gumbel_softmax" else straight_through(trees, soft)

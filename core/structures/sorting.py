@@ -1,4 +1,9 @@
-"""Learning to sort lists of numbers with Gumbel-Sinkhorn, in a few seconds on a CPU."""
+"""Learning to sort lists of numbers with Gumbel-Sinkhorn, in a few seconds on a CPU.
+
+Every random draw of a run comes from its own stream of the run's seed (`core.seeds`): the
+test lists, the initial weights, the training lists and the Gumbel noise. So a wider or
+narrower network trains and is tested on the same lists, and no draw shifts another.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from core import seeds
 from core.guards import whole_number
 from core.gumbel import check_tau
 from core.progress import report_chunks
 from core.structures.permutations import gumbel_sinkhorn, matching, sinkhorn
+
+TEST_STREAM = "sorting: test lists"
+INIT_STREAM = "sorting: initial weights"
+TRAINING_STREAM = "sorting: training lists"
+NOISE_STREAM = "sorting: noise"
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class SortingConfig:
             ("hidden", 1),
             ("sinkhorn_iters", 1),
             ("test_lists", 1),
+            ("seed", 0),
         ):
             whole_number(getattr(self, name), name, minimum=least)
         check_tau(self.tau)
@@ -81,37 +93,37 @@ class SortingTask:
 
     def __init__(self, config: SortingConfig = SortingConfig()) -> None:
         self.config = config
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.test_values = torch.rand(config.test_lists, config.n, generator=self.generator)
+        self.test_values = torch.rand(config.test_lists, config.n, generator=seeds.generator(config.seed, TEST_STREAM))
         self.net = nn.Sequential(nn.Linear(1, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.n))
-        self._init_parameters()
+        self._init_parameters(seeds.generator(config.seed, INIT_STREAM))
+        self._training_lists = seeds.generator(config.seed, TRAINING_STREAM)
+        self._noise = seeds.generator(config.seed, NOISE_STREAM)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step = 0
 
-    def _init_parameters(self) -> None:
-        """PyTorch's default uniform(+-1/sqrt(fan_in)) init, drawn from the run's generator."""
+    def _init_parameters(self, generator: torch.Generator) -> None:
+        """PyTorch's default uniform(+-1/sqrt(fan_in)) init, drawn from the run's init stream."""
         with torch.no_grad():
             for layer in self.net:
                 if isinstance(layer, nn.Linear):
                     bound = 1 / math.sqrt(layer.in_features)
-                    layer.weight.uniform_(-bound, bound, generator=self.generator)
-                    layer.bias.uniform_(-bound, bound, generator=self.generator)
+                    layer.weight.uniform_(-bound, bound, generator=generator)
+                    layer.bias.uniform_(-bound, bound, generator=generator)
 
     def scores(self, values: torch.Tensor) -> torch.Tensor:
         """Scores (..., n, n): entry [i, j] says how well number i fits position j."""
         return self.net(values.unsqueeze(-1))
 
     def training_lists(self) -> torch.Tensor:
-        """The next batch of training lists (batch_size, n), uniform on [0, 1)."""
-        return torch.rand(self.config.batch_size, self.config.n, generator=self.generator)
+        """The next batch of training lists (batch_size, n), uniform on [0, 1), from their own
+        stream: the same lists whatever the network's width or the noise draws."""
+        return torch.rand(self.config.batch_size, self.config.n, generator=self._training_lists)
 
     def train_step(self) -> float:
         """One update on a fresh batch; returns its loss."""
         cfg = self.config
         values = self.training_lists()
-        soft = gumbel_sinkhorn(
-            self.scores(values), cfg.tau, cfg.sinkhorn_iters, cfg.noise_scale, generator=self.generator
-        )
+        soft = gumbel_sinkhorn(self.scores(values), cfg.tau, cfg.sinkhorn_iters, cfg.noise_scale, generator=self._noise)
         arranged = torch.einsum("bij,bi->bj", soft, values)
         loss = (arranged - values.sort(dim=-1).values).pow(2).sum(dim=-1).mean()
         self.optimizer.zero_grad()

@@ -1,5 +1,10 @@
 """What the Graphs page shows for one setting: a preset's score matrix, its spanning-tree
-study and its edge-independent-graph study."""
+study and its edge-independent-graph study.
+
+One seed drives all three, through separate streams (`core.seeds`): the scores, the tree
+study's draws and the graph study's draws. So the studies never reuse the uniforms the scores
+were built from, and neither study's picture moves when the other draws more.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from core import seeds
 from core.graphs.edges import (
     check_nodes,
     check_single,
@@ -33,6 +39,9 @@ from core.gumbel import check_tau
 
 EXACT_STUDY_NODES = 6  # tree_study enumerates all trees up to here (6^4 = 1,296)
 PRESETS = ("uniform", "planted_tree", "two_clusters", "random")
+SCORES_STREAM = "graphs: scores"
+TREE_STREAM = "graphs: tree study"
+EDGE_STREAM = "graphs: edge graph study"
 
 
 def _check_taus(taus: list[float] | tuple[float, ...]) -> tuple[float, ...]:
@@ -47,10 +56,11 @@ def graph_scores(preset: str, n: int, seed: int = 0) -> torch.Tensor:
     'uniform': all 0 (every tree equally likely); 'planted_tree': 2 on the edges of a random
     tree, -1 elsewhere; 'two_clusters': 1 within the halves {0..n//2-1} and {n//2..n-1}, -1
     between them; 'random': standard normal. The planted and cluster presets add normal
-    jitter of scale 0.25, so their maximum spanning tree is unique.
+    jitter of scale 0.25, so their maximum spanning tree is unique. Every draw comes from
+    `seed`'s scores stream.
     """
     n = check_nodes(n)
-    generator = torch.Generator().manual_seed(whole_number(seed, "seed"))
+    generator = seeds.generator(seed, SCORES_STREAM)
     m = n * (n - 1) // 2
     if preset == "uniform":
         return torch.zeros(n, n, dtype=torch.float64)
@@ -207,8 +217,9 @@ class GraphsView:
 
 
 def graphs_view(preset: str, n: int, seed: int, taus: list[float], draws: int) -> GraphsView:
-    """One seeded call for the page: scores from the preset, then both studies."""
+    """One seeded call for the page: scores from the preset, then both studies, each drawing
+    from its own stream of `seed`."""
     scores = graph_scores(preset, n, seed)
-    generator = torch.Generator().manual_seed(whole_number(seed, "seed"))
-    trees = tree_study(scores, taus, draws, generator)
-    return GraphsView(scores=scores, trees=trees, graphs=edge_graph_study(scores, taus, draws, generator))
+    trees = tree_study(scores, taus, draws, seeds.generator(seed, TREE_STREAM))
+    graphs = edge_graph_study(scores, taus, draws, seeds.generator(seed, EDGE_STREAM))
+    return GraphsView(scores=scores, trees=trees, graphs=graphs)

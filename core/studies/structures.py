@@ -1,5 +1,9 @@
 """What the Subsets & permutations page shows for one setting: a subset summary (references,
-estimates and one draw) and a Gumbel-Sinkhorn grid."""
+estimates and one draw) and a Gumbel-Sinkhorn grid.
+
+Where one seed feeds several purposes, each has its own stream (`core.seeds`): the Monte
+Carlo reference and the shown draws; the random score matrix and its Gumbel noise.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from core import seeds
 from core.guards import whole_number
 from core.gumbel import check_tau, perturbed_logits
 from core.structures.permutations import (
@@ -27,6 +32,10 @@ from core.structures.subsets import (
 )
 
 REFERENCE_SAMPLES = 200_000
+REFERENCE_STREAM = "subsets: reference"
+DRAW_STREAM = "subsets: draws"
+SCORES_STREAM = "permutations: scores"
+NOISE_STREAM = "permutations: noise"
 
 
 @dataclass(frozen=True)
@@ -51,23 +60,23 @@ class SubsetSummary:
         return float((self.draw_relaxed - self.draw_hard).abs().max())
 
 
-def subset_summary(
-    logits: torch.Tensor, k: int, tau: float, samples: int, generator: torch.Generator | None = None
-) -> SubsetSummary:
+def subset_summary(logits: torch.Tensor, k: int, tau: float, samples: int, seed: int = 0) -> SubsetSummary:
     """Inclusion probabilities (exact up to MAX_EXACT_ITEMS items, else a Monte Carlo estimate
     from REFERENCE_SAMPLES exact draws), the Gumbel top-k frequencies and the mean relaxed
-    k-hot over `samples` draws, and one relaxed draw next to its hard top-k."""
+    k-hot over `samples` draws, and one relaxed draw next to its hard top-k. The reference and
+    the draws come from separate streams of `seed`."""
     if logits.dim() != 1:
         raise ValueError(f"subset_summary takes one vector of logits, got shape {tuple(logits.shape)}.")
     k = check_subset(logits, k)
     tau = check_tau(tau)
     samples = whole_number(samples, "the number of samples", minimum=1)
+    draws = seeds.generator(seed, DRAW_STREAM)
     exact = logits.shape[-1] <= MAX_EXACT_ITEMS
     if exact:
         reference = inclusion_probabilities(logits, k)
     else:
-        reference = monte_carlo_inclusion(logits, k, REFERENCE_SAMPLES, generator)
-    scores = perturbed_logits(logits.expand(samples, -1), generator)
+        reference = monte_carlo_inclusion(logits, k, REFERENCE_SAMPLES, seeds.generator(seed, REFERENCE_STREAM))
+    scores = perturbed_logits(logits.expand(samples, -1), draws)
     hard = k_hot(scores.topk(k, dim=-1).indices, scores.shape[-1], scores.dtype)
     relaxed = successive_softmax(scores, k, tau)
     return SubsetSummary(
@@ -118,3 +127,12 @@ def sinkhorn_grid(
     matrices = torch.stack([torch.stack([sinkhorn(perturbed, t, i) for i in checked_iterations]) for t in checked_taus])
     errors = torch.tensor([[doubly_stochastic_error(m) for m in row] for row in matrices])
     return SinkhornGrid(perturbed, checked_taus, checked_iterations, matrices, errors, matching(perturbed))
+
+
+def sinkhorn_view(
+    n: int, taus: list[float], iterations: list[int], noise_scale: float = 1.0, seed: int = 0
+) -> SinkhornGrid:
+    """One seeded call for the page: a random n x n score matrix and its `sinkhorn_grid`, the
+    scores and their Gumbel noise each from its own stream of `seed`."""
+    scores = random_scores(n, seeds.generator(seed, SCORES_STREAM))
+    return sinkhorn_grid(scores, taus, iterations, noise_scale, seeds.generator(seed, NOISE_STREAM))
