@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.graphs import TreeLearningConfig, learn_estimators, split_by_estimator
+from core.graphs.learning import TreeLearningConfig, learn_estimators, split_by_estimator
 from core.runtime.background import BackgroundWorker
 
 WAIT = 10.0

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from core.figures import graphs as figures
-from core.graphs import TreeProgress, edge_graph_study, graph_scores, tree_study
+from core.graphs.learning import TreeProgress
+from core.studies.graphs import edge_graph_study, graph_scores, tree_study
 
 TAUS = [0.1, 1.0]
 

@@ -12,21 +12,28 @@ import pytest
 import torch
 from scipy.stats import chi2, chisquare
 
-from core.graphs import (
-    EXACT_STUDY_NODES,
-    PRESETS,
-    TreeLearningConfig,
-    TreeLearningTask,
+from core import seeds
+from core.graphs.edges import (
     check_scores,
     edge_chi_square,
-    edge_graph_study,
     edge_index,
     edge_matrix,
     edge_probabilities,
     edge_vector,
+    relaxed_graph,
+    sample_graph,
+)
+from core.graphs.learning import (
+    ESTIMATORS,
+    INIT_STREAM,
+    OBSERVATION_STREAM,
+    PLANTED_STREAM,
+    TreeLearningConfig,
+    TreeLearningTask,
+)
+from core.graphs.trees import (
     gibbs_frequencies,
     gibbs_tree_distribution,
-    graph_scores,
     is_spanning_tree,
     log_partition,
     max_spanning_tree,
@@ -34,15 +41,24 @@ from core.graphs import (
     perturb_and_max_tree,
     perturb_scores,
     random_tree,
-    relaxed_graph,
     relaxed_tree,
     sample_gibbs_trees,
-    sample_graph,
     spanning_trees,
     tree_counts,
     tree_log_prob,
     tree_marginals,
     tree_score,
+)
+from core.gumbel import gumbel_noise
+from core.studies.graphs import (
+    EDGE_STREAM,
+    EXACT_STUDY_NODES,
+    PRESETS,
+    SCORES_STREAM,
+    TREE_STREAM,
+    edge_graph_study,
+    graph_scores,
+    graphs_view,
     tree_study,
 )
 from tests.gradients import hard_output_with_the_relaxed_gradient
@@ -365,6 +381,7 @@ ASYMMETRIC = torch.zeros(4, 4).index_put_((torch.tensor([1]), torch.tensor([2]))
         (lambda: TreeLearningConfig(tau=0.0), "tau"),
         (lambda: TreeLearningConfig(lr=0.0), "learning rate"),
         (lambda: TreeLearningConfig(observation_noise=-1.0), "observation_noise"),
+        (lambda: TreeLearningConfig(seed=-1), "seed must be at least 0"),
     ],
 )
 def test_bad_inputs_raise_actionable_errors(call, message):
@@ -442,6 +459,35 @@ def test_edge_graph_study_shares_one_noise_draw_and_passes_its_chi_square():
     assert study.p_value > 0.01 and study.chi2 >= 0
 
 
+def edge_gumbels(m: int, stream: torch.Generator, count: int = 1) -> list[torch.Tensor]:
+    return [gumbel_noise((m,), dtype=torch.float64, generator=stream) for _ in range(count)]
+
+
+def test_graphs_view_draws_the_scores_and_each_study_from_its_own_stream():
+    """One seed, three streams. With one generator seeded twice (as before), the tree study's
+    shown draw came from the very uniforms the scores were built from."""
+    seed, n, m = 5, 5, 10
+    view = graphs_view("random", n, seed, [1.0], 200)
+    scores = torch.randn(m, dtype=torch.float64, generator=seeds.generator(seed, SCORES_STREAM))
+    assert torch.equal(edge_vector(view.scores), scores)
+    tree_noise = edge_vector(view.trees.noise)
+    assert torch.equal(tree_noise, edge_gumbels(m, seeds.generator(seed, TREE_STREAM))[0])
+    for other in (SCORES_STREAM, EDGE_STREAM):
+        assert not torch.equal(tree_noise, edge_gumbels(m, seeds.generator(seed, other))[0])
+    first, second = edge_gumbels(m, seeds.generator(seed, EDGE_STREAM), count=2)
+    assert torch.equal(edge_vector(view.graphs.noise), first - second)
+
+
+def test_each_graph_study_keeps_its_draws_when_the_other_draws_more():
+    """On one shared generator the graph study's draw followed the tree study's 100 or 400
+    sampled trees, so the number of draws moved the picture of a different study."""
+    few, many = (graphs_view("planted_tree", 5, 2, [0.5], draws) for draws in (100, 400))
+    assert torch.equal(few.scores, many.scores)
+    assert torch.equal(few.trees.noise, many.trees.noise)
+    assert torch.equal(few.graphs.noise, many.graphs.noise)
+    assert torch.equal(few.graphs.hard_graph, many.graphs.hard_graph)
+
+
 # --- learning a planted tree --------------------------------------------------------------------
 
 
@@ -458,6 +504,29 @@ def test_planted_tree_task_recovers_the_tree(estimator):
     assert history[-1].accuracy == 1.0
     assert history[-1].sample_accuracy >= 0.75
     assert torch.equal(task.learned_tree(), task.planted)
+
+
+def test_tree_learning_draws_the_planted_tree_and_the_initial_scores_from_their_own_streams():
+    task = TreeLearningTask(TreeLearningConfig(n=5, seed=4))
+    assert torch.equal(task.planted, random_tree(5, seeds.generator(4, PLANTED_STREAM)))
+    initial = torch.randn(10, dtype=torch.float64, generator=seeds.generator(4, INIT_STREAM))
+    assert torch.equal(task.edge_scores.detach(), 0.01 * initial)
+
+
+def test_every_estimator_sees_the_same_observations_step_for_step():
+    """The observations have their own stream, so the sampled trees (one Gumbel per edge, or
+    Wilson's walks with a random number of uniforms) never shift them: after three steps,
+    every estimator's next observation is the stream's fourth draw."""
+    observed = []
+    for estimator in ESTIMATORS:
+        task = TreeLearningTask(TreeLearningConfig(n=5, estimator=estimator, steps=3, seed=4))
+        for _ in range(3):
+            task.train_step()
+        observed.append(task.observe())
+    noise = seeds.generator(4, OBSERVATION_STREAM)
+    fourth = [torch.randn(10, dtype=torch.float64, generator=noise) for _ in range(4)][-1]
+    expected = edge_vector(task.planted) + 2.0 * fourth
+    assert all(torch.equal(o, expected) for o in observed)
 
 
 def test_planted_tree_task_is_reproducible():

@@ -12,28 +12,39 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
+from core import seeds
 from core.figures import structures as figures
-from core.structures import (
-    MAX_EXACT_ITEMS,
-    SortingConfig,
-    SortingTask,
+from core.gumbel import gumbel_noise
+from core.structures.permutations import (
     doubly_stochastic_error,
     gumbel_sinkhorn,
+    is_permutation,
+    matching,
+    permutation_matrix,
+    sinkhorn,
+)
+from core.structures.sorting import INIT_STREAM, TEST_STREAM, TRAINING_STREAM, SortingConfig, SortingTask
+from core.structures.subsets import (
+    MAX_EXACT_ITEMS,
     gumbel_topk,
     inclusion_probabilities,
-    is_permutation,
     k_hot,
-    matching,
     monte_carlo_inclusion,
-    permutation_matrix,
-    random_scores,
     relaxed_topk,
     sequence_probabilities,
-    sinkhorn,
-    sinkhorn_grid,
-    subset_summary,
     successive_softmax,
     weights_to_logits,
+)
+from core.studies.structures import (
+    DRAW_STREAM,
+    NOISE_STREAM,
+    REFERENCE_SAMPLES,
+    REFERENCE_STREAM,
+    SCORES_STREAM,
+    random_scores,
+    sinkhorn_grid,
+    sinkhorn_view,
+    subset_summary,
 )
 from tests.gradients import hard_output_with_the_relaxed_gradient
 
@@ -104,14 +115,25 @@ def test_exact_enumeration_refuses_large_problems():
 
 
 def test_subset_summary_falls_back_to_monte_carlo_beyond_the_exact_limit():
-    small = subset_summary(weights_to_logits([3.0, 2.0, 1.0, 1.0]), 2, 0.5, 2000, seeded(3))
+    small = subset_summary(weights_to_logits([3.0, 2.0, 1.0, 1.0]), 2, 0.5, 2000, seed=3)
     assert small.reference_is_exact
     torch.testing.assert_close(small.reference, inclusion_probabilities(weights_to_logits([3.0, 2.0, 1.0, 1.0]), 2))
-    big = subset_summary(torch.zeros(MAX_EXACT_ITEMS + 1), 3, 0.5, 2000, seeded(3))
+    big = subset_summary(torch.zeros(MAX_EXACT_ITEMS + 1), 3, 0.5, 2000, seed=3)
     assert not big.reference_is_exact
     assert big.reference.sum().item() == pytest.approx(3.0)
     assert big.reference.sub(3 / (MAX_EXACT_ITEMS + 1)).abs().max() < 0.01
     assert big.draw_sum == pytest.approx(3.0, abs=1e-5)
+
+
+def test_subset_summary_draws_its_reference_and_its_samples_from_separate_streams():
+    """On one generator the shown draws followed the 200,000 reference draws; now each has a
+    stream of the seed, so the draws are the same whether the reference is sampled or exact."""
+    logits = torch.zeros(MAX_EXACT_ITEMS + 1)
+    summary = subset_summary(logits, 3, 0.5, 500, seed=3)
+    reference = monte_carlo_inclusion(logits, 3, REFERENCE_SAMPLES, seeds.generator(3, REFERENCE_STREAM))
+    assert torch.equal(summary.reference, reference)
+    drawn = gumbel_topk(logits.expand(500, -1), 3, seeds.generator(3, DRAW_STREAM))
+    assert torch.equal(summary.topk_frequency, k_hot(drawn, MAX_EXACT_ITEMS + 1).mean(dim=0))
 
 
 # --- k-subsets: relaxation -----------------------------------------------------------------
@@ -186,6 +208,7 @@ def test_straight_through_forwards_the_exact_khot_and_backwards_the_relaxed_grad
         (lambda: sinkhorn_grid(torch.zeros(3, 3), [], [5]), "at least one temperature"),
         (lambda: SortingConfig(n=1), "n must be at least 2"),
         (lambda: SortingConfig(tau=0.0), "tau"),
+        (lambda: SortingConfig(seed=-1), "seed must be at least 0"),
     ],
 )
 def test_bad_inputs_raise_actionable_errors(call, message):
@@ -260,6 +283,14 @@ def test_sinkhorn_grid_shares_one_noise_draw():
     assert (grid.errors[:, 1] < grid.errors[:, 0]).all()
 
 
+def test_sinkhorn_view_draws_the_scores_and_their_noise_from_separate_streams():
+    grid = sinkhorn_view(4, [1.0], [20], 1.0, seed=6)
+    scores = random_scores(4, seeds.generator(6, SCORES_STREAM))
+    noise = gumbel_noise((4, 4), generator=seeds.generator(6, NOISE_STREAM))
+    assert torch.equal(grid.perturbed, scores + noise)
+    assert torch.equal(sinkhorn_view(4, [1.0], [20], 0.0, seed=6).perturbed, scores)
+
+
 # --- the sorting task ----------------------------------------------------------------------
 
 
@@ -274,6 +305,21 @@ def test_sorting_task_learns_to_sort_five_numbers():
     assert history[-1].list_accuracy >= 0.9
     example = task.example()
     assert torch.equal(example.sorted_values, example.values.sort().values)
+
+
+def test_sorting_draws_test_lists_weights_and_training_lists_from_separate_streams():
+    """A wider network draws more initial weights; on one shared generator that shifted every
+    training list drawn after them. Here width changes neither the test nor the training lists."""
+    narrow, wide = (SortingTask(SortingConfig(n=4, hidden=hidden, seed=3)) for hidden in (8, 32))
+    assert torch.equal(narrow.test_values, torch.rand(500, 4, generator=seeds.generator(3, TEST_STREAM)))
+    assert torch.equal(narrow.test_values, wide.test_values)
+    first_layer = torch.empty(8, 1).uniform_(-1.0, 1.0, generator=seeds.generator(3, INIT_STREAM))
+    assert torch.equal(narrow.net[0].weight.detach(), first_layer)
+    narrow.train_step()
+    wide.train_step()
+    lists = seeds.generator(3, TRAINING_STREAM)
+    second = [torch.rand(64, 4, generator=lists) for _ in range(2)][-1]
+    assert torch.equal(narrow.training_lists(), second) and torch.equal(wide.training_lists(), second)
 
 
 def test_sorting_task_is_reproducible_and_its_example_is_consistent():

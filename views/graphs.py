@@ -5,19 +5,16 @@ import streamlit as st
 
 import ui
 from core.figures import graphs as figures
-from core.graphs import (
+from core.graphs.learning import (
     ESTIMATORS,
-    EXACT_STUDY_NODES,
-    PRESETS,
     SHORT_LABELS,
-    GraphsView,
     TreeLearningConfig,
     TreeProgress,
-    graphs_view,
     learn_estimators,
     split_by_estimator,
 )
 from core.runtime.background import BackgroundWorker, Snapshot
+from core.studies.graphs import EXACT_STUDY_NODES, PRESETS, GraphsView, graphs_view
 
 PRESET_LABELS = {
     "uniform": "Uniform",

@@ -4,25 +4,14 @@ sorting task that learns with it."""
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
 import ui
 from core.figures import structures as figures
 from core.runtime.background import BackgroundWorker
-from core.structures import (
-    MAX_EXACT_ITEMS,
-    REFERENCE_SAMPLES,
-    SinkhornGrid,
-    SortingConfig,
-    SortingTask,
-    SortProgress,
-    SubsetSummary,
-    permutation_matrix,
-    random_scores,
-    sinkhorn_grid,
-    subset_summary,
-    weights_to_logits,
-)
+from core.structures.permutations import permutation_matrix
+from core.structures.sorting import SortingConfig, SortingTask, SortProgress
+from core.structures.subsets import MAX_EXACT_ITEMS, weights_to_logits
+from core.studies.structures import REFERENCE_SAMPLES, SinkhornGrid, SubsetSummary, sinkhorn_view, subset_summary
 
 MAX_ITEMS = 20
 DEFAULT_WEIGHTS = [6.0, 4.0, 3.0, 2.0, 1.0, 1.0, 0.5, 0.5]
@@ -35,10 +24,6 @@ MAX_SINKHORN_TAUS, MAX_SINKHORN_ITERATIONS = 4, 5
 REPORT_EVERY = 10
 SORT_RUN_KEY = "sort_run"
 SORT_DEFAULTS = SortingConfig()
-
-
-def generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
 
 
 def default_weight(i: int) -> float:
@@ -90,14 +75,13 @@ def clamp_k() -> None:
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_subsets(weights: tuple[float, ...], k: int, tau: float, draws: int, seed: int) -> SubsetSummary:
     with ui.one_thread():
-        return subset_summary(weights_to_logits(list(weights)), k, tau, draws, generator(seed))
+        return subset_summary(weights_to_logits(list(weights)), k, tau, draws, seed)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_grid(n: int, taus: tuple[float, ...], iterations: tuple[int, ...], noise: bool, seed: int) -> SinkhornGrid:
-    draws = generator(seed)
     with ui.one_thread():
-        return sinkhorn_grid(random_scores(n, draws), list(taus), list(iterations), float(noise), draws)
+        return sinkhorn_view(n, list(taus), list(iterations), float(noise), seed)
 
 
 def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int) -> None:

@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 import torch
 
 from core.figures.style import PALETTE, figure, panels
-from core.graphs import EdgeGraphStudy, TreeProgress, TreeStudy
+from core.graphs.learning import TreeProgress
+from core.studies.graphs import EdgeGraphStudy, TreeStudy
 
 LEVELS = 5  # width levels of a drawing; a value v in (0, 1] is drawn at level ceil(v * LEVELS)
 MIN_SHOWN = 0.02  # values below this draw no segment (they still have a hover point)

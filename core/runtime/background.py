@@ -109,14 +109,3 @@ class BackgroundWorker(Generic[T]):
             close = getattr(items, "close", None)
             if callable(close):
                 close()
-
-
-def report_chunks(done: int, total: int, report_every: int) -> Iterator[int]:
-    """The sizes of the chunks a task trains in between two progress reports: `report_every`
-    steps each, the last one cut short at `total`."""
-    every = whole_number(report_every, "report_every", 1)
-    left = max(total - done, 0)
-    sizes = [every] * (left // every)
-    if left % every:
-        sizes.append(left % every)
-    return iter(sizes)
