@@ -42,7 +42,6 @@ def _description(trainer: Trainer) -> dict:
     return {
         "train_config": trainer.config.to_dict(),
         "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0], "test_images": trainer.x_test.shape[0]},
-        "seed": trainer.config.seed,
         "precision": trainer.precision,
         "total_steps": trainer.total_steps,
     }
