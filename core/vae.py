@@ -76,10 +76,10 @@ PRESETS: dict[str, VAEConfig] = {
 }
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+def _mlp(sizes: list[int], device: str | None = None) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(n_in, n_out))
+        layers.append(nn.Linear(n_in, n_out, device=device))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
@@ -108,12 +108,30 @@ class Forward:
     scores: torch.Tensor | None = field(default=None, repr=False)
 
 
+def _initialise(layer: nn.Linear, generator: torch.Generator) -> None:
+    """PyTorch's default initialisation of a linear layer (`nn.Linear.reset_parameters`: the
+    same distributions, in the same order), drawn from `generator`."""
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    bound = 1 / math.sqrt(layer.in_features)
+    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
 class CategoricalVAE(nn.Module):
-    def __init__(self, config: VAEConfig = VAEConfig()) -> None:
+    def __init__(self, config: VAEConfig = VAEConfig(), generator: Generator = None) -> None:
+        """Initial weights from `generator` (on its device), leaving the global random state
+        alone; without one, from the global state as `nn.Linear` draws them."""
         super().__init__()
         self.config = config
-        self.encoder = _mlp([config.input_dim, *config.hidden, config.latent_dim])
-        self.decoder = _mlp([config.latent_dim, *reversed(config.hidden), config.input_dim])
+        # With a generator, the layers start on the meta device (no memory, no draws) and get
+        # their storage and values below.
+        device = "meta" if generator is not None else None
+        self.encoder = _mlp([config.input_dim, *config.hidden, config.latent_dim], device)
+        self.decoder = _mlp([config.latent_dim, *reversed(config.hidden), config.input_dim], device)
+        if generator is not None:
+            self.to_empty(device=generator.device)
+            for layer in self.modules():
+                if isinstance(layer, nn.Linear):
+                    _initialise(layer, generator)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of q(z | x), shape (batch, latent_vars, classes).

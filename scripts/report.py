@@ -7,7 +7,7 @@ Reads runs/repro/*.json and their models, computes held-out bounds on the full t
 writes docs/results.json, docs/training_curves.png and the table in docs/results.md, and copies
 the faithful and the best model into checkpoints/ with a quality bound in their metadata: the
 3-seed mean + 2 standard deviations of their configuration's "test, 1 sample" column, measured
-on the whole test set with the run's own seed (tests/test_shipped_models.py checks it).
+on the whole test set with the run's own evaluation stream (tests/test_shipped_models.py checks it).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 from core.data import load_mnist
 from core.evaluation import exact_sample_objective, held_out_bounds
 from core.figures.training import epoch_curves_figure
-from core.store.checkpoints import load_checkpoint, read_metadata
+from core.seeds import stream_seed
+from core.store.checkpoints import load_checkpoint, read_metadata, recorded_seed
 from scripts.markers import replace_between
 from scripts.reproduce import CONFIGS, RUNS
 
@@ -144,17 +145,22 @@ def ship(name: str, runs: list[tuple[Path, dict]], test_x) -> Path:
     shutil.copy(source, target)
     model = load_checkpoint(target).model
     source_meta = read_metadata(source)
-    check = exact_sample_objective(model, test_x, seed=source_meta["seed"]).total
+    seed = recorded_seed(source_meta)
+    if seed is None:
+        raise ValueError(f"{source.name}'s record names no seed; it cannot be checked with its own evaluation stream.")
+    evaluation_seed = stream_seed(seed, "evaluation")  # the stream the run scored its epochs with
+    check = exact_sample_objective(model, test_x, seed=evaluation_seed).total
     meta = source_meta | {
         "name": SHIPPED[name],
         "source_run": source.stem,
-        "quality_check": quality_check(name, [summary for _, summary in runs], check, source_meta["seed"], len(test_x)),
+        "quality_check": quality_check(name, [summary for _, summary in runs], check, evaluation_seed, len(test_x)),
     }
     target.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     return target
 
 
 def quality_check(config: str, runs: list[dict], measured: float, seed: int, images: int) -> dict:
+    """The shipped model's check; `seed` is the one `exact_sample_objective` measured it with."""
     return {
         "config": config,
         "rule": f"mean + {QUALITY_SPREADS:g} sd of 'test, 1 sample' over the configuration's seeds (docs/results.json)",

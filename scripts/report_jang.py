@@ -23,7 +23,7 @@ import torch
 
 from core.data import held_out_pixels, load_mnist
 from core.evaluation import held_out_bounds
-from core.store.checkpoints import load_checkpoint, read_metadata
+from core.store.checkpoints import load_checkpoint, read_metadata, recorded_seed
 from scripts.markers import replace_between
 from scripts.reproduce_jang import ROWS, RUNS
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = {
                 "run": path.stem,
                 "command": meta.get("command"),
-                "seed": meta["seed"],
+                "seed": recorded_seed(meta),
                 "epochs": meta["epochs"],
                 "steps": meta["steps"],
                 "test": meta["final_metrics"]["test"],

@@ -3,6 +3,7 @@
 import json
 import pickle
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from core.store.checkpoints import (
     load_checkpoint,
     metadata_path,
     read_metadata,
+    recorded_seed,
     save_checkpoint,
 )
 from core.vae import CategoricalVAE, VAEConfig
@@ -55,6 +57,27 @@ def test_side_file_holds_config_metrics_and_time(tmp_path):
     assert side["final_metrics"] == {"test": 1.5} and side["epochs"] == 2
     assert side["format"] == FORMAT and side["created_at"].startswith("20")
     assert load_checkpoint(path).metadata == side == read_metadata(path)
+
+
+@pytest.mark.parametrize(
+    "metadata, seed",
+    [
+        ({"train_config": {"seed": 4}}, 4),  # a record of today: the seed once, in the settings
+        ({"train_config": {"seed": 2}, "seed": 2}, 2),  # older records also had it at the top level
+        ({"seed": 7}, 7),
+        ({"train_config": {"seed": True}}, None),
+        ({"train_config": "hostile", "seed": "3"}, None),
+        ({}, None),
+    ],
+)
+def test_recorded_seed_reads_todays_and_older_records(metadata, seed):
+    assert recorded_seed(metadata) == seed
+
+
+@pytest.mark.parametrize("name, seed", [("faithful", 2), ("best", 1)])
+def test_the_shipped_records_name_their_seed(name, seed):
+    meta = read_metadata(Path(__file__).resolve().parent.parent / "checkpoints" / f"{name}.pt")
+    assert recorded_seed(meta) == seed == meta["seed"]
 
 
 def test_save_leaves_no_temporary_files(tmp_path):

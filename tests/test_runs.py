@@ -11,7 +11,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.store.runs import RunStore
+from core.store.runs import RunStore, compare_runs
 from core.training.__main__ import main as train_cli
 from core.training.config import TrainConfig
 from core.training.loop import Trainer
@@ -48,6 +48,9 @@ def test_a_run_is_recorded_from_start_to_end(store, mnist):
     assert record.metadata["history"][0]["epoch"] == 1 and record.metadata["final_metrics"]["test"] > 0
     assert record.metadata["pid"] == os.getpid() and "started_at" in record.metadata
     assert record.label == "a (CLI)" and recorder.notices == []
+    # The seed is recorded once, in the run's settings, and read back from there.
+    assert "seed" not in record.metadata and record.metadata["train_config"]["seed"] == 0
+    assert compare_runs({"a": ("cli", record.metadata)}).rows[0]["seed"] == 0
 
 
 def test_a_running_record_whose_process_is_gone_lists_as_failed(store):

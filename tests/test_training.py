@@ -16,13 +16,14 @@ import pytest
 import torch
 
 from core.evaluation import exact_sample_objective
-from core.gumbel import one_hot_argmax
+from core.gumbel import gumbel_noise, one_hot_argmax
 from core.runtime.device import resolve_precision
 from core.store.checkpoints import load_checkpoint
+from core.training import backprop
 from core.training.config import TemperatureSchedule, TrainConfig
 from core.training.loop import Change, EpochMetrics, StepMetrics, Trainer
-from core.training.run import RunSlots, TooManyRunsError, TrainingRun
-from core.vae import VAEConfig, vae_loss
+from core.training.run import RunSlots, TooManyRunsError, TrainingRun, make_preview
+from core.vae import CategoricalVAE, VAEConfig, vae_loss
 
 TINY = VAEConfig(latent_vars=4, classes=5, hidden=(32,))
 
@@ -162,6 +163,72 @@ def test_same_seed_same_steps_different_seed_different_steps(mnist):
     assert [e.relaxed for e in a] != [e.relaxed for e in first_steps(tiny(seed=4), mnist)]
 
 
+def one_step_of_the_seeds_model(mnist, monkeypatch, seed=0):
+    """A trainer of the seed's model before any update, and the Gumbel noise its first step drew."""
+    drawn = []
+
+    def recording(*args, **kwargs):
+        drawn.append(gumbel_noise(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(backprop, "gumbel_noise", recording)
+    trainer = Trainer(TrainConfig(train_subset=100, test_subset=100, precision="fp32", seed=seed), *mnist)
+    initial = copy.deepcopy(trainer.model)
+    next(trainer.events())
+    (noise,) = drawn
+    return trainer, initial, noise
+
+
+def r_squared(x: torch.Tensor, y: torch.Tensor) -> float:
+    """R² of the least-squares line of y on x (the squared correlation)."""
+    return torch.corrcoef(torch.stack([x.double(), y.double()]))[0, 1].item() ** 2
+
+
+def test_initial_weights_are_no_function_of_the_first_steps_noise(mnist, monkeypatch):
+    """Seeding the weights and the noise with one seed made the first encoder weights an affine
+    map of step 1's Gumbel uniforms (R² = 1); from separate streams R² is that of independent
+    draws (~1/n; the bound is 25/n, a correlation of 5 standard errors)."""
+    _, initial, noise = one_step_of_the_seeds_model(mnist, monkeypatch)
+    uniforms = (-(-noise.double()).exp()).exp().flatten()  # U back from G = -log(-log U)
+    weights = initial.encoder[0].weight.detach().flatten()[: uniforms.numel()]
+    assert uniforms.numel() == 100 * 30 * 10
+    assert r_squared(uniforms, weights) < 25 / uniforms.numel()
+    assert r_squared(noise.flatten(), weights) < 25 / uniforms.numel()
+
+
+def test_each_stream_comes_from_the_recorded_seed_and_none_from_the_global_one(mnist, monkeypatch):
+    """The same seed gives the same initial weights and first noise whatever the global random
+    state, a run leaves that state alone, and each purpose has its own stream of the seed."""
+    torch.manual_seed(1)
+    before = torch.get_rng_state()
+    a, a_initial, a_noise = one_step_of_the_seeds_model(mnist, monkeypatch, seed=3)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(2)
+    _, b_initial, b_noise = one_step_of_the_seeds_model(mnist, monkeypatch, seed=3)
+    assert torch.equal(a_noise, b_noise)
+    assert all(torch.equal(p, q) for p, q in zip(a_initial.parameters(), b_initial.parameters(), strict=True))
+    _, c_initial, c_noise = one_step_of_the_seeds_model(mnist, monkeypatch, seed=4)
+    assert not torch.equal(a_noise, c_noise)
+    assert not torch.equal(a_initial.encoder[0].weight, c_initial.encoder[0].weight)
+    config = a.config
+    reference = CategoricalVAE(config.model, torch.Generator().manual_seed(config.stream_seed("init")))
+    assert all(torch.equal(p, q) for p, q in zip(a_initial.parameters(), reference.parameters(), strict=True))
+    used = {"noise": a.noise, "shuffle": a.shuffle, "binarize": a.binarizer}
+    assert {name: g.initial_seed() for name, g in used.items()} == {name: config.stream_seed(name) for name in used}
+    purposes = ("init", "noise", "shuffle", "binarize", "evaluation", "preview")
+    assert len({config.stream_seed(p) for p in purposes}) == len(purposes)
+    assert config.seed not in {config.stream_seed(p) for p in purposes}
+
+
+def test_the_test_objective_is_scored_with_the_evaluation_stream(mnist):
+    trainer = Trainer(tiny(seed=5), *mnist)
+    scored = trainer.test_objective()
+    assert scored == trainer.test_objective()  # the stream restarts: every epoch sees the same draws
+    seed = trainer.config.stream_seed("evaluation")
+    assert scored == exact_sample_objective(trainer.model, trainer.x_test, seed=seed)
+    assert scored.reconstruction != exact_sample_objective(trainer.model, trainer.x_test, seed=5).reconstruction
+
+
 def test_unrelaxed_decodes_the_argmax_of_the_same_draw_with_the_same_weights(mnist):
     """Both objectives of a step describe the model before its update, on one Gumbel draw."""
     trainer = Trainer(tiny(), *mnist)
@@ -209,9 +276,9 @@ def test_short_training_lowers_the_test_vae_loss(mnist):
     """60 steps of the seed's model on 3000 images: the exact-sample test objective drops a lot."""
     config = TrainConfig(epochs=3, train_subset=3000, test_subset=1000, max_steps=60)
     trainer = Trainer(config, *mnist)
-    before = exact_sample_objective(trainer.model, trainer.x_test, seed=config.seed).total
+    before = trainer.test_objective().total
     epochs = [e for e in trainer.events() if isinstance(e, EpochMetrics)]
-    after = exact_sample_objective(trainer.model, trainer.x_test, seed=config.seed).total
+    after = trainer.test_objective().total
     assert [e.step for e in epochs] == [30, 60]
     assert epochs[-1].test == pytest.approx(after)
     assert after < 0.6 * before
@@ -255,7 +322,14 @@ def test_finished_run_has_epochs_preview_and_checkpoint(mnist, tmp_path):
     assert snap.status == "finished" and snap.step == snap.total_steps == 20
     assert [e.epoch for e in snap.epochs] == [1, 2]
     assert snap.preview.epoch == 2 and snap.preview.reconstructions.shape == (8, 28, 28)
-    assert load_checkpoint(snap.checkpoint).metadata["final_metrics"]["step"] == 20
+    final = load_checkpoint(snap.checkpoint)
+    assert final.metadata["final_metrics"]["step"] == 20
+    # The prior samples come from the run's preview stream, not from the seed itself.
+    config, x = run.config, snap.preview.originals.reshape(8, -1)
+    own = make_preview(final.model, x, 2, seed=config.stream_seed("preview")).prior_samples
+    assert torch.allclose(snap.preview.prior_samples, own, atol=1e-5)
+    from_the_seed = make_preview(final.model, x, 2, seed=config.seed).prior_samples
+    assert not torch.allclose(snap.preview.prior_samples, from_the_seed, atol=1e-2)
 
 
 def test_history_is_bounded(mnist):

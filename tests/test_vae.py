@@ -28,6 +28,19 @@ def model():
     return CategoricalVAE(PRESETS["faithful"])
 
 
+def test_a_generator_draws_pytorchs_default_initialisation_and_leaves_the_global_state():
+    """The same draws as nn.Linear's own initialisation from a global state seeded alike, exactly."""
+    torch.manual_seed(11)
+    before = torch.get_rng_state()
+    drawn = CategoricalVAE(PRESETS["faithful"], gen(5))
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(5)
+    default = CategoricalVAE(PRESETS["faithful"])
+    pairs = zip(drawn.state_dict().items(), default.state_dict().items(), strict=True)
+    assert all(a == b and torch.equal(x, y) for (a, x), (b, y) in pairs)
+    assert not torch.equal(drawn.encoder[0].weight, CategoricalVAE(PRESETS["faithful"], gen(6)).encoder[0].weight)
+
+
 def test_faithful_architecture_is_the_seeds():
     """784-512-256-300 encoder, mirrored decoder, ReLU between layers."""
     vae = CategoricalVAE(PRESETS["faithful"])

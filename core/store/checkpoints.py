@@ -94,6 +94,17 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return data
 
 
+def recorded_seed(metadata: dict) -> int | None:
+    """The seed a run's side-file records, in its training settings; records written before
+    the random streams were split (core.seeds) also carry it at the top level, read as a
+    fallback. None when neither names a whole number."""
+    settings = metadata.get("train_config")
+    seed = settings.get("seed") if isinstance(settings, dict) else None
+    if seed is None:
+        seed = metadata.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def _invalid(path: Path, why: str) -> CheckpointError:
     return CheckpointError(f"{path.name} is not a valid Gumbel Lab checkpoint: {why}")
 

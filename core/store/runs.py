@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.store.checkpoints import FORMAT, atomic_write_json, metadata_path, read_metadata
+from core.store.checkpoints import FORMAT, atomic_write_json, metadata_path, read_metadata, recorded_seed
 
 RUNS_ENV = "GUMBEL_LAB_RUNS"
 MAX_COUNT_ENV = "GUMBEL_LAB_RUNS_MAX_COUNT"
@@ -350,7 +350,7 @@ def _settings(metadata: dict) -> dict:
         "lr": config.get("lr"),
         "batch_size": config.get("batch_size"),
         "epochs": config.get("epochs"),
-        "seed": config.get("seed", metadata.get("seed")),
+        "seed": recorded_seed(metadata),
         "train_images": data.get("train_images"),
         "test_images": data.get("test_images"),
         "binarize": config.get("binarize", "none"),

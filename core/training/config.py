@@ -7,8 +7,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
+import torch
+
+from core import seeds
 from core.data import check_binarize
 from core.guards import positive_number, whole_number
 from core.names import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, canonical_estimator
@@ -39,6 +42,10 @@ class TemperatureSchedule:
             return self.tau0
         held = (step // self.every) * self.every
         return max(self.tau_min, self.tau0 * math.exp(-self.rate * held))
+
+
+# A run's random streams, each derived from its one seed (core.seeds), none related to another.
+Stream = Literal["init", "noise", "shuffle", "binarize", "evaluation", "preview"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class TrainConfig:
         whole_number(self.rao_samples, "Gumbel-Rao's conditional draws (rao_samples)", 1)
         whole_number(self.sf_samples, "the score function's samples per image (sf_samples)", 2)
         check_binarize(self.binarize)
-        whole_number(self.seed, "the seed")
+        whole_number(self.seed, "the seed", 0)
         for name, what in (
             ("max_steps", "max steps"),
             ("train_subset", "train_subset (images)"),
@@ -105,6 +112,14 @@ class TrainConfig:
     @property
     def schedule(self) -> TemperatureSchedule:
         return TemperatureSchedule(self.tau, self.tau_min, self.anneal_rate, self.anneal_every)
+
+    def stream_seed(self, purpose: Stream) -> int:
+        """The seed of this run's `purpose` stream (what `generator` seeds its generator with)."""
+        return seeds.stream_seed(self.seed, purpose)
+
+    def generator(self, purpose: Stream, device: torch.device | str = "cpu") -> torch.Generator:
+        """A fresh generator on `device` for this run's `purpose` stream."""
+        return seeds.generator(self.seed, purpose, device)
 
     def to_dict(self) -> dict:
         return asdict(self) | {"model": self.model.to_dict()}

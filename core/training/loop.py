@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, held_out_pixels
-from core.evaluation import exact_sample_objective
+from core.evaluation import ExactSampleObjective, exact_sample_objective
 from core.guards import positive_number
 from core.gumbel import gumbel_rao, one_hot_argmax
 from core.runtime.device import resolve_precision
@@ -75,9 +75,9 @@ class Trainer:
         self.config = config
         self.device = torch.device(config.device)
         self.precision = resolve_precision(config.precision)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            self.model = CategoricalVAE(config.model)
+        # One seed, a stream per purpose (TrainConfig.generator): the initial weights are drawn
+        # on the CPU (the same on every device) and are no function of the training noise.
+        self.model = CategoricalVAE(config.model, config.generator("init"))
         self.model.to(self.device).train()
         self.optimizer = FlatAdam(self.model, config.lr)
         # The Gumbel-Softmax and straight-through steps in float32 run a hand-written backward
@@ -87,10 +87,10 @@ class Trainer:
         if config.binarize == "static":
             self.x_train = binarized(self.x_train.cpu(), STATIC_BINARIZE_SEED).to(self.device)
         self.x_test = held_out_pixels(test, config.binarize != "none", self.device)[: config.test_subset]
-        self.noise = torch.Generator(self.device).manual_seed(config.seed)
-        self.shuffle = torch.Generator().manual_seed(config.seed + 1)
+        self.noise = config.generator("noise", self.device)
+        self.shuffle = config.generator("shuffle")
         # Dynamic binarization: a fresh Bernoulli draw per pixel for every batch, seeded by the run.
-        self.binarizer = torch.Generator(self.device).manual_seed(config.seed + 2)
+        self.binarizer = config.generator("binarize", self.device)
         self.step = 0
         self.epoch = 0
         self.tau_override: float | None = None  # set mid-run: replaces the schedule from then on
@@ -108,6 +108,11 @@ class Trainer:
     @property
     def lr(self) -> float:
         return self.optimizer.lr
+
+    def test_objective(self) -> ExactSampleObjective:
+        """The test objective of the model as it is now, from the run's evaluation stream
+        (restarted at every call, so successive epochs are scored with the same draws)."""
+        return exact_sample_objective(self.model, self.x_test, seed=self.config.stream_seed("evaluation"))
 
     def tau_at(self, step: int) -> float:
         return self.tau_override if self.tau_override is not None else self.config.schedule.at(step)
@@ -214,7 +219,7 @@ class Trainer:
                     images_per_second=speed,
                     lr=self.lr,
                 )
-            test = exact_sample_objective(self.model, self.x_test, seed=config.seed)
+            test = self.test_objective()
             means = sums / max(steps, 1)
             yield EpochMetrics(
                 self.epoch,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from core.evaluation import exact_sample_objective
 from core.store.checkpoints import save_checkpoint
 from core.store.runs import RunStore
 from core.training.loop import EpochMetrics, Trainer
@@ -18,7 +17,7 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
     """What a checkpoint's side-file says of the run that made it."""
     last = epochs[-1] if epochs else None
     if last is None or last.step != trainer.step:  # stopped mid-epoch: measure where it is
-        test = exact_sample_objective(trainer.model, trainer.x_test, seed=trainer.config.seed)
+        test = trainer.test_objective()
         final = {
             "epoch": trainer.epoch,
             "step": trainer.step,
@@ -43,7 +42,6 @@ def _description(trainer: Trainer) -> dict:
     return {
         "train_config": trainer.config.to_dict(),
         "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0], "test_images": trainer.x_test.shape[0]},
-        "seed": trainer.config.seed,
         "precision": trainer.precision,
         "total_steps": trainer.total_steps,
     }

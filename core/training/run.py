@@ -421,7 +421,9 @@ class TrainingRun:
                     self._epochs.append(event)
                     if recorder:
                         recorder.epoch(trainer, self._epochs)
-                    preview = make_preview(trainer.model, self._inputs.preview_x, event.epoch, seed=self.config.seed)
+                    preview = make_preview(
+                        trainer.model, self._inputs.preview_x, event.epoch, seed=self.config.stream_seed("preview")
+                    )
                     images = (preview.originals, preview.reconstructions, preview.prior_samples)
                     send(("epoch", event, tuple(t.numpy() for t in images)))
                 for change in self._take_changes(trainer):
