@@ -4,8 +4,9 @@ uploaded model validated exactly like a checkpoint on disk, and metrics as CSV.
 An upload is untrusted bytes. It is size-capped, never unpacked by member name (a zip's paths
 are ignored; only its one `.pt` and one `.json` are read, each size-capped, so no zip bomb or
 path escapes), written to a private temporary folder, and loaded with
-`core.store.checkpoints.load_checkpoint` (weights_only, format tag, shapes, finiteness) before it is
-moved into place. Every refusal is a `CheckpointError` whose message says why.
+`core.store.checkpoints.load_checkpoint` (weights_only, format tag, the settings' bounds, every
+weight's name, shape and dtype, finiteness) before it is moved into place. Every refusal is a
+`CheckpointError` whose message says why.
 """
 
 from __future__ import annotations
