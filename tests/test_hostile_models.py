@@ -10,8 +10,10 @@ within 50 MB of where it started.
 from __future__ import annotations
 
 import io
+import json
 import resource
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.store.checkpoints import FORMAT, CheckpointError, load_checkpoint
+from core.store.transfer import import_model
 from core.vae import (
     MAX_CLASSES,
     MAX_HIDDEN_LAYERS,
@@ -256,6 +259,25 @@ def test_loading_draws_no_random_numbers(tmp_path):
     state = torch.random.get_rng_state()
     load_checkpoint(path)
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_deeply_nested_json_side_file_is_refused(tmp_path):
+    """JSON nested deeper than Python's parser goes raised RecursionError, which no page caught."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    good = io.BytesIO()
+    torch.save({"format": FORMAT, "config": SMALL.to_dict(), "state_dict": small_model().state_dict()}, good)
+    bundle = io.BytesIO()
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("m.pt", good.getvalue())
+        archive.writestr("m.json", deep)
+    with pytest.raises(CheckpointError, match="not readable JSON"):
+        import_model(bundle.getvalue(), "m.zip", tmp_path / "in")
+    path = tmp_path / "m.pt"
+    path.write_bytes(good.getvalue())
+    path.with_suffix(".json").write_bytes(deep)
+    with pytest.raises(CheckpointError, match="not readable JSON"):
+        load_checkpoint(path)
+    json.loads(b"[" * 100 + b"]" * 100)  # nesting a person would write still parses
 
 
 # --- the sidebar (AppTest) --------------------------------------------------------------------

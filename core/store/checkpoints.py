@@ -90,7 +90,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
         return {}
     try:
         data = json.loads(side.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    # RecursionError: JSON nested deeper than Python's parser goes, which is not readable JSON either.
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise CheckpointError(f"{side.name} is not readable JSON ({err}).") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{side.name} should hold a JSON object.")

@@ -98,7 +98,7 @@ def _parts(data: bytes) -> tuple[bytes, bytes | None]:
         try:
             if not isinstance(json.loads(side), dict):
                 raise CheckpointError("its JSON file should hold a JSON object.")
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:  # as in read_metadata
             raise CheckpointError(f"its JSON file is not readable JSON ({err}).") from err
     return weights, side
 
