@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.guards import shown, whole_number
 from core.gumbel import log_softmax, one_hot_argmax, perturbed_logits, relax
 
 Generator = torch.Generator | None
@@ -23,9 +24,25 @@ Mode = Literal["relaxed", "straight_through", "sample", "mode"]
 MODES: tuple[str, ...] = ("relaxed", "straight_through", "sample", "mode")
 
 
+# What the app supports. A model file names its sizes, and a size is memory: each bound is
+# many times what the presets use (784-512-256-(30x10), 1.3 M parameters, 5 MB), so any model
+# someone would train here fits, while no file can ask the server for more than
+# MAX_PARAMETERS (64 MiB of float32 weights) before its weights are checked. Each size is
+# bounded alone, so a refusal names it; the sizes together are held to MAX_PARAMETERS.
+MAX_LATENT_VARS = 256  # categorical variables; the presets use 20 or 30
+MAX_CLASSES = 256  # classes per variable; the presets use 10
+MAX_HIDDEN_LAYERS = 8  # hidden layers per network; the presets use 2
+MAX_LAYER_WIDTH = 8192  # units in a hidden layer; the presets' widest has 512
+MAX_INPUT_DIM = 4096  # pixels, a 64 x 64 image; MNIST's are 28 x 28 = 784
+MAX_PARAMETERS = 16 * 2**20  # weights and biases of both networks, 12x the presets'
+
+
 @dataclass(frozen=True)
 class VAEConfig:
-    """Architecture of a categorical VAE; `relu_logits` is the seed's ReLU on the logits."""
+    """Architecture of a categorical VAE; `relu_logits` is the seed's ReLU on the logits.
+
+    Every size must be a whole number (not a bool, float or string) within the bounds above, so
+    a config read from a file cannot ask for a model the app does not support."""
 
     latent_vars: int = 30
     classes: int = 10
@@ -34,38 +51,67 @@ class VAEConfig:
     relu_logits: bool = True
 
     def __post_init__(self) -> None:
-        try:  # operator.index takes ints (numpy's too) and refuses 2.5 and "30"
-            object.__setattr__(self, "hidden", tuple(operator.index(h) for h in self.hidden))
-            for name in ("latent_vars", "classes", "input_dim"):
-                object.__setattr__(self, name, operator.index(getattr(self, name)))
-        except TypeError:
+        hidden = self.hidden
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise ValueError(f"hidden must list the hidden layers' sizes, got {shown(hidden)}.")
+        if not 1 <= len(hidden) <= MAX_HIDDEN_LAYERS:
             raise ValueError(
-                "latent_vars, classes, input_dim and the hidden sizes must be whole numbers, got "
-                f"{self.latent_vars!r}, {self.classes!r}, {self.input_dim!r}, {self.hidden!r}."
-            ) from None
-        for name in ("latent_vars", "classes", "input_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
-        if self.classes < 2:
-            raise ValueError(f"classes must be at least 2, got {self.classes}.")
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden must list positive layer sizes, got {self.hidden}.")
+                f"hidden must list 1 to {MAX_HIDDEN_LAYERS} layer sizes (the most layers the app supports), "
+                f"got {len(hidden):,}."
+            )
+        sizes = tuple(whole_number(h, f"hidden[{i}]", 1, MAX_LAYER_WIDTH) for i, h in enumerate(hidden))
+        object.__setattr__(self, "hidden", sizes)
+        for name, least, most in (
+            ("latent_vars", 1, MAX_LATENT_VARS),
+            ("classes", 2, MAX_CLASSES),
+            ("input_dim", 1, MAX_INPUT_DIM),
+        ):
+            object.__setattr__(self, name, whole_number(getattr(self, name), name, least, most))
+        if not isinstance(self.relu_logits, bool):
+            raise ValueError(f"relu_logits must be true or false, got {shown(self.relu_logits)}.")
+        if self.parameter_count > MAX_PARAMETERS:
+            raise ValueError(
+                f"input_dim, hidden and latent_vars x classes make a model of {self.parameter_count:,} parameters "
+                f"({4 * self.parameter_count / 2**20:,.0f} MiB); the app supports at most "
+                f"{MAX_PARAMETERS:,} ({4 * MAX_PARAMETERS / 2**20:,.0f} MiB)."
+            )
 
     @property
     def latent_dim(self) -> int:
         return self.latent_vars * self.classes
 
+    @property
+    def encoder_sizes(self) -> list[int]:
+        """Units per layer of the encoder, input first."""
+        return [self.input_dim, *self.hidden, self.latent_dim]
+
+    @property
+    def decoder_sizes(self) -> list[int]:
+        """Units per layer of the decoder, code first."""
+        return [self.latent_dim, *reversed(self.hidden), self.input_dim]
+
+    @property
+    def parameter_count(self) -> int:
+        """Weights and biases of both networks, counted without building them."""
+        layers = [*itertools.pairwise(self.encoder_sizes), *itertools.pairwise(self.decoder_sizes)]
+        return sum((n_in + 1) * n_out for n_in, n_out in layers)
+
     def to_dict(self) -> dict:
         return asdict(self) | {"hidden": list(self.hidden)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> VAEConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
+    def from_dict(cls, data: object) -> VAEConfig:
+        """A config from plain values (a model file's), every setting present and none unknown."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the model settings must be a mapping of names to values, got {shown(data)}.")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(map(shown, set(data) - known))
         if unknown:
-            raise ValueError(f"unknown model settings: {sorted(unknown)}.")
-        settings: dict[str, Any] = {k: (tuple(v) if k == "hidden" else v) for k, v in data.items()}
-        return cls(**settings)
+            raise ValueError(f"unknown model settings: {', '.join(unknown[:5])}.")
+        missing = sorted(known - set(data))
+        if missing:
+            raise ValueError(f"missing model settings: {', '.join(missing)}.")
+        return cls(**data)
 
 
 PRESETS: dict[str, VAEConfig] = {
@@ -125,13 +171,20 @@ class CategoricalVAE(nn.Module):
         # With a generator, the layers start on the meta device (no memory, no draws) and get
         # their storage and values below.
         device = "meta" if generator is not None else None
-        self.encoder = _mlp([config.input_dim, *config.hidden, config.latent_dim], device)
-        self.decoder = _mlp([config.latent_dim, *reversed(config.hidden), config.input_dim], device)
+        self.encoder = _mlp(config.encoder_sizes, device)
+        self.decoder = _mlp(config.decoder_sizes, device)
         if generator is not None:
             self.to_empty(device=generator.device)
             for layer in self.modules():
                 if isinstance(layer, nn.Linear):
                     _initialise(layer, generator)
+
+    @classmethod
+    def skeleton(cls, config: VAEConfig) -> CategoricalVAE:
+        """The model on the meta device: every weight's name, shape and dtype, but no memory and no
+        random draws. `to_empty(device=...)` then gives it (uninitialised) memory to load into."""
+        with torch.device("meta"):
+            return cls(config)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of q(z | x), shape (batch, latent_vars, classes).

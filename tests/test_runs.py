@@ -63,6 +63,15 @@ def test_a_running_record_whose_process_is_gone_lists_as_failed(store):
     assert not record.has_weights and store.models() == []
 
 
+def test_a_record_nested_too_deep_to_parse_is_skipped(store):
+    """JSON nested past Python's parser raised RecursionError, which would take every page's run
+    list down with it."""
+    path = store.path_for("cli", "good")
+    store.begin(path, {"name": "good"})
+    (path.parent / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert [r.run_id for r in store.records()] == ["cli/good"]
+
+
 def test_a_killed_training_process_leaves_a_failed_record_and_no_model(store, mnist):
     config = TrainConfig.from_settings(TINY | {"epochs": 500})
     folder = store.path_for("page", "x", "sess").parent

@@ -75,6 +75,12 @@ def bad_upload(kind: str, tmp_path, model_file) -> bytes:
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         return buffer.getvalue()
+    if kind == "not mnist":
+        payload = {"format": FORMAT, "config": VAEConfig(hidden=(8,), input_dim=16).to_dict()}
+        payload["state_dict"] = CategoricalVAE(VAEConfig(hidden=(8,), input_dim=16)).state_dict()
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        return buffer.getvalue()
     if kind == "nan":
         payload = torch.load(model_file, weights_only=True)
         next(iter(payload["state_dict"].values())).fill_(float("nan"))
@@ -104,6 +110,7 @@ BAD = {
     "foreign": "format tag",
     "wrong shape": "do not fit",
     "nan": "NaN",
+    "not mnist": "reads 16 pixels",
     "zip without weights": "no '.pt' file",
     "zip of two models": "exactly one",
     "zip bomb": "limit",

@@ -7,6 +7,12 @@ import pytest
 import torch
 
 from core.vae import (
+    MAX_CLASSES,
+    MAX_HIDDEN_LAYERS,
+    MAX_INPUT_DIM,
+    MAX_LATENT_VARS,
+    MAX_LAYER_WIDTH,
+    MAX_PARAMETERS,
     MODES,
     PRESETS,
     CategoricalVAE,
@@ -152,6 +158,54 @@ def test_config_validation(kwargs):
         VAEConfig(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"latent_vars": MAX_LATENT_VARS + 1}, f"latent_vars must be at most {MAX_LATENT_VARS:,}"),
+        ({"classes": MAX_CLASSES + 1}, f"classes must be at most {MAX_CLASSES:,}"),
+        ({"input_dim": MAX_INPUT_DIM + 1}, f"input_dim must be at most {MAX_INPUT_DIM:,}"),
+        ({"hidden": (16, MAX_LAYER_WIDTH + 1)}, rf"hidden\[1\] must be at most {MAX_LAYER_WIDTH:,}"),
+        ({"hidden": (16,) * (MAX_HIDDEN_LAYERS + 1)}, f"hidden must list 1 to {MAX_HIDDEN_LAYERS} layer sizes"),
+        ({"hidden": 512}, "hidden must list the hidden layers' sizes"),
+        ({"hidden": "512"}, "hidden must list the hidden layers' sizes"),
+        ({"latent_vars": True}, "latent_vars must be a whole number, got True"),
+        ({"relu_logits": 1}, "relu_logits must be true or false, got 1"),
+        ({"hidden": (4096, 4096)}, f"parameters .* the app supports at most {MAX_PARAMETERS:,}"),
+    ],
+)
+def test_config_bounds_name_the_setting_and_the_bound(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VAEConfig(**kwargs)
+
+
+def test_each_bound_is_itself_allowed():
+    small = {"latent_vars": 2, "classes": 2, "hidden": (16,)}
+    for change in (
+        {"latent_vars": MAX_LATENT_VARS},
+        {"classes": MAX_CLASSES},
+        {"input_dim": MAX_INPUT_DIM},
+        {"hidden": (MAX_LAYER_WIDTH,)},
+        {"hidden": (16,) * MAX_HIDDEN_LAYERS},
+    ):
+        assert VAEConfig(**(small | change)).parameter_count <= MAX_PARAMETERS
+
+
+@pytest.mark.parametrize(
+    "config",
+    [PRESETS["faithful"], PRESETS["jang"], VAEConfig(latent_vars=4, classes=3, hidden=(7, 5, 3), input_dim=6)],
+    ids=["faithful", "jang", "three layers"],
+)
+def test_skeleton_and_parameter_count_match_the_model(config):
+    """The meta-device model a file is checked against has the built model's weights, and the
+    parameter count the bound uses is the built model's."""
+    torch.manual_seed(0)
+    built = CategoricalVAE(config).state_dict()
+    skeleton = CategoricalVAE.skeleton(config).state_dict()
+    assert all(t.is_meta for t in skeleton.values())
+    assert {k: (t.shape, t.dtype) for k, t in skeleton.items()} == {k: (t.shape, t.dtype) for k, t in built.items()}
+    assert config.parameter_count == sum(t.numel() for t in built.values())
+
+
 def test_config_dict_round_trip_through_json():
     config = VAEConfig(latent_vars=7, classes=3, hidden=(64, 32, 16), relu_logits=False)
     data = json.loads(json.dumps(config.to_dict()))
@@ -162,3 +216,12 @@ def test_config_dict_round_trip_through_json():
 def test_from_dict_refuses_unknown_settings():
     with pytest.raises(ValueError, match="unknown model settings"):
         VAEConfig.from_dict({"latent_vars": 3, "dropout": 0.5})
+
+
+def test_from_dict_wants_every_setting_in_a_mapping():
+    settings = PRESETS["faithful"].to_dict()
+    del settings["relu_logits"]
+    with pytest.raises(ValueError, match="missing model settings: relu_logits"):
+        VAEConfig.from_dict(settings)
+    with pytest.raises(ValueError, match="must be a mapping of names to values, got"):
+        VAEConfig.from_dict([("latent_vars", 3)])

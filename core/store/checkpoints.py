@@ -2,7 +2,9 @@
 
 A checkpoint is a `.pt` file holding only tensors and plain values, loaded with
 `torch.load(weights_only=True)` so a hostile file cannot run code, plus a JSON side-file
-with the config, data, epochs, final metrics and when it was made.
+with the config, data, epochs, final metrics and when it was made. A file is checked before
+anything is allocated for its model: its size, its settings against the sizes the app supports,
+and its weights' names, shapes and dtypes against a model on the meta device.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from core.vae import CategoricalVAE, VAEConfig
+from core.guards import shown
+from core.vae import MAX_PARAMETERS, CategoricalVAE, VAEConfig
 
 FORMAT = "gumbel-lab/categorical-vae/1"
 
@@ -87,7 +90,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
         return {}
     try:
         data = json.loads(side.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    # RecursionError: JSON nested deeper than Python's parser goes, which is not readable JSON either.
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise CheckpointError(f"{side.name} is not readable JSON ({err}).") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{side.name} should hold a JSON object.")
@@ -127,11 +131,47 @@ def _unreadable(err: Exception) -> str:
     )
 
 
+# A file can hold no more than a model of the largest supported size (float32 weights) plus
+# the pickle's and zip's bookkeeping, which is a few kB for our models.
+MAX_CHECKPOINT_BYTES = 4 * MAX_PARAMETERS + 2**20
+
+
+def _described(shape: tuple[int, ...], dtype: torch.dtype, layout: torch.layout, device: str) -> str:
+    """A tensor as a message names it: "512x784 float32", plus its layout or device if unusual."""
+    text = f"{'x'.join(map(str, shape)) or 'scalar'} {str(dtype).removeprefix('torch.')}"
+    text += "" if layout == torch.strided else f" {str(layout).removeprefix('torch.')}"
+    return text + ("" if device == "cpu" else f" on {device}")
+
+
+def _misfits(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
+    """How the weights differ from those the settings imply (name, shape, dtype, layout, device),
+    judged from the tensors' metadata alone; `expected` are a meta-device model's, which stand
+    for dense CPU tensors."""
+    missing = [f"{name} is missing" for name in expected if name not in state]
+    unexpected = [f"{shown(name)} is not a weight of this model" for name in state if name not in expected]
+    wrong = []
+    for name, want in expected.items():
+        if name in state:
+            found = state[name]
+            kind = (tuple(found.shape), found.dtype, found.layout, found.device.type)
+            wanted = (tuple(want.shape), want.dtype, torch.strided, "cpu")
+            if kind != wanted:
+                wrong.append(f"{name} is {_described(*kind)} where the settings imply {_described(*wanted)}")
+    return missing + unexpected + wrong
+
+
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> Checkpoint:
-    """Load and validate a checkpoint; any problem is a `CheckpointError`, never code execution."""
+    """Load and validate a checkpoint; any problem is a `CheckpointError`, never code execution.
+
+    Nothing is allocated for the model before its file passes: the settings are checked against
+    the sizes the app supports (`core.vae`'s MAX_* bounds), every weight's name, shape and dtype
+    against a model built on the meta device, then the values for NaN and inf."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}.")
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise _invalid(path, f"it is {size:,} bytes; the largest model the app supports is {MAX_CHECKPOINT_BYTES:,}.")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # weights_only refuses code; anything else is a broken file
@@ -144,19 +184,18 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     ):
         raise _invalid(path, "its weights are not a mapping of names to tensors.")
     try:
-        config = VAEConfig.from_dict(payload.get("config") or {})
+        config = VAEConfig.from_dict(payload.get("config"))
     except (TypeError, ValueError) as err:
-        raise _invalid(path, f"its model settings are invalid ({err}).") from err
-    model = CategoricalVAE(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state.items()}
-    if expected != found:
-        mismatched = sorted(set(expected.items()) ^ set(found.items()))[:3]
-        raise _invalid(path, f"its weights do not fit its model settings (e.g. {mismatched}).")
+        raise _invalid(path, f"its model settings are invalid: {err}") from err
+    model = CategoricalVAE.skeleton(config)
+    misfits = _misfits(state, model.state_dict())
+    if misfits:
+        more = f" and {len(misfits) - 3} more" if len(misfits) > 3 else ""
+        raise _invalid(path, f"its weights do not fit its model settings: {'; '.join(misfits[:3])}{more}.")
     if not all(torch.isfinite(v).all() for v in state.values()):
         raise _invalid(path, "its weights contain NaN or inf.")
-    model.load_state_dict(state)
-    model.to(device).eval()
+    model.to_empty(device=device).load_state_dict(state)
+    model.eval()
     return Checkpoint(model, read_metadata(path), path)
 
 

@@ -200,7 +200,7 @@ class RunStore:
     def _record(self, side: Path) -> RunRecord | None:
         try:
             data = json.loads(side.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
             return None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None

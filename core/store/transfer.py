@@ -4,8 +4,9 @@ uploaded model validated exactly like a checkpoint on disk, and metrics as CSV.
 An upload is untrusted bytes. It is size-capped, never unpacked by member name (a zip's paths
 are ignored; only its one `.pt` and one `.json` are read, each size-capped, so no zip bomb or
 path escapes), written to a private temporary folder, and loaded with
-`core.store.checkpoints.load_checkpoint` (weights_only, format tag, shapes, finiteness) before it is
-moved into place. Every refusal is a `CheckpointError` whose message says why.
+`core.store.checkpoints.load_checkpoint` (weights_only, format tag, the settings' bounds, every
+weight's name, shape and dtype, finiteness) before it is moved into place. Every refusal is a
+`CheckpointError` whose message says why.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from core.store.checkpoints import CheckpointError, load_checkpoint, metadata_path
 
+MNIST_PIXELS = 28 * 28  # what every page feeds a model and draws from it
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a 30x10 model is about 5 MB
 MAX_METADATA_BYTES = 1024 * 1024
 ZIP_MIME = "application/zip"
@@ -97,7 +99,7 @@ def _parts(data: bytes) -> tuple[bytes, bytes | None]:
         try:
             if not isinstance(json.loads(side), dict):
                 raise CheckpointError("its JSON file should hold a JSON object.")
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:  # as in read_metadata
             raise CheckpointError(f"its JSON file is not readable JSON ({err}).") from err
     return weights, side
 
@@ -133,9 +135,14 @@ def import_model(data: bytes, name: str, folder: str | os.PathLike, max_bytes: i
         if side is not None:
             metadata_path(candidate).write_bytes(side)
         try:
-            load_checkpoint(candidate)  # the same validation as a checkpoint on disk
+            pixels = load_checkpoint(candidate).model.config.input_dim  # the same validation as a checkpoint on disk
         except CheckpointError as err:
             raise CheckpointError(f"{name} was refused: {err}") from None
+        if pixels != MNIST_PIXELS:
+            raise CheckpointError(
+                f"{name} was refused: its model reads {pixels:,} pixels, and the app's pages show "
+                f"28 x 28 MNIST digits (input_dim {MNIST_PIXELS})."
+            )
         target = _free_path(folder, stem)
         if side is not None:
             os.replace(metadata_path(candidate), metadata_path(target))
