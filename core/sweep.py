@@ -31,6 +31,7 @@ from typing import Any
 
 from core.names import SHORT_LABELS, canonical_estimator
 from core.runtime.device import PRECISIONS
+from core.runtime.jobs import Status
 from core.store.runs import RunStore
 from core.training.config import TrainConfig
 
@@ -292,7 +293,7 @@ def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, bo
         smoothed: float | None = None
         last_report = time.perf_counter()
         plotted = 0  # the step of the curve's last point
-        status = "finished"
+        status = Status.FINISHED
         for event in trainer.events():
             if isinstance(event, StepMetrics):
                 smoothed = event.relaxed if smoothed is None else 0.9 * smoothed + 0.1 * event.relaxed
@@ -303,7 +304,7 @@ def run_trial(trial: Trial, path: str, metadata: dict, data_root: str | None, bo
                 board.report.remote(trial.name, update | {"points": [(event.step, smoothed)], "elapsed": now - started})
                 plotted, last_report = event.step, now
                 if ray.get(board.is_cancelled.remote()):
-                    status = "stopped"
+                    status = Status.STOPPED
                     break
             else:
                 epochs.append(event)
@@ -466,7 +467,8 @@ class SweepRun:
                     ray.cancel(ref, force=True)
                     with self._lock:
                         state.status, state.error = "stopped", "force-cancelled after the grace period"
-                    self.store.close(state.path, "stopped", error="cancelled with the sweep") if state.path else None
+                    if state.path:
+                        self.store.close(state.path, Status.STOPPED, error="cancelled with the sweep")
                 running.clear()
         with self._lock:
             self._status = "cancelled" if self._cancel.is_set() else "finished"
