@@ -22,8 +22,10 @@ import torch
 
 from core.data import load_mnist
 from core.runtime.device import cpu_model
+from core.runtime.jobs import Status
 from core.store.runs import RunStore
-from core.sweep import SUBSETS, SweepRun, expand_grid
+from core.sweeps.driver import SweepRun
+from core.sweeps.grid import SUBSETS, expand_grid
 from core.training.loop import Trainer
 
 
@@ -44,7 +46,7 @@ def on_ray(trials, store: RunStore, name: str) -> float:
     sweep = SweepRun(trials, name, store=store, parallel=os.cpu_count())
     sweep.start().join()
     snap = sweep.snapshot()
-    if snap.error or snap.count("finished") != len(trials):
+    if snap.error or snap.count(Status.FINISHED) != len(trials):
         raise RuntimeError(f"the sweep did not finish: {snap.error or [t.status for t in snap.trials]}")
     return time.perf_counter() - started
 

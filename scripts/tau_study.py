@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core.figures.compare import tau_study_figure
 from core.names import SHORT_LABELS, canonical_estimator
+from core.runtime.jobs import Status
 from core.store.runs import RunStore
 
 
@@ -22,7 +23,7 @@ def study_points(sweep: str, store: RunStore | None = None) -> list[tuple[str, f
     """(estimator, τ, final test objective, seed) for each finished trial of the sweep."""
     points = []
     for record in (store or RunStore()).records("sweeps", sweep):
-        if record.status != "finished":
+        if record.status != Status.FINISHED:
             continue
         config = record.metadata["train_config"]
         points.append(

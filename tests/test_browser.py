@@ -300,7 +300,7 @@ def test_a_sweep_runs_on_ray_and_its_overlay_grows(server, page):
     assert grown > first, "the overlay did not grow"
     assert len(plot_data(page, 0)) == 2  # one line per trial: τ 0.5 and τ 1
     shot(page, "sweep_live")
-    page.get_by_role("button", name="Cancel sweep").click()
+    page.get_by_role("button", name="Stop sweep").click()
     page.get_by_text("Open these runs in Compare").wait_for(timeout=60_000)
     no_errors(page)
     shot(page, "sweep_done")

@@ -11,6 +11,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.runtime.jobs import Status
 from core.store.runs import RunStore, compare_runs
 from core.training.__main__ import main as train_cli
 from core.training.config import TrainConfig
@@ -70,6 +71,20 @@ def test_a_record_nested_too_deep_to_parse_is_skipped(store):
     store.begin(path, {"name": "good"})
     (path.parent / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     assert [r.run_id for r in store.records()] == ["cli/good"]
+
+
+def test_records_read_in_the_status_vocabulary_old_words_included(store):
+    """A sweep's old word "cancelled" reads as stopped; a record that has not ended (paused) and
+    whose process is gone as failed; a word that is no status as failed, saying so."""
+    for name, word in [("old", "cancelled"), ("paused", "paused"), ("odd", "exploded")]:
+        store.close(store.path_for("sweeps", name, "s"), word)
+    records = {r.name: r for r in store.records()}
+    assert all(type(r.status) is Status for r in records.values())
+    assert records["old"].status == Status.STOPPED and records["old"].error is None
+    assert records["paused"].status == Status.FAILED and "ended unexpectedly" in records["paused"].error
+    assert records["odd"].status == Status.FAILED and "'exploded' is not a job status" in records["odd"].error
+    rows = compare_runs({"a": ("sweeps", {"status": "cancelled"}), "b": ("shipped", {})}).rows
+    assert [r["status"] for r in rows] == [Status.STOPPED, Status.FINISHED]
 
 
 def test_a_killed_training_process_leaves_a_failed_record_and_no_model(store, mnist):

@@ -1,5 +1,5 @@
 """Sweeps: grid expansion (no Ray), and through a local Ray: a 4-trial tiny sweep writes 4 runs,
-a cancel stops a running sweep within seconds. Ray starts once, for this module's Ray tests only."""
+a stop ends a running sweep within seconds. Ray starts once, for this module's Ray tests only."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import time
 
 import pytest
 
+from core.runtime.jobs import Status
 from core.store.runs import RunStore
-from core.sweep import SweepRun, build_parser, expand_grid, main, results_table, trial_name, trials_from_args, varying
+from core.sweeps.__main__ import build_parser, main, results_table, trials_from_args
+from core.sweeps.driver import SweepRun
+from core.sweeps.grid import expand_grid, trial_name, varying
 
 TINY = {"epochs": 1, "train_subset": 300, "test_subset": 100, "batch_size": 50}
 
@@ -77,27 +80,31 @@ def test_a_four_trial_sweep_on_local_ray_writes_four_runs(local_ray, store, data
     assert "straight_through" in results_table(snap)
     # resume: every trial is already finished, so nothing runs again
     again = SweepRun(trials, "four", store=store, data_root=data_root, resume=True).start()
-    assert again.join(60) and [t.status for t in again.snapshot().trials] == ["skipped"] * 4
+    assert again.join(60)
+    resumed = again.snapshot().trials
+    assert [t.status for t in resumed] == [Status.FINISHED] * 4 and all(t.resumed and not t.launched for t in resumed)
 
 
 @pytest.mark.slow
-def test_cancel_stops_a_running_sweep_within_seconds(local_ray, store, data_root):
+def test_stop_ends_a_running_sweep_within_seconds(local_ray, store, data_root):
     trials = expand_grid({"tau": [0.5, 1.0, 2.0]}, TINY | {"epochs": 500})
-    sweep = SweepRun(trials, "cancelled", store=store, parallel=2, data_root=data_root).start()
+    sweep = SweepRun(trials, "stopped", store=store, parallel=2, data_root=data_root).start()
     deadline = time.monotonic() + 120
     while not any(t.step > 0 for t in sweep.snapshot().trials):
         assert time.monotonic() < deadline and not sweep.done, sweep.snapshot()
         time.sleep(0.2)
     assert any(t.points for t in sweep.snapshot().trials)  # the live curve grows
     asked = time.monotonic()
-    sweep.cancel()
+    sweep.stop()
     assert sweep.join(15)
     took = time.monotonic() - asked
     snap = sweep.snapshot()
-    assert snap.status == "cancelled" and took < 8, took
-    assert [t.status for t in snap.trials].count("cancelled") == 1  # the third never started
-    stopped = [r for r in store.records("sweeps", "cancelled")]
-    assert len(stopped) == 2 and all(r.status == "stopped" for r in stopped)
+    assert snap.status == Status.STOPPED and took < 8, took
+    assert [t.status for t in snap.trials] == [Status.STOPPED] * 3
+    assert [t.launched for t in snap.trials] == [True, True, False]  # the third never started
+    assert [t.saved for t in snap.trials] == [True, True, False]
+    stopped = [r for r in store.records("sweeps", "stopped")]
+    assert len(stopped) == 2 and all(r.status == Status.STOPPED for r in stopped)
 
 
 @pytest.mark.slow
@@ -123,4 +130,4 @@ def test_the_cli_prints_trial_lines_and_a_table_and_the_quota_speaks(local_ray, 
     assert "2 finished" in out and out.strip().splitlines()[-3].split()[:2] == ["tau", "status"]
     assert "Deleted run sweeps/cli/gumbel_softmax_tau0.5" in err  # the quota kept one run, and said so
     (kept,) = store.records()
-    assert kept.name.startswith("gumbel_softmax_tau1") and kept.metadata["command"].startswith("python -m core.sweep")
+    assert kept.name.startswith("gumbel_softmax_tau1") and kept.metadata["command"].startswith("python -m core.sweeps ")

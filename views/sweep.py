@@ -1,6 +1,6 @@
 """Sweep: a grid of runs on Ray (a local Ray started on first use, or the cluster RAY_ADDRESS
-names), each trial's progress live, the overlay of every trial's curve as it grows, Cancel,
-and the finished trials in the run store, one click from the Compare page."""
+names), each trial's progress live, the overlay of every trial's curve as it grows, Stop,
+and the finished and stopped trials in the run store, one click from the Compare page."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import streamlit as st
 import ui
 from core.figures.compare import sweep_figure
 from core.names import SHORT_LABELS
-from core.sweep import SUBSETS, SweepRun, SweepSnapshot, expand_grid, ray_address, trial_label, varying
+from core.runtime.jobs import Status
+from core.sweeps.driver import SweepRun, SweepSnapshot
+from core.sweeps.grid import SUBSETS, expand_grid, trial_label, varying
+from core.sweeps.ray_backend import ray_address
 from core.training.config import ESTIMATORS
 from core.training.run import TooManyRunsError
 from core.vae import PRESETS
@@ -94,7 +97,7 @@ def trial_table(snap: SweepSnapshot) -> None:
 
 
 def draw(snap: SweepSnapshot) -> None:
-    ended = snap.count("finished", "stopped", "failed", "skipped", "cancelled")
+    ended = sum(t.status.ended for t in snap.trials)
     where = f" on {snap.where}" if snap.where else " (starting Ray: the first sweep takes a few seconds)"
     st.progress(ended / len(snap.trials), text=f"{snap.status.capitalize()}{where}: {ended} of {len(snap.trials)}")
     trial_table(snap)
@@ -108,7 +111,7 @@ def live(sweep: SweepRun) -> None:
     snap = sweep.snapshot()
     if snap.done:
         st.rerun()
-    st.button("Cancel sweep", on_click=sweep.cancel, icon=":material/cancel:", key="sweep_cancel")
+    st.button("Stop sweep", on_click=sweep.stop, icon=":material/stop:", key="sweep_stop")
     draw(snap)
 
 
@@ -119,10 +122,10 @@ def outcome(sweep: SweepRun) -> None:
     for notice in snap.notices:  # what the run store's quota deleted to make room
         st.warning(notice, icon=":material/delete_sweep:")
     for t in snap.trials:
-        if t.status == "failed":
+        if t.status == Status.FAILED:
             st.error(f"{t.trial.name} failed: {t.error}", icon=":material/error:")
     draw(snap)
-    saved = [f"sweeps/{snap.sweep_id}/{t.trial.name}" for t in snap.trials if t.status in ("finished", "stopped")]
+    saved = [f"sweeps/{snap.sweep_id}/{t.trial.name}" for t in snap.trials if t.saved]
     if saved:
         st.page_link("views/compare.py", label="Open these runs in Compare", query_params={"runs": ",".join(saved)})
 

@@ -16,6 +16,7 @@ from core.data import BINARIZE, BINARIZE_LABELS, MNISTSplit
 from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
 from core.names import ALIASES, SHORT_LABELS
 from core.runtime.device import available_devices, device_label, device_name
+from core.runtime.jobs import Status
 from core.runtime.threads import requested_threads
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainConfig
 from core.training.curves import training_curves
@@ -233,7 +234,7 @@ def progress_text(run: TrainingRun, snap: RunSnapshot) -> str:
         f"Epoch {snap.epoch} of {run.config.epochs} · step {snap.step:,} of {snap.total_steps:,} · "
         f"{snap.images_per_second:,.0f} images/s"
     )
-    if snap.status == "paused":
+    if snap.status == Status.PAUSED:
         return f"Paused · {text}"
     if waiting:
         return f"Waiting for CPU: no step for {_duration(snap.stalled_seconds)} · {text}"
@@ -327,7 +328,7 @@ def live(run: TrainingRun, shown_epoch: int, shown_at: float) -> None:
             ui.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
     with st.container(horizontal=True):  # buttons as wide as their labels, at any page width
-        if snap.status == "paused":
+        if snap.status == Status.PAUSED:
             st.button("Resume", on_click=run.resume, icon=":material/play_arrow:", key="train_resume")
         else:
             st.button("Pause", on_click=run.pause, icon=":material/pause:", key="train_pause")
@@ -350,7 +351,7 @@ def outcome(snap: RunSnapshot) -> None:
             "(its tab was closed), which freed its place on the server for others.",
             icon=":material/timer_off:",
         )
-    if snap.status == "failed":
+    if snap.status == Status.FAILED:
         st.error(
             f"The run failed: {snap.error}. Change the settings (a smaller learning rate or batch, or the "
             "CPU) and start again.",
@@ -363,7 +364,7 @@ def outcome(snap: RunSnapshot) -> None:
     ui.add_session_model(snap.checkpoint)
     for notice in snap.notices:  # what the run store's quota deleted to make room
         st.warning(notice, icon=":material/delete_sweep:")
-    verb = "Finished" if snap.status == "finished" else "Stopped"
+    verb = "Finished" if snap.status == Status.FINISHED else "Stopped"
     st.success(
         f"{verb} after {snap.step:,} steps. Saved as `{snap.checkpoint.name}` in "
         f"`{snap.checkpoint.parent}`; pick **{snap.checkpoint.stem} (this session)** in the sidebar's "

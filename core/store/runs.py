@@ -5,13 +5,15 @@ of `core.store.checkpoints` (`<name>.pt` weights + `<name>.json` side-file), in 
 
     runs/page/<session>/<name>   the Train page, one folder per browser session
     runs/cli/<name>              python -m core.training
-    runs/sweeps/<sweep>/<name>   a sweep's trials (python -m core.sweep, the Sweep page)
+    runs/sweeps/<sweep>/<name>   a sweep's trials (python -m core.sweeps, the Sweep page)
 
-A record is written atomically when the run starts (status "running", its pid and host and a
-heartbeat), again after every epoch (history so far) and when it ends ("finished" or
-"stopped" with weights, "failed" with the error and no weights). A "running" record whose
-process is gone lists as failed ("ended unexpectedly"): a crash or a kill leaves a readable
-record, never a half-written model (weights are only ever renamed into place).
+A record's status is a word of `core.runtime.jobs.Status`. A record is written atomically when
+the run starts (running, its pid and host and a heartbeat), again after every epoch (history
+so far) and when it ends (finished or stopped with weights, failed with the error and no
+weights). A record that has not ended and whose process is gone lists as failed ("ended
+unexpectedly"): a crash or a kill leaves a readable record, never a half-written model
+(weights are only ever renamed into place). Records written with older words ("cancelled")
+read as their status today; a word that is no status lists as failed, saying so.
 
 Disk use is bounded by GUMBEL_LAB_RUNS_MAX_COUNT and GUMBEL_LAB_RUNS_MAX_MB: past either, the
 oldest ended, unpinned runs are deleted, and `enforce_quota` says which. Shipped models live
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.runtime.jobs import Status
 from core.store.checkpoints import FORMAT, atomic_write_json, metadata_path, read_metadata, recorded_seed
 
 RUNS_ENV = "GUMBEL_LAB_RUNS"
@@ -38,8 +41,6 @@ MAX_MB_ENV = "GUMBEL_LAB_RUNS_MAX_MB"
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("page", "cli", "sweeps")
 SOURCE_LABELS = {"page": "Train page", "cli": "CLI", "sweeps": "sweep", "shipped": "shipped"}
-STATUSES = ("running", "finished", "stopped", "failed")
-ENDED = ("finished", "stopped", "failed")
 # A record from another machine that has not beaten for this long is taken for dead.
 REMOTE_STALE_SECONDS = 1800.0
 
@@ -71,7 +72,7 @@ class RunRecord:
 
     path: Path  # the weights' path (may not exist: a running or failed run has none)
     metadata: dict
-    status: str
+    status: Status
     error: str | None
     run_id: str  # its path under the runs folder, without suffix: "cli/x", "sweeps/tau/t1"
 
@@ -150,7 +151,7 @@ class RunStore:
             "created_at": stamp,
             **metadata,
             "name": path.stem,
-            "status": "running",
+            "status": Status.RUNNING,
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "started_at": stamp,
@@ -165,11 +166,11 @@ class RunStore:
             record = read_metadata(path)
         except ValueError:
             record = {}
-        if record.get("status", "running") != "running":
+        if record.get("status", Status.RUNNING) != Status.RUNNING:
             return
         atomic_write_json(metadata_path(path), record | updates | {"heartbeat": time.time()})
 
-    def close(self, path: Path, status: str, error: str | None = None, **updates) -> None:
+    def close(self, path: Path, status: Status, error: str | None = None, **updates) -> None:
         """End a record without (new) weights: failed with its error, or stopped before a step."""
         try:
             record = read_metadata(path)
@@ -184,9 +185,9 @@ class RunStore:
 
     def fail(self, path: Path, error: str, **updates) -> None:
         """Mark a run failed with its error; any weights it had are left as they are."""
-        self.close(path, "failed", error, **updates)
+        self.close(path, Status.FAILED, error, **updates)
 
-    def ended_metadata(self, record_path: Path, status: str) -> dict:
+    def ended_metadata(self, record_path: Path, status: Status) -> dict:
         """What to keep from the running record when the end's checkpoint is written."""
         try:
             previous = read_metadata(record_path)
@@ -204,10 +205,9 @@ class RunStore:
             return None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None
-        status = str(data.get("status") or ("finished" if side.with_suffix(".pt").is_file() else "failed"))
-        error = data.get("error")
-        if status == "running" and not self._still_running(data):
-            status, error = "failed", "ended unexpectedly (its process is gone)"
+        status, error = stored_status(data, side.with_suffix(".pt").is_file())
+        if not status.ended and not self._still_running(data):
+            status, error = Status.FAILED, "ended unexpectedly (its process is gone)"
         run_id = side.relative_to(self.root).with_suffix("").as_posix()
         return RunRecord(side.with_suffix(".pt"), data, status, error, run_id)
 
@@ -237,7 +237,7 @@ class RunStore:
 
     def models(self) -> list[RunRecord]:
         """The runs that have weights (finished or stopped), oldest first."""
-        return [r for r in self.records() if r.has_weights and r.status in ("finished", "stopped")]
+        return [r for r in self.records() if r.has_weights and r.status in (Status.FINISHED, Status.STOPPED)]
 
     # --- pins and the quota ----------------------------------------------------------------
 
@@ -277,8 +277,20 @@ class RunStore:
         return messages
 
 
+def stored_status(metadata: Mapping, has_weights: bool = True) -> tuple[Status, str | None]:
+    """A record's status and error as its JSON says them. No status: finished when it has
+    weights, else failed; an old word reads as today's; a word that is no status, failed."""
+    word, error = metadata.get("status"), metadata.get("error")
+    if not word:
+        return (Status.FINISHED if has_weights else Status.FAILED), error
+    try:
+        return Status.read(word), error
+    except ValueError as err:
+        return Status.FAILED, str(err)
+
+
 def _evictable(records: Iterable[RunRecord]) -> list[RunRecord]:
-    return [r for r in records if r.status in ENDED and not r.pinned]
+    return [r for r in records if r.status.ended and not r.pinned]
 
 
 def _env_number(name: str) -> float | None:
@@ -372,7 +384,7 @@ def compare_runs(runs: Mapping[str, tuple[str, dict]]) -> Comparison:
                 "test": final.get("test"),
                 "epochs_done": metadata.get("epochs"),
                 "steps": metadata.get("steps"),
-                "status": metadata.get("status", "finished"),
+                "status": stored_status(metadata)[0],
             }
         )
         histories.append(history)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.names import ALIASES, ANNEAL_EVERY, ANNEAL_RATE, BINARIZE, ESTIMATORS, PRECISIONS, PRESET_NAMES, THREADS_ENV
+from core.runtime.jobs import Status
 
 if TYPE_CHECKING:
     from core.training.config import TrainConfig
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     epochs: list[EpochMetrics] = []
-    status = "finished"
+    status = Status.FINISHED
     started = time.perf_counter()
     try:
         with tqdm(total=trainer.total_steps, disable=args.quiet, unit="step", file=sys.stderr, leave=False) as bar:
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                     recorder.epoch(trainer, epochs)
                     bar.write(format_epoch(event), file=sys.stdout)
     except KeyboardInterrupt:
-        status = "stopped"
+        status = Status.STOPPED
         print("interrupted: saving the model as it stands", file=sys.stderr)
     except Exception as err:
         recorder.fail(f"{type(err).__name__}: {err}")
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print(notice, file=sys.stderr)
     if saved is not None:
         print(f"saved {saved}", file=sys.stderr)
-    return 0 if status == "finished" else 130
+    return 0 if status == Status.FINISHED else 130
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from core.runtime.jobs import Status
 from core.store.checkpoints import save_checkpoint
 from core.store.runs import RunStore
 from core.training.loop import EpochMetrics, Trainer
@@ -62,7 +63,7 @@ class RunRecorder:
     def epoch(self, trainer: Trainer, epochs: list[EpochMetrics]) -> None:
         self.store.beat(self.path, history=[asdict(e) for e in epochs], epochs=trainer.epoch, steps=trainer.step)
 
-    def end(self, trainer: Trainer, epochs: list[EpochMetrics], status: str) -> Path | None:
+    def end(self, trainer: Trainer, epochs: list[EpochMetrics], status: Status) -> Path | None:
         """Save the weights and the record atomically (None when no step was taken), then
         apply the store's quota; what it deleted is in `notices`."""
         if trainer.step == 0:

@@ -20,12 +20,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import torch
 
 from core.data import MNISTSplit
 from core.guards import eval_mode, positive_number, whole_number
 from core.gumbel import one_hot_argmax
+from core.runtime.jobs import JobThread, Status
 from core.runtime.threads import ThreadPolicy
 from core.store.runs import RunStore
 from core.training.config import TrainConfig
@@ -88,14 +90,11 @@ class RunSlots:
             self._semaphore.release()
 
 
-ENDED: tuple[str, ...] = ("finished", "stopped", "failed")
-
-
 @dataclass(frozen=True)
 class RunSnapshot:
     """A consistent copy of a run's state, safe to read from any thread."""
 
-    status: str
+    status: Status
     step: int
     total_steps: int
     epoch: int
@@ -113,7 +112,7 @@ class RunSnapshot:
     @property
     def done(self) -> bool:
         """Ended, as of this snapshot: decide from it, not from the live run, which may end between."""
-        return self.status in ENDED
+        return self.status.ended
 
     @property
     def progress(self) -> float:
@@ -125,7 +124,7 @@ class RunSnapshot:
 
     @property
     def seconds_left(self) -> float | None:
-        if not self.steps or self.status not in ("running", "paused"):
+        if not self.steps or self.status not in (Status.RUNNING, Status.PAUSED):
             return None
         per_step = self.elapsed_seconds / max(self.step, 1)
         return per_step * (self.total_steps - self.step)
@@ -147,8 +146,9 @@ class _Inputs:
     preview_x: torch.Tensor
 
 
-class TrainingRun:
-    """A training run in its own process, so no page thread can slow it down.
+class TrainingRun(JobThread):
+    """A training run in its own process, so no page thread can slow it down: a
+    `core.runtime.jobs.Job` whose thread forks the process and keeps what it reports.
 
     The child (forked, so it shares the server's MNIST tensors copy-on-write) runs
     `Trainer.events()` with `threads` torch threads (None: as many as the cores other
@@ -185,62 +185,57 @@ class TrainingRun:
         self.threads = whole_number(threads, "threads", 1) if threads is not None else None
         self.max_threads = whole_number(max_threads, "max_threads", 1) if max_threads is not None else None
         self.abandon_after = abandon_after
+        context = multiprocessing.get_context("fork")  # the page's data, shared, and no torch re-import
+        super().__init__(f"watching-{self.name}", stop_flag=context.Event())
         self._inputs: _Inputs | None = _Inputs(train, test, test.subset(config.test_subset).pixels()[:preview_digits])
         self._steps: deque[StepMetrics] = deque(maxlen=history)
         self._changes: list[Change] = []
         self._epochs: list[EpochMetrics] = []
-        self._lock = threading.Lock()
-        context = multiprocessing.get_context("fork")  # the page's data, shared, and no torch re-import
         self._resume = context.Event()
         self._resume.set()
-        self._stop = context.Event()
         # child -> parent. A pipe, not a Queue: once the parent has closed its copy of the write
         # end, a child killed in the middle of a message (a preview is larger than the pipe's
         # buffer) reads as EOF, where a Queue's reader would wait for the rest of it forever.
         self._receiver, self._sender = context.Pipe(duplex=False)
         self._controls = context.Queue()  # parent -> child: ("tau" | "lr", value), applied between steps
         self._process = context.Process(target=self._child, name=f"training-{self.name}", daemon=True)
-        self._status = "pending"
         self._preview: Preview | None = None
         self._checkpoint: Path | None = None
-        self._error: str | None = None
         self._abandoned = False
         self._notices: list[str] = []
         self._step = 0
         self._epoch = 0
         self._total = 0
-        self._started: float | None = None
         self._paused_at: float | None = None
         self._paused_for = 0.0
         self._last_step_at = 0.0
         self._polled = 0.0
         self._slots = slots
-        self._watcher = threading.Thread(target=self._watch, name=f"watching-{self.name}", daemon=True)
 
-    def start(self) -> TrainingRun:
+    def start(self) -> Self:
+        """Take a run slot (TooManyRunsError when none is free), then fork the process."""
         if self._slots is not None:
             self._slots.acquire()
-        self._status = "running"
-        self._started = self._last_step_at = self._polled = time.perf_counter()
-        self._watcher.start()
-        return self
+        self._last_step_at = self._polled = time.perf_counter()
+        return super().start()
 
     def pause(self) -> None:
         with self._lock:
-            if self._status == "running":
-                self._status = "paused"
+            if self._status == Status.RUNNING:
+                self._status = Status.PAUSED
                 self._paused_at = time.perf_counter()
                 self._resume.clear()
 
     def resume(self) -> None:
         with self._lock:
-            if self._status == "paused":
-                self._status = "running"
+            if self._status == Status.PAUSED:
+                self._status = Status.RUNNING
                 self._unpause()
                 self._resume.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        """Ask the run to stop after its current step (a paused run too); it saves where it is."""
+        super().stop()
         self._resume.set()
 
     def change(self, name: str, value: float) -> None:
@@ -257,15 +252,6 @@ class TrainingRun:
 
     def set_lr(self, value: float) -> None:
         self.change("lr", value)
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end and its process to exit; True when both have."""
-        self._watcher.join(timeout)
-        return not self._watcher.is_alive()
-
-    @property
-    def done(self) -> bool:
-        return self._status in ENDED
 
     @property
     def pid(self) -> int | None:
@@ -295,7 +281,7 @@ class TrainingRun:
                 self._checkpoint,
                 self._error,
                 elapsed,
-                stalled_seconds=now - self._last_step_at if self._status == "running" else 0.0,
+                stalled_seconds=now - self._last_step_at if self._status == Status.RUNNING else 0.0,
                 abandoned=self._abandoned,
                 notices=tuple(self._notices),
                 changes=list(self._changes),
@@ -308,7 +294,7 @@ class TrainingRun:
 
     # --- the parent side: a thread that reads the child's messages -----------------------
 
-    def _watch(self) -> None:
+    def _run(self) -> None:
         """Fork the child from this fresh thread, then apply its messages until it exits.
 
         A child forked by a thread that has run an OpenMP region (any large torch op, as the
@@ -320,7 +306,7 @@ class TrainingRun:
                 self._process.start()
             except OSError as err:  # out of memory or processes
                 with self._lock:
-                    self._status, self._error = "failed", f"could not start the training process ({err})"
+                    self._status, self._error = Status.FAILED, f"could not start the training process ({err})"
                 return
             self._inputs = None  # the child has its copy; this side holds no data
             self._sender.close()  # the child's is now the only write end
@@ -332,7 +318,7 @@ class TrainingRun:
                 pass
             with self._lock:
                 if not self.done:
-                    self._status = "failed"
+                    self._status = Status.FAILED
                     self._error = f"the training process ended unexpectedly (exit code {self._process.exitcode})"
                     if self.record_path is not None and self.record_path.with_suffix(".json").exists():
                         RunStore().fail(self.record_path, self._error)
@@ -369,14 +355,15 @@ class TrainingRun:
             elif kind == "change":
                 self._changes.append(payload[0])
             elif kind == "end":
-                self._status, self._checkpoint = payload
+                status, self._checkpoint = payload
+                self._status = Status(status)
                 self._unpause()
             else:  # "failed"
-                self._status, self._error = "failed", payload[0]
+                self._status, self._error = Status.FAILED, payload[0]
         return True
 
     def _check_abandoned(self) -> None:
-        if self.abandon_after is None or self._stop.is_set():
+        if self.abandon_after is None or self._stop_asked.is_set():
             return
         with self._lock:
             if time.perf_counter() - self._polled > self.abandon_after:
@@ -433,10 +420,10 @@ class TrainingRun:
                     flush()
                     while not self._resume.wait(POLL_SECONDS) and os.getppid() == server:
                         pass
-                if self._stop.is_set() or os.getppid() != server:  # stopped, or the server is gone
+                if self._stop_asked.is_set() or os.getppid() != server:  # stopped, or the server is gone
                     break
             flush()
-            status = "stopped" if self._stop.is_set() else "finished"
+            status = Status.STOPPED if self._stop_asked.is_set() else Status.FINISHED
             saved = recorder.end(trainer, self._epochs, status) if recorder else None
             if recorder and recorder.notices:
                 send(("notices", recorder.notices))

@@ -1,0 +1,238 @@
+"""A sweep's driver: a `core.runtime.jobs.Job` whose thread launches the trials on Ray and
+gathers their progress, so a page or the CLI reads a `SweepSnapshot` the way the Train page
+reads a run.
+
+Each trial is a Ray task with one CPU (and one GPU where the cluster has them) running
+`core.sweeps.trial.run_trial`, which records itself in the run store under
+runs/sweeps/<sweep>/<trial> exactly as any other run. At most `parallel` trials run at once;
+the app passes the run slots it could take from the server's limit, the CLI defaults to the
+machine's cores. Stop asks every trial to stop between steps (each saves its model as
+stopped), never launches the rest, and force-stops any trial still running after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from core.runtime.jobs import JobThread, Status
+from core.store.runs import RunStore
+from core.sweeps.grid import Trial
+from core.sweeps.ray_backend import board_class, cluster_gpus, ensure_ray, ray_address, ray_error
+from core.sweeps.trial import REPORT_SECONDS, run_trial
+
+STOP_GRACE_SECONDS = 5.0  # then trials still running are force-stopped
+POINTS_PER_TRIAL = 400  # the live curve keeps at most this many points per trial
+PROGRESS_KEYS = ("step", "total_steps", "epoch", "relaxed", "unrelaxed", "test", "elapsed", "epochs")
+
+
+@dataclass
+class TrialState:
+    """What the driver knows of one trial now."""
+
+    trial: Trial
+    status: Status = Status.QUEUED
+    step: int = 0
+    total_steps: int = 0
+    epoch: int = 0
+    relaxed: float | None = None
+    unrelaxed: float | None = None
+    test: float | None = None
+    elapsed: float = 0.0
+    error: str | None = None
+    points: list[tuple[int, float]] = field(default_factory=list)  # (step, smoothed relaxed objective)
+    epochs: list[dict] = field(default_factory=list)
+    path: Path | None = None
+    launched: bool = False  # sent to Ray; a trial a stopped sweep never sent is stopped with no record
+    resumed: bool = False  # found finished by a resumed sweep, so not run again
+
+    @property
+    def progress(self) -> float:
+        if self.status == Status.FINISHED:
+            return 1.0
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.status != Status.RUNNING or not self.step:
+            return None
+        return self.elapsed / self.step * (self.total_steps - self.step)
+
+    @property
+    def saved(self) -> bool:
+        """Its run is in the store as a finished or stopped run (Compare can open it)."""
+        return self.status == Status.FINISHED or (self.status == Status.STOPPED and self.launched)
+
+
+@dataclass(frozen=True)
+class SweepSnapshot:
+    sweep_id: str
+    status: Status
+    trials: list[TrialState]
+    elapsed: float
+    error: str | None
+    where: str  # "local Ray, 2 CPUs" or the cluster's address; empty while Ray starts
+    notices: tuple[str, ...] = ()  # what the run store's quota deleted to make room for trials
+
+    @property
+    def done(self) -> bool:
+        return self.status.ended
+
+    def count(self, *statuses: Status) -> int:
+        return sum(t.status in statuses for t in self.trials)
+
+
+class SweepRun(JobThread):
+    """A sweep's driver: a thread that launches trials on Ray and gathers their progress."""
+
+    def __init__(
+        self,
+        trials: Sequence[Trial],
+        sweep_id: str,
+        *,
+        store: RunStore | None = None,
+        parallel: int | None = None,
+        address: str | None = None,
+        data_root: str | os.PathLike | None = None,
+        resume: bool = False,
+        command: str | None = None,
+        on_release: Callable[[], None] | None = None,
+    ) -> None:
+        if not trials:
+            raise ValueError("the sweep has no trials.")
+        super().__init__(f"sweep-{sweep_id}")
+        self.sweep_id = sweep_id
+        self.store = store or RunStore()
+        self.store.path_for("sweeps", "x", sweep_id)  # a usable folder name, or a ValueError now
+        self.parallel = max(1, parallel or (os.cpu_count() or 1))
+        self.address = ray_address(address)
+        self.data_root = str(Path(data_root).resolve()) if data_root else None
+        self.command = command
+        self._on_release = on_release
+        self._states = [TrialState(t, path=self.store.path_for("sweeps", t.name, sweep_id)) for t in trials]
+        if resume:
+            for state in self._states:
+                record = self.store.get(f"sweeps/{sweep_id}/{state.trial.name}")
+                if record is not None and record.status == Status.FINISHED:
+                    state.status, state.resumed = Status.FINISHED, True
+                    state.test = record.metadata.get("final_metrics", {}).get("test")
+                    state.epochs = record.metadata.get("history", [])
+        self._notices: list[str] = []
+        self._where = ""
+
+    def snapshot(self) -> SweepSnapshot:
+        with self._lock:
+            trials = [replace(s, points=list(s.points), epochs=list(s.epochs)) for s in self._states]
+            return SweepSnapshot(
+                self.sweep_id,
+                self._status,
+                trials,
+                self._elapsed(),
+                self._error,
+                self._where,
+                tuple(self._notices),
+            )
+
+    # --- the driver thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            where = ensure_ray(self.address)
+            with self._lock:
+                self._where = where
+            self._launch_all()
+            self._end(Status.STOPPED if self._stop_asked.is_set() else Status.FINISHED)
+        except Exception as err:  # Ray would not start, say: the page and CLI show it
+            self._end(Status.FAILED, f"{type(err).__name__}: {err}")
+        finally:
+            if self._on_release is not None:
+                self._on_release()
+
+    def _launch_all(self) -> None:
+        import ray
+
+        board = board_class().remote()
+        gpus = 1 if self.address and cluster_gpus() > 0 else 0
+        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(run_trial)
+        waiting = [s for s in self._states if s.status == Status.QUEUED]
+        running: dict[Any, TrialState] = {}
+        stop_sent: float | None = None
+        while waiting or running:
+            if self._stop_asked.is_set() and stop_sent is None:
+                board.stop.remote()
+                stop_sent = time.perf_counter()
+                with self._lock:
+                    for state in waiting:
+                        state.status = Status.STOPPED
+                waiting = []
+            while waiting and len(running) < self.parallel:
+                state = waiting.pop(0)
+                running[self._launch(state, task, board, gpus)] = state
+            ready, _ = ray.wait(list(running), num_returns=len(running), timeout=REPORT_SECONDS)
+            self._apply(ray.get(board.take.remote()))
+            for ref in ready:
+                self._finish(running.pop(ref), ref)
+            if stop_sent is not None and time.perf_counter() - stop_sent > STOP_GRACE_SECONDS:
+                for ref, state in running.items():
+                    self._force_stop(state, ref)
+                running.clear()
+        ray.kill(board)
+
+    def _launch(self, state: TrialState, task: Any, board: Any, gpus: int) -> Any:
+        """Send one trial to Ray; returns its task's reference."""
+        trial = state.trial
+        if gpus:
+            trial = replace(trial, config=replace(trial.config, device="cuda"))
+        metadata = {
+            "name": trial.name,
+            "source": "sweep",
+            "sweep": self.sweep_id,
+            "preset": trial.settings["preset"],
+            "trial_settings": trial.settings,
+            "command": self.command,
+            "device": trial.config.device,
+        }
+        ref = task.remote(trial, str(state.path), metadata, self.data_root, board, self.store)
+        with self._lock:
+            state.status, state.launched = Status.RUNNING, True
+        return ref
+
+    def _force_stop(self, state: TrialState, ref: Any) -> None:
+        import ray
+
+        ray.cancel(ref, force=True)
+        with self._lock:
+            state.status, state.error = Status.STOPPED, "force-stopped after the grace period"
+        if state.path:
+            self.store.close(state.path, Status.STOPPED, error="force-stopped with the sweep")
+
+    def _apply(self, progress: dict[str, dict]) -> None:
+        with self._lock:
+            for state in self._states:
+                entry = progress.get(state.trial.name)
+                if not entry or state.status != Status.RUNNING:
+                    continue
+                state.points.extend(entry.get("points", []))
+                del state.points[:-POINTS_PER_TRIAL]
+                for key in PROGRESS_KEYS:
+                    if key in entry:
+                        setattr(state, key, entry[key])
+
+    def _finish(self, state: TrialState, ref: Any) -> None:
+        import ray
+
+        try:
+            result = ray.get(ref)
+        except Exception as err:
+            with self._lock:
+                state.status, state.error = Status.FAILED, ray_error(err)
+            return
+        with self._lock:
+            state.status = Status(result["status"])
+            state.step, state.elapsed, state.test = result["step"], result["elapsed"], result["test"]
+            state.total_steps = state.total_steps or result["step"]
+            self._notices.extend(result.get("notices", []))
