@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ui
 from tests.apptest import run_page
+from ui import urls
 
 # The seven URLs of the report, verbatim, plus their neighbours on the same fields.
 REPORTED = [
@@ -25,7 +25,7 @@ REPORTED = [
     ("views/latent_editor.py", {"code": "²" * 30}),
 ]
 
-# Every page's URL parameters (the Train page's included: its fields are ui.py's too).
+# Every page's URL parameters (the Train page's included: its fields are urls.py's too).
 PAGE_PARAMS = {
     "views/temperature.py": ["k", "preset", "taus", "seed", "n", "logits"],
     "views/structures.py": [
@@ -150,18 +150,18 @@ CHOICES = (0.01, 0.1, 1.0, 10.0)
 @settings(max_examples=400, derandomize=True, database=None)
 @given(query_text)
 def test_every_field_parses_hostile_text_to_none_or_an_acceptable_value(raw):
-    seed = ui.IntField("s", "s", 0, high=ui.SEED_MAX, fold=True).parse(raw)
-    assert seed is None or (type(seed) is int and 0 <= seed <= ui.SEED_MAX)
-    count = ui.IntField("k", "k", 3, low=2, high=10).parse(raw)
+    seed = urls.IntField("s", "s", 0, high=urls.SEED_MAX, fold=True).parse(raw)
+    assert seed is None or (type(seed) is int and 0 <= seed <= urls.SEED_MAX)
+    count = urls.IntField("k", "k", 3, low=2, high=10).parse(raw)
     assert count is None or (type(count) is int and 2 <= count <= 10)
-    number = ui.FloatField("t", "t", 1.0, low=0.01, high=10.0).parse(raw)
+    number = urls.FloatField("t", "t", 1.0, low=0.01, high=10.0).parse(raw)
     assert number is None or 0.01 <= number <= 10.0
-    picked = ui.ListField("l", "l", [1.0], choices=CHOICES, max_count=2).parse(raw)
+    picked = urls.ListField("l", "l", [1.0], choices=CHOICES, max_count=2).parse(raw)
     assert picked is None or (1 <= len(picked) <= 2 and set(picked) <= set(CHOICES))
-    pair = ui.RangeField("r", "r", (0.1, 1.0), choices=CHOICES).parse(raw)
+    pair = urls.RangeField("r", "r", (0.1, 1.0), choices=CHOICES).parse(raw)
     assert pair is None or (pair[0] in CHOICES and pair[1] in CHOICES and pair[0] <= pair[1])
-    logits = ui.FloatListField("f", "f", [], low=-5.0, high=5.0, max_count=10).parse(raw)
+    logits = urls.FloatListField("f", "f", [], low=-5.0, high=5.0, max_count=10).parse(raw)
     assert logits is None or (1 <= len(logits) <= 10 and all(-5.0 <= v <= 5.0 for v in logits))
-    code = ui.TextField("c", "c", "", pattern="[0-9]{30}").parse(raw)
+    code = urls.TextField("c", "c", "", pattern="[0-9]{30}").parse(raw)
     assert code is None or (code.isascii() and len(code) == 30)
-    assert ui.FlagField("b", "b").parse(raw) in (None, True, False)
+    assert urls.FlagField("b", "b").parse(raw) in (None, True, False)

@@ -8,10 +8,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import ui
 from core.store.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE, VAEConfig
 from tests.apptest import metric, run_page
+from ui import models
 
 
 def page(**query: str):
@@ -24,14 +24,14 @@ def first_trace_y(at: AppTest) -> list[float]:
 
 @pytest.fixture
 def no_models(tmp_path, monkeypatch):
-    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path / "none")
+    monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path / "none")
 
 
 @pytest.fixture
 def small_model(tmp_path, monkeypatch, data_root):
     torch.manual_seed(0)
     save_checkpoint(CategoricalVAE(VAEConfig(latent_vars=3, classes=4, hidden=(16,))), tmp_path / "best.pt")
-    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path)
 
 
 def test_the_default_renders_figures_and_mirrors_the_settings_in_the_url() -> None:

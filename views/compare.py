@@ -7,18 +7,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-import ui
 from core.figures.compare import comparison_figure
 from core.store.runs import compare_runs
+from ui import models, urls
 
 MAX_RUNS = 12
 HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
 
 
-def runs_field(catalogue: dict[str, ui.RunEntry]) -> ui.ListField:
+def runs_field(catalogue: dict[str, models.RunEntry]) -> urls.ListField:
     """The selection's URL field; its choices are the runs this server has now."""
     default = [i for i in catalogue if i.startswith("shipped/")][:2]
-    return ui.ListField("compare_runs", "runs", default, choices=tuple(catalogue), max_count=MAX_RUNS)
+    return urls.ListField("compare_runs", "runs", default, choices=tuple(catalogue), max_count=MAX_RUNS)
 
 
 def table(comparison) -> None:
@@ -45,9 +45,9 @@ st.caption(
     "Pick runs from anywhere — shipped models, this session's, the command line's, sweep trials — "
     "to see their per-epoch objectives and temperature on shared axes. The URL keeps the selection."
 )
-catalogue = ui.run_catalogue()
+catalogue = models.run_catalogue()
 field = runs_field(catalogue)
-ui.url_state([field])
+urls.url_state([field])
 picked = set(st.session_state[field.key])
 st.session_state[field.key] = [i for i in catalogue if i in picked]  # the picker's order, as a bookmark reopens it
 st.multiselect(
@@ -58,7 +58,7 @@ st.multiselect(
     max_selections=MAX_RUNS,
     help="Shipped models first, then this session's runs, then every other run saved on this server.",
 )
-ui.write_url([field])
+urls.write_url([field])
 chosen = st.session_state[field.key]
 if not chosen:
     st.info("Pick one or more runs to compare.", icon=":material/compare_arrows:")

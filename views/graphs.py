@@ -3,7 +3,6 @@ learned live with three gradient estimators."""
 
 import streamlit as st
 
-import ui
 from core.figures import graphs as figures
 from core.graphs import (
     ESTIMATORS,
@@ -18,6 +17,7 @@ from core.graphs import (
     split_by_estimator,
 )
 from core.runtime.background import BackgroundWorker, Snapshot
+from ui import layout, urls
 
 PRESET_LABELS = {
     "uniform": "Uniform",
@@ -32,13 +32,13 @@ STEP_CHOICES = tuple(range(50, 501, 50))
 LEARN_TAUS = (0.1, 0.25, 0.5, 1.0)
 REPORT_EVERY = 10
 WORKER_KEY = "graphs_worker"
-N = ui.IntField("graphs_n", "n", 6, low=3, high=10)
-PRESET = ui.ChoiceField("graphs_preset", "preset", "planted_tree", choices=PRESETS)
-SEED = ui.IntField("graphs_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
-TAUS = ui.ListField("graphs_taus", "taus", [0.1, 0.5, 2.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
-DRAWS = ui.ChoiceField("graphs_draws", "draws", 1000, choices=DRAW_CHOICES)
-STEPS = ui.ChoiceField("graphs_steps", "steps", 200, choices=STEP_CHOICES)
-LEARN_TAU = ui.ChoiceField("graphs_learn_tau", "ltau", 0.5, choices=LEARN_TAUS)
+N = urls.IntField("graphs_n", "n", 6, low=3, high=10)
+PRESET = urls.ChoiceField("graphs_preset", "preset", "planted_tree", choices=PRESETS)
+SEED = urls.IntField("graphs_seed", "seed", 0, high=urls.SEED_MAX, fold=True)
+TAUS = urls.ListField("graphs_taus", "taus", [0.1, 0.5, 2.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
+DRAWS = urls.ChoiceField("graphs_draws", "draws", 1000, choices=DRAW_CHOICES)
+STEPS = urls.ChoiceField("graphs_steps", "steps", 200, choices=STEP_CHOICES)
+LEARN_TAU = urls.ChoiceField("graphs_learn_tau", "ltau", 0.5, choices=LEARN_TAUS)
 FIELDS = (N, PRESET, SEED, TAUS, DRAWS, STEPS, LEARN_TAU)
 
 
@@ -50,15 +50,15 @@ def cached_view(preset: str, n: int, seed: int, taus: tuple[float, ...], draws: 
 def controls() -> None:
     st.slider("Nodes n", N.low, N.high, key=N.key)
     st.selectbox("Scores", PRESET.choices, key=PRESET.key, format_func=lambda name: PRESET_LABELS.get(name, name))
-    st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
+    st.number_input("Seed", min_value=0, max_value=urls.SEED_MAX, step=1, key=SEED.key)
     st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
     st.selectbox("Draws", DRAW_CHOICES, key=DRAWS.key, format_func="{:,}".format)
 
 
 def trees_section(view: GraphsView) -> None:
     st.header("Spanning trees")
-    ui.chart(figures.tree_draw_figure(view.trees), "spanning_tree", width="stretch", key="tree_draw")
-    ui.note(
+    layout.chart(figures.tree_draw_figure(view.trees), "spanning_tree", width="stretch", key="tree_draw")
+    layout.note(
         "The maximum spanning tree of scores + Gumbel noise is an exact draw of *something*, but **not** "
         "of the Gibbs law P(T) ∝ ∏ w_e with w_e = exp(s_e): one Gumbel per edge is not one Gumbel per "
         "tree. Both are shown below: perturb-and-max frequencies next to the Gibbs edge marginals "
@@ -66,8 +66,10 @@ def trees_section(view: GraphsView) -> None:
         "panels are the Gibbs marginals of the perturbed scores at τ; they sum to n − 1 and tend to "
         "the hard tree as τ → 0."
     )
-    ui.chart(figures.tree_edge_frequency_figure(view.trees), "tree_relaxation", width="stretch", key="tree_edges")
-    ui.chart(figures.tree_probability_figure(view.trees), "spanning_tree", width="stretch", key="tree_probabilities")
+    layout.chart(figures.tree_edge_frequency_figure(view.trees), "tree_relaxation", width="stretch", key="tree_edges")
+    layout.chart(
+        figures.tree_probability_figure(view.trees), "spanning_tree", width="stretch", key="tree_probabilities"
+    )
     if not view.trees.exact:
         st.info(
             f"More than {EXACT_STUDY_NODES} nodes: too many trees to enumerate, so P(T) is a Monte Carlo "
@@ -82,8 +84,8 @@ def graphs_section(view: GraphsView) -> None:
         "Gumbels is logistic noise, so θ + G₁ − G₂ > 0 is an exact draw and sigmoid((θ + G₁ − G₂) / τ) "
         "its relaxation."
     )
-    ui.chart(figures.graph_draw_figure(view.graphs), "random_graph", width="stretch", key="graph_draw")
-    ui.chart(figures.graph_edge_frequency_figure(view.graphs), "random_graph", width="stretch", key="graph_edges")
+    layout.chart(figures.graph_draw_figure(view.graphs), "random_graph", width="stretch", key="graph_draw")
+    layout.chart(figures.graph_edge_frequency_figure(view.graphs), "random_graph", width="stretch", key="graph_edges")
     st.caption(f"χ² test of the frequencies against sigmoid(θ): p = {view.graphs.p_value:.3f}.")
 
 
@@ -119,17 +121,17 @@ def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearning
         st.error(f"The run failed: {snap.error}", icon=":material/error:")
     title = f"Recovering a planted tree (n = {config.n}, τ = {config.tau:g}, seed {config.seed})"
     fig = figures.learning_curves_figure(histories, SHORT_LABELS, title, config.steps)
-    ui.chart(fig, "tree_learning", width="stretch", key="learning_curves")
+    layout.chart(fig, "tree_learning", width="stretch", key="learning_curves")
 
 
 @st.fragment(run_every=0.5)
 def live(worker: BackgroundWorker, config: TreeLearningConfig) -> None:
     """Polls the worker; reruns the page once when it ends."""
-    show_learning(ui.poll_worker(worker, "graphs_stop"), config)
+    show_learning(layout.poll_worker(worker, "graphs_stop"), config)
 
 
 def learning_section() -> None:
-    left, right = ui.section(
+    left, right = layout.section(
         "A live task: recovering a planted tree",
         "Noisy observations of a planted tree's adjacency; learnable edge scores; each step samples trees "
         "and descends the squared error. The three estimators run one after another, off the page's "
@@ -141,7 +143,7 @@ def learning_section() -> None:
         st.select_slider("Training temperature τ", LEARN_TAUS, key=LEARN_TAU.key)
         train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
     with right:
-        config = ui.guarded(learning_config)
+        config = layout.guarded(learning_config)
         if config is not None and train:
             start_learning(config)
         running = st.session_state.get(WORKER_KEY)
@@ -153,7 +155,7 @@ def learning_section() -> None:
             show_learning(running[0].snapshot(), running[1])
 
 
-ui.url_state(FIELDS)
+urls.url_state(FIELDS)
 st.title("Graphs")
 st.caption("Random graphs and spanning trees from the Gumbel trick: exact draws, relaxations, and what they sample.")
 settings, main = st.columns([1, 3], gap="large")
@@ -161,7 +163,7 @@ with settings:
     controls()
 state = st.session_state
 with main:
-    shown = ui.guarded(
+    shown = layout.guarded(
         lambda: cached_view(
             state[PRESET.key], state[N.key], int(state[SEED.key]), tuple(sorted(state[TAUS.key])), state[DRAWS.key]
         )
@@ -171,4 +173,4 @@ with main:
         graphs_section(shown)
 st.divider()
 learning_section()
-ui.write_url(FIELDS)
+urls.write_url(FIELDS)

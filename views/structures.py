@@ -6,7 +6,6 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-import ui
 from core.figures import structures as figures
 from core.runtime.background import BackgroundWorker
 from core.structures import (
@@ -23,6 +22,7 @@ from core.structures import (
     subset_summary,
     weights_to_logits,
 )
+from ui import layout, urls
 
 MAX_ITEMS = 20
 DEFAULT_WEIGHTS = [6.0, 4.0, 3.0, 2.0, 1.0, 1.0, 0.5, 0.5]
@@ -46,27 +46,27 @@ def default_weight(i: int) -> float:
 
 
 SUBSET_FIELDS = (
-    ui.IntField("subsets_n", "n", 6, low=2, high=MAX_ITEMS),
-    ui.IntField("subsets_k", "k", 3, low=1, high=MAX_ITEMS),
-    ui.ChoiceField("subsets_tau", "tau", 0.5, choices=tuple(KHOT_TAUS)),
-    ui.ChoiceField("subsets_draws", "draws", 10000, choices=tuple(DRAW_CHOICES)),
-    ui.IntField("subsets_seed", "seed", 0, high=ui.SEED_MAX, fold=True),
+    urls.IntField("subsets_n", "n", 6, low=2, high=MAX_ITEMS),
+    urls.IntField("subsets_k", "k", 3, low=1, high=MAX_ITEMS),
+    urls.ChoiceField("subsets_tau", "tau", 0.5, choices=tuple(KHOT_TAUS)),
+    urls.ChoiceField("subsets_draws", "draws", 10000, choices=tuple(DRAW_CHOICES)),
+    urls.IntField("subsets_seed", "seed", 0, high=urls.SEED_MAX, fold=True),
 )
-WEIGHTS = ui.FloatListField("subsets_weights", "w", [], low=0.0, high=10.0, max_count=MAX_ITEMS)
+WEIGHTS = urls.FloatListField("subsets_weights", "w", [], low=0.0, high=10.0, max_count=MAX_ITEMS)
 PERMUTATION_FIELDS = (
-    ui.IntField("perm_n", "pn", 5, low=2, high=10),
-    ui.ListField("perm_taus", "ptaus", [0.1, 0.3, 1.0], choices=tuple(SINKHORN_TAUS), max_count=MAX_SINKHORN_TAUS),
-    ui.ListField(
+    urls.IntField("perm_n", "pn", 5, low=2, high=10),
+    urls.ListField("perm_taus", "ptaus", [0.1, 0.3, 1.0], choices=tuple(SINKHORN_TAUS), max_count=MAX_SINKHORN_TAUS),
+    urls.ListField(
         "perm_iters", "iters", [1, 5, 20], choices=tuple(SINKHORN_ITERATIONS), max_count=MAX_SINKHORN_ITERATIONS
     ),
-    ui.FlagField("perm_noise", "noise", True),
-    ui.IntField("perm_seed", "pseed", 0, high=ui.SEED_MAX, fold=True),
+    urls.FlagField("perm_noise", "noise", True),
+    urls.IntField("perm_seed", "pseed", 0, high=urls.SEED_MAX, fold=True),
 )
 SORT_FIELDS = (
-    ui.IntField("sort_n", "sn", SORT_DEFAULTS.n, low=3, high=12),
-    ui.ChoiceField("sort_steps", "steps", SORT_DEFAULTS.steps, choices=tuple(range(50, 501, 50))),
-    ui.ChoiceField("sort_tau", "stau", SORT_DEFAULTS.tau, choices=tuple(SORT_TAUS)),
-    ui.IntField("sort_seed", "sseed", 0, high=ui.SEED_MAX, fold=True),
+    urls.IntField("sort_n", "sn", SORT_DEFAULTS.n, low=3, high=12),
+    urls.ChoiceField("sort_steps", "steps", SORT_DEFAULTS.steps, choices=tuple(range(50, 501, 50))),
+    urls.ChoiceField("sort_tau", "stau", SORT_DEFAULTS.tau, choices=tuple(SORT_TAUS)),
+    urls.IntField("sort_seed", "sseed", 0, high=urls.SEED_MAX, fold=True),
 )
 
 
@@ -76,8 +76,8 @@ def weight_key(i: int) -> str:
 
 def init_from_url() -> None:
     """Every setting missing from the session: from the URL, else the session's last, else its default."""
-    ui.url_state(SUBSET_FIELDS + PERMUTATION_FIELDS + SORT_FIELDS)
-    weights = ui.url_value(WEIGHTS) or []
+    urls.url_state(SUBSET_FIELDS + PERMUTATION_FIELDS + SORT_FIELDS)
+    weights = urls.url_value(WEIGHTS) or []
     for i in range(MAX_ITEMS):
         st.session_state.setdefault(weight_key(i), weights[i] if i < len(weights) else default_weight(i))
 
@@ -89,19 +89,19 @@ def clamp_k() -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_subsets(weights: tuple[float, ...], k: int, tau: float, draws: int, seed: int) -> SubsetSummary:
-    with ui.one_thread():
+    with layout.one_thread():
         return subset_summary(weights_to_logits(list(weights)), k, tau, draws, generator(seed))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_grid(n: int, taus: tuple[float, ...], iterations: tuple[int, ...], noise: bool, seed: int) -> SinkhornGrid:
     draws = generator(seed)
-    with ui.one_thread():
+    with layout.one_thread():
         return sinkhorn_grid(random_scores(n, draws), list(taus), list(iterations), float(noise), draws)
 
 
 def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int) -> None:
-    summary = ui.guarded(lambda: cached_subsets(tuple(weights), k, tau, draws, seed))
+    summary = layout.guarded(lambda: cached_subsets(tuple(weights), k, tau, draws, seed))
     if summary is None:
         return
     reference = (
@@ -114,7 +114,7 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
         f"Gumbel top-k frequency ({draws:,} draws)": summary.topk_frequency,
         f"mean relaxed k-hot (τ = {tau:g})": summary.relaxed_mean,
     }
-    ui.chart(
+    layout.chart(
         figures.inclusion_figure(series, f"Which items get picked: k = {k} of {len(weights)}"),
         "subset_inclusion",
         width="stretch",
@@ -127,7 +127,7 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
         )
     left, right = st.columns([2, 1])
     with left:
-        ui.chart(
+        layout.chart(
             figures.khot_draw_figure(summary.draw_relaxed, summary.draw_hard, f"One draw at τ = {tau:g}"),
             "successive_softmax",
             width="stretch",
@@ -143,7 +143,7 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
 
 
 def subsets_section() -> None:
-    controls, view = ui.section(
+    controls, view = layout.section(
         "k-subsets: Gumbel top-k and its relaxation",
         "The k largest of log-weights + Gumbel noise are an exact draw of k items without replacement "
         "(each next item with probability proportional to its weight among those left). Successive "
@@ -154,7 +154,7 @@ def subsets_section() -> None:
         st.slider("k (items drawn)", 1, MAX_ITEMS, key="subsets_k")
         st.select_slider("Temperature τ of the relaxed k-hot", KHOT_TAUS, key="subsets_tau")
         st.selectbox("Draws", DRAW_CHOICES, key="subsets_draws", format_func="{:,}".format)
-        st.number_input("Subset seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="subsets_seed")
+        st.number_input("Subset seed", min_value=0, max_value=urls.SEED_MAX, step=1, key="subsets_seed")
         with st.expander("Weights", expanded=True):
             weights = [
                 st.slider(f"Weight of item {i + 1}", 0.0, 10.0, step=0.1, key=weight_key(i))
@@ -162,14 +162,14 @@ def subsets_section() -> None:
             ]
     state = st.session_state
     k, tau, draws, seed = state.subsets_k, state.subsets_tau, state.subsets_draws, int(state.subsets_seed)
-    ui.write_url(SUBSET_FIELDS)
-    ui.write_param(WEIGHTS, weights)
+    urls.write_url(SUBSET_FIELDS)
+    urls.write_param(WEIGHTS, weights)
     with view:
         subsets_view(weights, k, tau, draws, seed)
 
 
 def permutations_section() -> None:
-    controls, view = ui.section(
+    controls, view = layout.section(
         "Permutations: Gumbel-Sinkhorn",
         "Sinkhorn alternately normalises the rows and columns of exp((scores + Gumbel noise) / τ). "
         "After L iterations the matrix is (nearly) doubly stochastic; as τ → 0 it tends to the "
@@ -185,13 +185,13 @@ def permutations_section() -> None:
             max_selections=MAX_SINKHORN_ITERATIONS,
         )
         st.toggle("Add Gumbel noise", key="perm_noise", help="Off: plain Sinkhorn of the scores.")
-        st.number_input("Permutation seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="perm_seed")
+        st.number_input("Permutation seed", min_value=0, max_value=urls.SEED_MAX, step=1, key="perm_seed")
     state = st.session_state
     taus, iterations = sorted(state.perm_taus), sorted(state.perm_iters)
     n, seed = state.perm_n, int(state.perm_seed)
-    ui.write_url(PERMUTATION_FIELDS)
+    urls.write_url(PERMUTATION_FIELDS)
     with view:
-        grid = ui.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
+        grid = layout.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
         if grid is None:
             return
         fig = figures.permutation_grid_figure(
@@ -200,10 +200,10 @@ def permutations_section() -> None:
             [f"L = {i}" for i in grid.iterations],
             "Relaxed permutation matrices (rows: τ, columns: L)",
         )
-        ui.chart(fig, "sinkhorn", width="stretch", key="sinkhorn_grid")
+        layout.chart(fig, "sinkhorn", width="stretch", key="sinkhorn_grid")
         left, right = st.columns([1, 1])
         with left:
-            ui.chart(
+            layout.chart(
                 figures.matrix_figure(
                     permutation_matrix(grid.permutation).numpy(), "Hard permutation", "column j", "row i"
                 ),
@@ -219,7 +219,7 @@ def permutations_section() -> None:
                 columns=[f"L = {i}" for i in grid.iterations],
             )
             st.dataframe(errors.style.format("{:.1e}"), width="stretch")
-            ui.note(
+            layout.note(
                 "Columns are normalised last, so they sum to 1 exactly; the rows converge with L, "
                 "more slowly at small τ."
             )
@@ -258,7 +258,7 @@ def finish_sorting() -> None:
 @st.fragment(run_every=0.5)
 def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
     """Polls the worker twice a second; reruns the page once when it ends."""
-    snap = ui.poll_worker(worker, "sort_stop")
+    snap = layout.poll_worker(worker, "sort_stop")
     progress = snap.latest
     if progress is None:
         st.progress(0.0, text="Starting…")
@@ -267,7 +267,7 @@ def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
         progress.step / config.steps,
         text=f"Step {progress.step} / {config.steps}: element accuracy {progress.element_accuracy:.0%}",
     )
-    ui.chart(progress_figure(list(snap.items), config), "sorting", width="stretch", key="sort_live_progress")
+    layout.chart(progress_figure(list(snap.items), config), "sorting", width="stretch", key="sort_live_progress")
 
 
 def show_sort_result(result: dict, current: SortingConfig) -> None:
@@ -286,7 +286,7 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
     )
     second.metric("Whole-list accuracy", f"{final.list_accuracy:.1%}", help="Share of test lists sorted exactly.")
     third.metric("Steps", final.step)
-    ui.chart(progress_figure(history, config), "sorting", width="stretch", key="sort_progress")
+    layout.chart(progress_figure(history, config), "sorting", width="stretch", key="sort_progress")
     axes = (
         "position in the sorted list",
         "number",
@@ -295,7 +295,7 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
     )
     left, right = st.columns(2)
     with left:
-        ui.chart(
+        layout.chart(
             figures.matrix_figure(
                 example.soft_permutation.numpy(), f"Relaxed permutation at τ = {config.tau:g}", *axes
             ),
@@ -304,14 +304,14 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
             key="sort_soft",
         )
     with right:
-        ui.chart(
+        layout.chart(
             figures.matrix_figure(permutation_matrix(example.permutation).numpy(), "Hard permutation", *axes),
             "hard_permutation",
             width="stretch",
             key="sort_hard",
         )
     order = ", ".join(f"{v:.2f}" for v in example.sorted_values.tolist())
-    ui.note(
+    layout.note(
         f"One test list through the trained model, without noise. The hard permutation puts it in the "
         f"order {order}; the relaxed one can stay soft at the training temperature and still point the "
         "assignment the right way."
@@ -319,7 +319,7 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
 
 
 def sorting_section() -> None:
-    controls, view = ui.section(
+    controls, view = layout.section(
         "A live task: learning to sort",
         "A small network scores where each number should go; Gumbel-Sinkhorn turns the scores into a "
         "relaxed permutation, and the loss compares the permuted list with the sorted one (Mena et al. "
@@ -329,18 +329,18 @@ def sorting_section() -> None:
         st.slider("List length", 3, 12, key="sort_n")
         st.slider("Training steps", 50, 500, step=50, key="sort_steps")
         st.select_slider("Training temperature τ", SORT_TAUS, key="sort_tau")
-        st.number_input("Training seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="sort_seed")
+        st.number_input("Training seed", min_value=0, max_value=urls.SEED_MAX, step=1, key="sort_seed")
         train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
     state = st.session_state
-    ui.write_url(SORT_FIELDS)
+    urls.write_url(SORT_FIELDS)
     with view:
-        config = ui.guarded(
+        config = layout.guarded(
             lambda: SortingConfig(n=state.sort_n, steps=state.sort_steps, tau=state.sort_tau, seed=int(state.sort_seed))
         )
         if config is None:
             return
         if train:
-            ui.guarded(lambda: start_sorting(config))
+            layout.guarded(lambda: start_sorting(config))
         running = state.get(SORT_RUN_KEY)
         if running is not None and not running[0].done:
             sort_live(running[0], running[2])

@@ -8,13 +8,13 @@ import time
 
 import streamlit as st
 
-import ui
 from core.figures.compare import sweep_figure
 from core.names import SHORT_LABELS
 from core.sweep import SUBSETS, SweepRun, SweepSnapshot, expand_grid, ray_address, trial_label, varying
 from core.training.config import ESTIMATORS
 from core.training.run import TooManyRunsError
 from core.vae import PRESETS
+from ui import layout, runs
 
 SWEEP_KEY = "sweep_run"
 REFRESH_SECONDS = 1.0
@@ -58,21 +58,21 @@ def start_sweep(grid: dict, fixed: dict) -> None:
 
     A local sweep runs as many trials at once as the server's run limit has free slots (the
     Train page's runs take from the same pool); a cluster's sweep is bounded by the cluster."""
-    slots, taken = ui.run_slots(), 0
+    slots, taken = runs.run_slots(), 0
     try:
         trials = expand_grid(grid, fixed)
         if ray_address() is None:
-            taken = slots.acquire_up_to(min(ui.run_limit(), len(trials)))
+            taken = slots.acquire_up_to(min(runs.run_limit(), len(trials)))
         sweep = SweepRun(
             trials,
-            f"page-{ui.session_id()}-{time.strftime('%H%M%S')}",
+            f"page-{runs.session_id()}-{time.strftime('%H%M%S')}",
             parallel=taken or None,
             on_release=lambda: slots.release(taken),
         )
         st.session_state[SWEEP_KEY] = sweep.start()
     except (ValueError, TooManyRunsError) as err:
         slots.release(taken)
-        ui.show_error(err)
+        layout.show_error(err)
 
 
 def trial_table(snap: SweepSnapshot) -> None:

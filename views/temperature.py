@@ -5,21 +5,21 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui
 from core.figures import temperature as figures
 from core.studies import temperature
 from core.studies.temperature import MAX_CLASSES, PRESET_NAMES, logit_preset
+from ui import layout, urls
 
 TAU_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DRAW_CHOICES = (1000, 10000, 100000)
 MAX_TAUS = 6
 LOGIT_RANGE = (-5.0, 5.0)
-CLASSES = ui.IntField("classes", "k", 3, low=2, high=MAX_CLASSES)
-PRESET = ui.ChoiceField("preset", "preset", "two modes", choices=PRESET_NAMES)
-TAUS = ui.ListField("taus", "taus", [0.1, 0.5, 1.0, 5.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
-SEED = ui.IntField("seed", "seed", 0, high=ui.SEED_MAX, fold=True)
-DRAWS = ui.ChoiceField("draws", "n", 10000, choices=DRAW_CHOICES)
-LOGITS = ui.FloatListField("logits", "logits", [], *LOGIT_RANGE, max_count=MAX_CLASSES)
+CLASSES = urls.IntField("classes", "k", 3, low=2, high=MAX_CLASSES)
+PRESET = urls.ChoiceField("preset", "preset", "two modes", choices=PRESET_NAMES)
+TAUS = urls.ListField("taus", "taus", [0.1, 0.5, 1.0, 5.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
+SEED = urls.IntField("seed", "seed", 0, high=urls.SEED_MAX, fold=True)
+DRAWS = urls.ChoiceField("draws", "n", 10000, choices=DRAW_CHOICES)
+LOGITS = urls.FloatListField("logits", "logits", [], *LOGIT_RANGE, max_count=MAX_CLASSES)
 FIELDS = (CLASSES, PRESET, TAUS, SEED, DRAWS)
 
 
@@ -34,7 +34,7 @@ def apply_preset() -> None:
 
 
 def resample() -> None:
-    st.session_state[SEED.key] = (st.session_state[SEED.key] + 1) % (ui.SEED_MAX + 1)
+    st.session_state[SEED.key] = (st.session_state[SEED.key] + 1) % (urls.SEED_MAX + 1)
 
 
 def init_logits() -> None:
@@ -43,7 +43,7 @@ def init_logits() -> None:
     if all(logit_key(i) in state for i in range(state[CLASSES.key])):
         return
     preset = logit_preset(state[PRESET.key], state[CLASSES.key])
-    url = ui.url_value(LOGITS) or []
+    url = urls.url_value(LOGITS) or []
     for i, value in enumerate(preset):
         state.setdefault(logit_key(i), url[i] if i < len(url) else value)
 
@@ -57,7 +57,7 @@ def controls() -> list[float]:
             for i in range(st.session_state[CLASSES.key])
         ]
     st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
-    st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
+    st.number_input("Seed", min_value=0, max_value=urls.SEED_MAX, step=1, key=SEED.key)
     st.button("Resample", on_click=resample, icon=":material/casino:", width="stretch")
     st.selectbox("Gumbel-max draws", DRAW_CHOICES, key=DRAWS.key, format_func="{:,}".format)
     return logits
@@ -82,7 +82,7 @@ def view_pictures(key: tuple[float, ...], taus: tuple[float, ...], seed: int, dr
 
     Shared read-only: st.plotly_chart sends a copy of a figure (`to_dict`), never changes it."""
     logits = list(key)
-    with ui.one_thread():
+    with layout.one_thread():
         view = temperature.temperature_view(logits, taus, seed, draws)
     study, check = view.study, view.check
     return Pictures(
@@ -98,39 +98,39 @@ def view_pictures(key: tuple[float, ...], taus: tuple[float, ...], seed: int, dr
 
 def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> None:
     key = tuple(round(v, 6) for v in logits)
-    shown = ui.guarded(lambda: view_pictures(key, tuple(taus), seed, draws))
+    shown = layout.guarded(lambda: view_pictures(key, tuple(taus), seed, draws))
     if shown is None:
         return
-    ui.chart(shown.means, "relaxed_means", width="stretch", key="means")
-    ui.chart(shown.samples, "gumbel_softmax", width="stretch", key="samples")
+    layout.chart(shown.means, "relaxed_means", width="stretch", key="means")
+    layout.chart(shown.samples, "gumbel_softmax", width="stretch", key="samples")
     left, right = st.columns(2)
     with left:
-        ui.chart(shown.curve, "one_hotness", width="stretch", key="curve")
+        layout.chart(shown.curve, "one_hotness", width="stretch", key="curve")
     with right:
-        ui.chart(shown.frequencies, "gumbel_max", width="stretch", key="frequencies")
-        ui.note(
+        layout.chart(shown.frequencies, "gumbel_max", width="stretch", key="frequencies")
+        layout.note(
             f"χ² = {shown.chi2:.2f}, p = {shown.p_value:.3f}: a p-value that is not tiny means the "
             "frequencies agree with softmax(logits) up to sampling noise."
         )
     if shown.simplex is not None:
-        ui.chart(shown.simplex, "gumbel_softmax_density", width="stretch", key="simplex")
+        layout.chart(shown.simplex, "gumbel_softmax_density", width="stretch", key="simplex")
     else:
         st.info("Set the number of classes to 3 to see the samples on the simplex.")
 
 
 @st.fragment
-@ui.timed("temperature")
+@layout.timed("temperature")
 def temperature_view() -> None:
     """Controls and charts: a slider move reruns this part only, not the sidebar and title."""
-    ui.url_state(FIELDS)
+    urls.url_state(FIELDS)
     init_logits()
     left_column, view = st.columns([1, 3], gap="large")
     with left_column:
         logits = controls()
     state = st.session_state
     taus = sorted(state[TAUS.key])
-    ui.write_url(FIELDS)
-    ui.write_param(LOGITS, logits)
+    urls.write_url(FIELDS)
+    urls.write_param(LOGITS, logits)
     with view:
         if not taus:
             st.warning("Pick at least one temperature.")

@@ -11,7 +11,6 @@ from typing import Any
 
 import streamlit as st
 
-import ui
 from core.data import BINARIZE, BINARIZE_LABELS, MNISTSplit
 from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
 from core.names import ALIASES, SHORT_LABELS
@@ -21,6 +20,7 @@ from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainCon
 from core.training.curves import training_curves
 from core.training.run import RunSnapshot, TooManyRunsError, TrainingRun
 from core.vae import PRESETS
+from ui import layout, mnist, models, runs, urls
 
 ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"
 DEFAULT_ABANDON_SECONDS = 120.0
@@ -53,22 +53,22 @@ SUBSETS_BY_SIZE = {sizes: name for name, sizes in SUBSETS.items()}
 # The form's settings, mirrored in the URL; the defaults are the seed's preset (TrainConfig's).
 DEFAULT = TrainConfig()
 FIELDS = {
-    "preset": ui.ChoiceField("train_preset", "preset", "faithful", choices=tuple(PRESETS)),
-    "estimator": ui.ChoiceField(
+    "preset": urls.ChoiceField("train_preset", "preset", "faithful", choices=tuple(PRESETS)),
+    "estimator": urls.ChoiceField(
         "train_estimator", "estimator", DEFAULT.estimator, choices=ESTIMATORS, aliases=tuple(ALIASES.items())
     ),
-    "rao_samples": ui.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
-    "tau": ui.FloatField("train_tau", "tau", DEFAULT.tau, low=0.01, high=10.0),
-    "anneal": ui.FlagField("train_anneal", "anneal", False),
-    "anneal_rate": ui.FloatField("train_anneal_rate", "anneal_rate", ANNEAL_RATE, low=0.0, high=1.0),
-    "anneal_every": ui.IntField("train_anneal_every", "anneal_every", ANNEAL_EVERY, low=1, high=100_000),
-    "tau_min": ui.FloatField("train_tau_min", "tau_min", DEFAULT.tau_min, low=0.01, high=10.0),
-    "epochs": ui.IntField("train_epochs", "epochs", DEFAULT.epochs, low=1, high=200),
-    "batch_size": ui.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
-    "lr": ui.FloatField("train_lr", "lr", DEFAULT.lr, low=1e-6, high=1.0),
-    "seed": ui.IntField("train_seed", "seed", DEFAULT.seed, high=ui.SEED_MAX, fold=True),
-    "data": ui.ChoiceField("train_data", "data", "full", choices=tuple(SUBSETS)),
-    "binarize": ui.ChoiceField("train_binarize", "binarize", DEFAULT.binarize, choices=BINARIZE),
+    "rao_samples": urls.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
+    "tau": urls.FloatField("train_tau", "tau", DEFAULT.tau, low=0.01, high=10.0),
+    "anneal": urls.FlagField("train_anneal", "anneal", False),
+    "anneal_rate": urls.FloatField("train_anneal_rate", "anneal_rate", ANNEAL_RATE, low=0.0, high=1.0),
+    "anneal_every": urls.IntField("train_anneal_every", "anneal_every", ANNEAL_EVERY, low=1, high=100_000),
+    "tau_min": urls.FloatField("train_tau_min", "tau_min", DEFAULT.tau_min, low=0.01, high=10.0),
+    "epochs": urls.IntField("train_epochs", "epochs", DEFAULT.epochs, low=1, high=200),
+    "batch_size": urls.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
+    "lr": urls.FloatField("train_lr", "lr", DEFAULT.lr, low=1e-6, high=1.0),
+    "seed": urls.IntField("train_seed", "seed", DEFAULT.seed, high=urls.SEED_MAX, fold=True),
+    "data": urls.ChoiceField("train_data", "data", "full", choices=tuple(SUBSETS)),
+    "binarize": urls.ChoiceField("train_binarize", "binarize", DEFAULT.binarize, choices=BINARIZE),
 }
 # The run area redraws twice a second and the whole page once per epoch; Streamlit's fade of
 # elements waiting to be redrawn would make it blink on a projector.
@@ -88,17 +88,17 @@ def abandon_seconds() -> float:
 def run_threads() -> int:
     """The most torch threads a run may use (it uses fewer when other processes hold cores):
     the cores shared by as many runs as the server allows."""
-    return max(1, (os.cpu_count() or 1) // ui.run_limit())
+    return max(1, (os.cpu_count() or 1) // runs.run_limit())
 
 
 def session_dir() -> Path:
     """This browser session's own folder in the run store: runs/page/<session>."""
-    return ui.session_dir()
+    return runs.session_dir()
 
 
 def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
     field = FIELDS[name]
-    assert isinstance(field, ui.IntField | ui.FloatField)
+    assert isinstance(field, urls.IntField | urls.FloatField)
     return st.number_input(label, field.low, field.high, step=step, key=field.key, **kwargs)
 
 
@@ -168,7 +168,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
             "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
         )
         devices = available_devices()
-        current = ui.current_device()
+        current = models.current_device()
         values["device"] = st.selectbox(
             "Device",
             devices,
@@ -186,7 +186,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
 
 def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     """Build the config, take a server slot and start the worker; errors become messages."""
-    active = st.session_state.get(ui.RUN_KEY)
+    active = st.session_state.get(runs.RUN_KEY)
     if active is not None and not active.done:
         st.warning("A run is already in progress: stop it first.")
         return False
@@ -200,7 +200,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             checkpoint_dir=session_dir(),
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
             history=HISTORY_STEPS,
-            slots=ui.run_slots(),
+            slots=runs.run_slots(),
             threads=requested_threads(),
             max_threads=run_threads(),
             abandon_after=abandon_seconds(),
@@ -208,13 +208,13 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
                 "preset": values["preset"],
                 "device": device_name(config.device),
                 "source": "Train page",
-                "session": ui.session_id(),
+                "session": runs.session_id(),
             },
         ).start()
     except (ValueError, TooManyRunsError) as err:
-        ui.show_error(err)
+        layout.show_error(err)
         return False
-    st.session_state[ui.RUN_KEY] = run
+    st.session_state[runs.RUN_KEY] = run
     return True
 
 
@@ -261,18 +261,18 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
         delta_color="inverse",
         help="The objective with exact one-hot samples on the test images, after each epoch.",
     )
-    ui.chart(
+    layout.chart(
         objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name, changes=snap.changes),
         "relaxed_vs_exact",
         width="stretch",
         key="train_objectives",
     )
-    ui.maths("vae_objective")
-    ui.note(
+    layout.maths("vae_objective")
+    layout.note(
         "Training: each step's batch objective, exponentially smoothed; relaxed is what the gradient "
         "sees, exact samples decode a one-hot draw from q. Test: exact samples, after each epoch."
     )
-    ui.chart(
+    layout.chart(
         diagnostics_figure(curves, snap.total_steps, revision=run.name, changes=snap.changes),
         "diagnostics",
         width="stretch",
@@ -299,7 +299,7 @@ def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
     st.session_state.setdefault(LIVE_TAU_KEY, tau)
     st.session_state.setdefault(LIVE_LR_KEY, lr)
     tau_field, lr_field = FIELDS["tau"], FIELDS["lr"]
-    assert isinstance(tau_field, ui.FloatField) and isinstance(lr_field, ui.FloatField)
+    assert isinstance(tau_field, urls.FloatField) and isinstance(lr_field, urls.FloatField)
     with st.container(horizontal=True, vertical_alignment="bottom"):
         st.number_input("New τ", tau_field.low, tau_field.high, step=0.1, key=LIVE_TAU_KEY, width=140)
         st.number_input(
@@ -324,7 +324,7 @@ def live(run: TrainingRun, shown_epoch: int, shown_at: float) -> None:
     due = shown_epoch == 0 or time.monotonic() - shown_at >= PREVIEW_SECONDS
     if snap.done or (newer and due):
         if snap.checkpoint:
-            ui.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
+            runs.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
     with st.container(horizontal=True):  # buttons as wide as their labels, at any page width
         if snap.status == "paused":
@@ -360,7 +360,7 @@ def outcome(snap: RunSnapshot) -> None:
     if snap.checkpoint is None:
         st.info("The run was stopped before its first step; nothing was saved.")
         return
-    ui.add_session_model(snap.checkpoint)
+    runs.add_session_model(snap.checkpoint)
     for notice in snap.notices:  # what the run store's quota deleted to make room
         st.warning(notice, icon=":material/delete_sweep:")
     verb = "Finished" if snap.status == "finished" else "Stopped"
@@ -371,7 +371,7 @@ def outcome(snap: RunSnapshot) -> None:
         icon=":material/check_circle:",
     )
     with st.container(horizontal=True):
-        ui.download_buttons(snap.checkpoint, "train")
+        models.download_buttons(snap.checkpoint, "train")
 
 
 def show_run(run: TrainingRun) -> None:
@@ -402,15 +402,17 @@ def show_run(run: TrainingRun) -> None:
             icon=":material/image:",
         )
         return
-    ui.note(
+    layout.note(
         f"After epoch {snap.preview.epoch}: 8 test digits (top) over their reconstructions, and 64 digits "
         "decoded from codes drawn from the uniform prior."
     )
     left, right = st.columns([3, 2])
     with left:
-        ui.chart(reconstructions_figure(snap.preview), "reconstructions", width="stretch", key="train_reconstructions")
+        layout.chart(
+            reconstructions_figure(snap.preview), "reconstructions", width="stretch", key="train_reconstructions"
+        )
     with right:
-        ui.chart(prior_samples_figure(snap.preview), "prior_samples", width="stretch", key="train_prior")
+        layout.chart(prior_samples_figure(snap.preview), "prior_samples", width="stretch", key="train_prior")
 
 
 st.title("Train")
@@ -420,15 +422,15 @@ st.caption(
     "30 variables × 10 classes, τ 1.0, batch 100, Adam 1e-3, 10 epochs."
 )
 
-run: TrainingRun | None = st.session_state.get(ui.RUN_KEY)
+run: TrainingRun | None = st.session_state.get(runs.RUN_KEY)
 form_column, run_column = st.columns([1.4, 3], gap="large")
 with form_column:
-    ui.url_state(list(FIELDS.values()))
+    urls.url_state(list(FIELDS.values()))
     values, pressed = settings_form(busy=run is not None and not run.done)
-    ui.write_url(list(FIELDS.values()))
+    urls.write_url(list(FIELDS.values()))
 with run_column, st.container(key="train_run_area"):
     st.html(NO_FADE)
-    train, test = ui.mnist_or_stop()
+    train, test = mnist.splits_or_stop()
     if pressed and start_run(values, train, test):
         st.rerun()  # redraw the form disabled, with the run below it
     if run is None:
