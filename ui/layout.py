@@ -20,7 +20,7 @@ import torch
 from core.figures.style import presenter_view
 from core.runtime.background import BackgroundWorker, Snapshot
 from core.studies.formulas import formula
-from ui.urls import FlagField, url_state, write_url
+from ui import urls
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -108,34 +108,31 @@ def guarded(fn: Callable[[], T]) -> T | None:
 # --- lecture settings: the maths beside every picture, and presenter view ------------------
 # Sidebar toggles kept in the URL on every page (app.py draws them), so a lecture's bookmarks
 # open with the maths shown or hidden and in presenter view.
-MATHS = FlagField("show_maths", "maths", True)
-PRESENTER = FlagField("presenter", "presenter", False)
-LECTURE_FIELDS = (MATHS, PRESENTER)
+MATHS = urls.switch("maths")
+PRESENTER = urls.switch("presenter")
 
 
 def lecture_toggles() -> None:
-    """The sidebar's two lecture switches; their values go into the URL of every page."""
-    url_state(LECTURE_FIELDS)
-    st.toggle("Show the maths", key=MATHS.key, help="Each figure's defining formula and how to read it.")
+    """The sidebar's two lecture switches; the URL of every page keeps them."""
+    urls.open_bookmark((MATHS, PRESENTER))
+    st.toggle(
+        "Show the maths", True, key=MATHS.key, help="Each figure's defining formula and how to read it.", **urls.BOUND
+    )
     st.toggle(
         "Presenter view",
+        False,
         key=PRESENTER.key,
         help="Larger fonts and thicker lines for a projector; secondary captions hidden.",
+        **urls.BOUND,
     )
-    write_url(LECTURE_FIELDS)
-
-
-def _flag(field: FlagField) -> bool:
-    url_state([field])  # a page run alone (a test) still reads the URL
-    return bool(st.session_state[field.key])
 
 
 def maths_on() -> bool:
-    return _flag(MATHS)
+    return bool(urls.first(MATHS, True))
 
 
 def presenter_on() -> bool:
-    return _flag(PRESENTER)
+    return bool(urls.first(PRESENTER, False))
 
 
 def maths(name: str) -> None:

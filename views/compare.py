@@ -15,12 +15,6 @@ MAX_RUNS = 12
 HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
 
 
-def runs_field(catalogue: dict[str, models.RunEntry]) -> urls.ListField:
-    """The selection's URL field; its choices are the runs this server has now."""
-    default = [i for i in catalogue if i.startswith("shipped/")][:2]
-    return urls.ListField("compare_runs", "runs", default, choices=tuple(catalogue), max_count=MAX_RUNS)
-
-
 def table(comparison) -> None:
     frame = pd.DataFrame(comparison.rows).set_index("run")
     styled = frame.style.format(precision=4, na_rep="—").set_properties(subset=comparison.differing, **_css())
@@ -46,20 +40,19 @@ st.caption(
     "to see their per-epoch objectives and temperature on shared axes. The URL keeps the selection."
 )
 catalogue = models.run_catalogue()
-field = runs_field(catalogue)
-urls.url_state([field])
-picked = set(st.session_state[field.key])
-st.session_state[field.key] = [i for i in catalogue if i in picked]  # the picker's order, as a bookmark reopens it
-st.multiselect(
+RUNS = urls.Param("compare_runs", old="runs", options=tuple(catalogue), many=True)  # by run id
+urls.open_bookmark([RUNS])
+picked = st.multiselect(
     "Runs",
-    list(catalogue),
-    format_func=lambda run_id: catalogue[run_id].label,
-    key=field.key,
+    RUNS.options,
+    [i for i in catalogue if i.startswith("shipped/")][:2],
+    key=RUNS.key,
     max_selections=MAX_RUNS,
-    help="Shipped models first, then this session's runs, then every other run saved on this server.",
+    help="Shipped models first, then this session's runs, then every other run saved on this server. A run is "
+    "named by where it is kept: shipped/, page/<session>/, cli/, sweeps/<sweep>/.",
+    **urls.BOUND,
 )
-urls.write_url([field])
-chosen = st.session_state[field.key]
+chosen = [i for i in catalogue if i in picked]  # the picker's order, whatever the order of the clicks
 if not chosen:
     st.info("Pick one or more runs to compare.", icon=":material/compare_arrows:")
     st.stop()

@@ -22,21 +22,18 @@ RAO_CHOICES = (1, 2, 5, 10, 20, 50, 100)
 TEST_DIGITS = 10_000
 MAX_REWARDED_CLASS = 19
 MAX_VARIABLE = 999
-PRESET = urls.ChoiceField("est_preset", "preset", "quadratic", choices=tuple(PRESETS))
-DRAWS = urls.ChoiceField("est_draws", "N", 1000, choices=DRAW_CHOICES)
-TAUS = urls.RangeField("est_taus", "tau", (0.1, 10.0), choices=TAU_GRID)
-RAO = urls.ChoiceField("est_rao", "M", 10, choices=RAO_CHOICES)
-SEED = urls.IntField("est_seed", "seed", 0, high=urls.SEED_MAX, fold=True)
-COMMON = (PRESET, DRAWS, RAO, SEED)
-DECODER = (
-    urls.IntField("est_digit", "digit", 0, high=TEST_DIGITS - 1),
-    urls.IntField("est_variable", "var", 0, high=MAX_VARIABLE),
-)
-TOY = (
-    urls.IntField("est_classes", "K", 10, low=2, high=20),
-    urls.IntField("est_variables", "V", 1, low=1, high=5),
-    urls.IntField("est_rewarded", "reward", 0, high=MAX_REWARDED_CLASS),
-)
+MAX_CLASSES, MAX_VARIABLES = 20, 5
+PRESET = urls.Param("est_preset", old="preset", options=tuple(PRESETS), label=PRESETS.__getitem__)
+DRAWS = urls.Param("est_draws", old="N", options=DRAW_CHOICES)
+TAUS = urls.Param("est_taus", old="tau", options=TAU_GRID, label="{:g}".format, many=True)
+RAO = urls.Param("est_rao", old="M", options=RAO_CHOICES)
+SEED = urls.Param("est_seed", old="seed", low=0, high=urls.SEED_MAX)
+DIGIT = urls.Param("est_digit", old="digit", low=0, high=TEST_DIGITS - 1)
+VARIABLE = urls.Param("est_variable", old="var", low=0, high=MAX_VARIABLE)
+CLASSES = urls.Param("est_classes", old="K", low=2, high=MAX_CLASSES)
+VARIABLES = urls.Param("est_variables", old="V", low=1, high=MAX_VARIABLES)
+REWARDED = urls.Param("est_rewarded", old="reward", low=0, high=MAX_REWARDED_CLASS)
+PARAMS = (PRESET, DRAWS, TAUS, RAO, SEED, DIGIT, VARIABLE, CLASSES, VARIABLES, REWARDED)
 
 
 @st.cache_data(max_entries=64, show_spinner="Estimating gradients…")
@@ -78,54 +75,72 @@ def decoder_comparison(
 
 
 def settings() -> None:
-    st.segmented_control(
-        "Function f", list(PRESETS), format_func=lambda name: PRESETS[name], required=True, key=PRESET.key
+    preset = st.segmented_control(
+        "Function f",
+        PRESET.options,
+        default="quadratic",
+        format_func=PRESET.label,
+        required=True,
+        key=PRESET.key,
+        **urls.BOUND,
     )
     left, middle, right = st.columns(3)
     with left:
-        st.select_slider("Draws N", DRAW_CHOICES, key=DRAWS.key, help="Draws per estimator and temperature.")
+        st.select_slider(
+            "Draws N", DRAW_CHOICES, 1000, key=DRAWS.key, help="Draws per estimator and temperature.", **urls.BOUND
+        )
         st.select_slider(
             "Temperatures τ",
             TAU_GRID,
-            value=urls.initial_value(TAUS),
+            (0.1, 10.0),
+            TAUS.label,
             key=TAUS.key,
             help="Every grid value in this range is computed.",
+            **urls.BOUND,
         )
     with middle:
         st.select_slider(
             "Gumbel-Rao draws M",
             RAO_CHOICES,
+            10,
             key=RAO.key,
             help="Gumbel draws conditioned on the sampled class, averaged per estimate.",
+            **urls.BOUND,
         )
-        st.number_input("Seed", min_value=0, max_value=urls.SEED_MAX, step=1, key=SEED.key)
+        st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
     with right:
-        if st.session_state[PRESET.key] == "decoder":
-            st.number_input("Test digit", min_value=0, max_value=TEST_DIGITS - 1, step=1, key="est_digit")
+        if preset == "decoder":
+            st.number_input("Test digit", 0, TEST_DIGITS - 1, 0, step=1, key=DIGIT.key, **urls.BOUND)
             st.number_input(
                 "Latent variable edited",
-                min_value=0,
-                max_value=MAX_VARIABLE,
+                0,
+                MAX_VARIABLE,
+                0,
                 step=1,
-                key="est_variable",
+                key=VARIABLE.key,
                 help="This variable is the categorical; the others keep the encoder's most likely class.",
+                **urls.BOUND,
             )
         else:
-            st.slider("Classes K", 2, 20, key="est_classes")
+            st.slider("Classes K", 2, MAX_CLASSES, 10, key=CLASSES.key, **urls.BOUND)
             st.slider(
                 "Variables V",
                 1,
-                5,
-                key="est_variables",
+                MAX_VARIABLES,
+                1,
+                key=VARIABLES.key,
                 help="Independent categoricals; the exact gradient enumerates all K^V outcomes.",
+                **urls.BOUND,
             )
             st.number_input(
                 "Rewarded class",
-                min_value=0,
-                max_value=MAX_REWARDED_CLASS,
+                0,
+                MAX_REWARDED_CLASS,
+                0,
                 step=1,
-                key="est_rewarded",
-                disabled=st.session_state[PRESET.key] != "reward",
+                key=REWARDED.key,
+                disabled=preset != "reward",
+                **urls.BOUND,
             )
 
 
@@ -143,7 +158,7 @@ def comparison_for(state) -> tuple[Comparison | None, str]:
                 icon=":material/info:",
             )
             return None, ""
-        digit, variable = int(state["est_digit"]), int(state["est_variable"])
+        digit, variable = int(state[DIGIT.key]), int(state[VARIABLE.key])
         comparison = layout.guarded(
             lambda: decoder_comparison(
                 str(model_path), model_path.stat().st_mtime, models.current_device(), digit, variable, *common
@@ -153,9 +168,9 @@ def comparison_for(state) -> tuple[Comparison | None, str]:
             comparison,
             f"Model {model_path.stem}, test digit {digit}: θ are the encoder's logits for variable {variable}.",
         )
-    preset, rewarded = state[PRESET.key], int(state["est_rewarded"])
+    preset, rewarded = state[PRESET.key], int(state[REWARDED.key])
     comparison = layout.guarded(
-        lambda: toy_comparison(preset, state["est_classes"], state["est_variables"], rewarded, *common)
+        lambda: toy_comparison(preset, state[CLASSES.key], state[VARIABLES.key], rewarded, *common)
     )
     note = (
         "t is evenly spaced in [0, 1]; θ are standard-normal logits from the seed."
@@ -195,9 +210,8 @@ st.caption(
     "∇θ E[f(z)] from the exact gradient? Small problems are enumerated, so the exact gradient "
     "is known; every number below comes from N seeded draws."
 )
-urls.url_state(COMMON + DECODER + TOY)
+urls.open_bookmark(PARAMS)
 settings()
-urls.write_url(COMMON + (TAUS,) + (DECODER if st.session_state[PRESET.key] == "decoder" else TOY))
 comparison, note = comparison_for(st.session_state)
 if comparison is not None:
     results(comparison, note)

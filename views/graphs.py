@@ -25,21 +25,28 @@ PRESET_LABELS = {
     "two_clusters": "Two clusters",
     "random": "Random",
 }
+
+
+def preset_label(name: str) -> str:
+    return PRESET_LABELS.get(name, name)
+
+
 TAU_CHOICES = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 MAX_TAUS = 4
 DRAW_CHOICES = (200, 1000, 2000, 5000)
 STEP_CHOICES = tuple(range(50, 501, 50))
 LEARN_TAUS = (0.1, 0.25, 0.5, 1.0)
 REPORT_EVERY = 10
+MIN_NODES, MAX_NODES = 3, 10
 WORKER_KEY = "graphs_worker"
-N = urls.IntField("graphs_n", "n", 6, low=3, high=10)
-PRESET = urls.ChoiceField("graphs_preset", "preset", "planted_tree", choices=PRESETS)
-SEED = urls.IntField("graphs_seed", "seed", 0, high=urls.SEED_MAX, fold=True)
-TAUS = urls.ListField("graphs_taus", "taus", [0.1, 0.5, 2.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
-DRAWS = urls.ChoiceField("graphs_draws", "draws", 1000, choices=DRAW_CHOICES)
-STEPS = urls.ChoiceField("graphs_steps", "steps", 200, choices=STEP_CHOICES)
-LEARN_TAU = urls.ChoiceField("graphs_learn_tau", "ltau", 0.5, choices=LEARN_TAUS)
-FIELDS = (N, PRESET, SEED, TAUS, DRAWS, STEPS, LEARN_TAU)
+N = urls.Param("graphs_n", old="n", low=MIN_NODES, high=MAX_NODES)
+PRESET = urls.Param("graphs_preset", old="preset", options=PRESETS, label=preset_label)
+SEED = urls.Param("graphs_seed", old="seed", low=0, high=urls.SEED_MAX)
+TAUS = urls.Param("graphs_taus", old="taus", options=TAU_CHOICES, label="{:g}".format, many=True)
+DRAWS = urls.Param("graphs_draws", old="draws", options=DRAW_CHOICES, label="{:,}".format)
+STEPS = urls.Param("graphs_steps", old="steps", options=STEP_CHOICES)
+LEARN_TAU = urls.Param("graphs_learn_tau", old="ltau", options=LEARN_TAUS, label="{:g}".format)
+PARAMS = (N, PRESET, SEED, TAUS, DRAWS, STEPS, LEARN_TAU)
 
 
 @st.cache_data(max_entries=32, show_spinner="Sampling trees…")
@@ -48,11 +55,19 @@ def cached_view(preset: str, n: int, seed: int, taus: tuple[float, ...], draws: 
 
 
 def controls() -> None:
-    st.slider("Nodes n", N.low, N.high, key=N.key)
-    st.selectbox("Scores", PRESET.choices, key=PRESET.key, format_func=lambda name: PRESET_LABELS.get(name, name))
-    st.number_input("Seed", min_value=0, max_value=urls.SEED_MAX, step=1, key=SEED.key)
-    st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
-    st.selectbox("Draws", DRAW_CHOICES, key=DRAWS.key, format_func="{:,}".format)
+    st.slider("Nodes n", MIN_NODES, MAX_NODES, 6, key=N.key, **urls.BOUND)
+    st.selectbox("Scores", PRESETS, PRESETS.index("planted_tree"), preset_label, key=PRESET.key, **urls.BOUND)
+    st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
+    st.multiselect(
+        "Temperatures τ",
+        TAU_CHOICES,
+        [0.1, 0.5, 2.0],
+        TAUS.label,
+        key=TAUS.key,
+        max_selections=MAX_TAUS,
+        **urls.BOUND,
+    )
+    st.selectbox("Draws", DRAW_CHOICES, DRAW_CHOICES.index(1000), DRAWS.label, key=DRAWS.key, **urls.BOUND)
 
 
 def trees_section(view: GraphsView) -> None:
@@ -139,8 +154,8 @@ def learning_section() -> None:
         "straight-through, and the score function on exact Gibbs samples.",
     )
     with left:
-        st.select_slider("Training steps", STEP_CHOICES, key=STEPS.key)
-        st.select_slider("Training temperature τ", LEARN_TAUS, key=LEARN_TAU.key)
+        st.select_slider("Training steps", STEP_CHOICES, 200, key=STEPS.key, **urls.BOUND)
+        st.select_slider("Training temperature τ", LEARN_TAUS, 0.5, LEARN_TAU.label, key=LEARN_TAU.key, **urls.BOUND)
         train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
     with right:
         config = layout.guarded(learning_config)
@@ -155,7 +170,7 @@ def learning_section() -> None:
             show_learning(running[0].snapshot(), running[1])
 
 
-urls.url_state(FIELDS)
+urls.open_bookmark(PARAMS)
 st.title("Graphs")
 st.caption("Random graphs and spanning trees from the Gumbel trick: exact draws, relaxations, and what they sample.")
 settings, main = st.columns([1, 3], gap="large")
@@ -173,4 +188,3 @@ with main:
         graphs_section(shown)
 st.divider()
 learning_section()
-urls.write_url(FIELDS)

@@ -25,6 +25,7 @@ from core.structures import (
 from ui import layout, urls
 
 MAX_ITEMS = 20
+MAX_WEIGHT = 10.0
 DEFAULT_WEIGHTS = [6.0, 4.0, 3.0, 2.0, 1.0, 1.0, 0.5, 0.5]
 KHOT_TAUS = [0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0]
 DRAW_CHOICES = [1000, 10000, 50000]
@@ -32,6 +33,7 @@ SINKHORN_TAUS = [0.03, 0.1, 0.3, 1.0, 3.0]
 SINKHORN_ITERATIONS = [1, 2, 5, 10, 20, 50, 100]
 SORT_TAUS = [0.3, 0.5, 1.0, 2.0]
 MAX_SINKHORN_TAUS, MAX_SINKHORN_ITERATIONS = 4, 5
+MAX_MATRIX, MAX_SORT_ITEMS = 10, 12
 REPORT_EVERY = 10
 SORT_RUN_KEY = "sort_run"
 SORT_DEFAULTS = SortingConfig()
@@ -45,28 +47,26 @@ def default_weight(i: int) -> float:
     return DEFAULT_WEIGHTS[i] if i < len(DEFAULT_WEIGHTS) else 1.0
 
 
-SUBSET_FIELDS = (
-    urls.IntField("subsets_n", "n", 6, low=2, high=MAX_ITEMS),
-    urls.IntField("subsets_k", "k", 3, low=1, high=MAX_ITEMS),
-    urls.ChoiceField("subsets_tau", "tau", 0.5, choices=tuple(KHOT_TAUS)),
-    urls.ChoiceField("subsets_draws", "draws", 10000, choices=tuple(DRAW_CHOICES)),
-    urls.IntField("subsets_seed", "seed", 0, high=urls.SEED_MAX, fold=True),
+SUBSETS = (
+    urls.Param("subsets_n", old="n", low=2, high=MAX_ITEMS),
+    urls.Param("subsets_k", old="k", low=1, high=MAX_ITEMS),
+    urls.Param("subsets_tau", old="tau", options=KHOT_TAUS, label="{:g}".format),
+    urls.Param("subsets_draws", old="draws", options=DRAW_CHOICES, label="{:,}".format),
+    urls.Param("subsets_seed", old="seed", low=0, high=urls.SEED_MAX),
 )
-WEIGHTS = urls.FloatListField("subsets_weights", "w", [], low=0.0, high=10.0, max_count=MAX_ITEMS)
-PERMUTATION_FIELDS = (
-    urls.IntField("perm_n", "pn", 5, low=2, high=10),
-    urls.ListField("perm_taus", "ptaus", [0.1, 0.3, 1.0], choices=tuple(SINKHORN_TAUS), max_count=MAX_SINKHORN_TAUS),
-    urls.ListField(
-        "perm_iters", "iters", [1, 5, 20], choices=tuple(SINKHORN_ITERATIONS), max_count=MAX_SINKHORN_ITERATIONS
-    ),
-    urls.FlagField("perm_noise", "noise", True),
-    urls.IntField("perm_seed", "pseed", 0, high=urls.SEED_MAX, fold=True),
+WEIGHTS = "w"  # the row of weight sliders, as long as the number of items, in one parameter
+PERMUTATIONS = (
+    urls.Param("perm_n", old="pn", low=2, high=MAX_MATRIX),
+    urls.Param("perm_taus", old="ptaus", options=SINKHORN_TAUS, label="{:g}".format, many=True),
+    urls.Param("perm_iters", old="iters", options=SINKHORN_ITERATIONS, many=True),
+    urls.switch("perm_noise", old="noise"),
+    urls.Param("perm_seed", old="pseed", low=0, high=urls.SEED_MAX),
 )
-SORT_FIELDS = (
-    urls.IntField("sort_n", "sn", SORT_DEFAULTS.n, low=3, high=12),
-    urls.ChoiceField("sort_steps", "steps", SORT_DEFAULTS.steps, choices=tuple(range(50, 501, 50))),
-    urls.ChoiceField("sort_tau", "stau", SORT_DEFAULTS.tau, choices=tuple(SORT_TAUS)),
-    urls.IntField("sort_seed", "sseed", 0, high=urls.SEED_MAX, fold=True),
+SORTING = (
+    urls.Param("sort_n", old="sn", low=3, high=MAX_SORT_ITEMS),
+    urls.Param("sort_steps", old="steps", low=50, high=500),
+    urls.Param("sort_tau", old="stau", options=SORT_TAUS, label="{:g}".format),
+    urls.Param("sort_seed", old="sseed", low=0, high=urls.SEED_MAX),
 )
 
 
@@ -74,10 +74,9 @@ def weight_key(i: int) -> str:
     return f"subsets_w{i}"
 
 
-def init_from_url() -> None:
-    """Every setting missing from the session: from the URL, else the session's last, else its default."""
-    urls.url_state(SUBSET_FIELDS + PERMUTATION_FIELDS + SORT_FIELDS)
-    weights = urls.url_value(WEIGHTS) or []
+def init_weights() -> None:
+    """Weight sliders missing from the session: the URL's values, else the defaults."""
+    weights = urls.numbers(WEIGHTS, 0.0, MAX_WEIGHT, MAX_ITEMS)
     for i in range(MAX_ITEMS):
         st.session_state.setdefault(weight_key(i), weights[i] if i < len(weights) else default_weight(i))
 
@@ -150,20 +149,23 @@ def subsets_section() -> None:
         "softmax at temperature τ relaxes that k-hot vector; it sums to k and becomes exact as τ → 0.",
     )
     with controls:
-        st.slider("Number of items", 2, MAX_ITEMS, key="subsets_n", on_change=clamp_k)
-        st.slider("k (items drawn)", 1, MAX_ITEMS, key="subsets_k")
-        st.select_slider("Temperature τ of the relaxed k-hot", KHOT_TAUS, key="subsets_tau")
-        st.selectbox("Draws", DRAW_CHOICES, key="subsets_draws", format_func="{:,}".format)
-        st.number_input("Subset seed", min_value=0, max_value=urls.SEED_MAX, step=1, key="subsets_seed")
+        n = st.slider("Number of items", 2, MAX_ITEMS, 6, key="subsets_n", on_change=clamp_k, **urls.BOUND)
+        st.slider("k (items drawn)", 1, MAX_ITEMS, 3, key="subsets_k", **urls.BOUND)
+        st.select_slider(
+            "Temperature τ of the relaxed k-hot", KHOT_TAUS, 0.5, "{:g}".format, key="subsets_tau", **urls.BOUND
+        )
+        st.selectbox("Draws", DRAW_CHOICES, DRAW_CHOICES.index(10000), "{:,}".format, key="subsets_draws", **urls.BOUND)
+        st.number_input("Subset seed", 0, urls.SEED_MAX, 0, step=1, key="subsets_seed", **urls.BOUND)
         with st.expander("Weights", expanded=True):
             weights = [
-                st.slider(f"Weight of item {i + 1}", 0.0, 10.0, step=0.1, key=weight_key(i))
-                for i in range(st.session_state.subsets_n)
+                st.slider(
+                    f"Weight of item {i + 1}", 0.0, MAX_WEIGHT, step=0.1, key=weight_key(i), persist_state="session"
+                )
+                for i in range(n)
             ]
     state = st.session_state
     k, tau, draws, seed = state.subsets_k, state.subsets_tau, state.subsets_draws, int(state.subsets_seed)
-    urls.write_url(SUBSET_FIELDS)
-    urls.write_param(WEIGHTS, weights)
+    urls.keep_numbers(WEIGHTS, weights)
     with view:
         subsets_view(weights, k, tau, draws, seed)
 
@@ -176,20 +178,29 @@ def permutations_section() -> None:
         "permutation that solves the assignment problem for the perturbed scores.",
     )
     with controls:
-        st.slider("Matrix size n", 2, 10, key="perm_n")
-        st.multiselect("Temperatures τ (rows)", SINKHORN_TAUS, key="perm_taus", max_selections=MAX_SINKHORN_TAUS)
+        st.slider("Matrix size n", 2, MAX_MATRIX, 5, key="perm_n", **urls.BOUND)
+        st.multiselect(
+            "Temperatures τ (rows)",
+            SINKHORN_TAUS,
+            [0.1, 0.3, 1.0],
+            "{:g}".format,
+            key="perm_taus",
+            max_selections=MAX_SINKHORN_TAUS,
+            **urls.BOUND,
+        )
         st.multiselect(
             "Sinkhorn iterations L (columns)",
             SINKHORN_ITERATIONS,
+            [1, 5, 20],
             key="perm_iters",
             max_selections=MAX_SINKHORN_ITERATIONS,
+            **urls.BOUND,
         )
-        st.toggle("Add Gumbel noise", key="perm_noise", help="Off: plain Sinkhorn of the scores.")
-        st.number_input("Permutation seed", min_value=0, max_value=urls.SEED_MAX, step=1, key="perm_seed")
+        st.toggle("Add Gumbel noise", True, key="perm_noise", help="Off: plain Sinkhorn of the scores.", **urls.BOUND)
+        st.number_input("Permutation seed", 0, urls.SEED_MAX, 0, step=1, key="perm_seed", **urls.BOUND)
     state = st.session_state
     taus, iterations = sorted(state.perm_taus), sorted(state.perm_iters)
     n, seed = state.perm_n, int(state.perm_seed)
-    urls.write_url(PERMUTATION_FIELDS)
     with view:
         grid = layout.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
         if grid is None:
@@ -326,13 +337,14 @@ def sorting_section() -> None:
         "2018). Accuracy is measured with the hard permutation. Training runs off the page; Stop ends it early.",
     )
     with controls:
-        st.slider("List length", 3, 12, key="sort_n")
-        st.slider("Training steps", 50, 500, step=50, key="sort_steps")
-        st.select_slider("Training temperature τ", SORT_TAUS, key="sort_tau")
-        st.number_input("Training seed", min_value=0, max_value=urls.SEED_MAX, step=1, key="sort_seed")
+        st.slider("List length", 3, MAX_SORT_ITEMS, SORT_DEFAULTS.n, key="sort_n", **urls.BOUND)
+        st.slider("Training steps", 50, 500, SORT_DEFAULTS.steps, step=50, key="sort_steps", **urls.BOUND)
+        st.select_slider(
+            "Training temperature τ", SORT_TAUS, SORT_DEFAULTS.tau, "{:g}".format, key="sort_tau", **urls.BOUND
+        )
+        st.number_input("Training seed", 0, urls.SEED_MAX, 0, step=1, key="sort_seed", **urls.BOUND)
         train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
     state = st.session_state
-    urls.write_url(SORT_FIELDS)
     with view:
         config = layout.guarded(
             lambda: SortingConfig(n=state.sort_n, steps=state.sort_steps, tau=state.sort_tau, seed=int(state.sort_seed))
@@ -353,7 +365,8 @@ def sorting_section() -> None:
             st.info("Press Train: it takes a few seconds on a CPU.")
 
 
-init_from_url()
+urls.open_bookmark(SUBSETS + PERMUTATIONS + SORTING)
+init_weights()
 st.title("Subsets & permutations")
 subsets_section()
 st.divider()

@@ -14,13 +14,15 @@ TAU_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DRAW_CHOICES = (1000, 10000, 100000)
 MAX_TAUS = 6
 LOGIT_RANGE = (-5.0, 5.0)
-CLASSES = urls.IntField("classes", "k", 3, low=2, high=MAX_CLASSES)
-PRESET = urls.ChoiceField("preset", "preset", "two modes", choices=PRESET_NAMES)
-TAUS = urls.ListField("taus", "taus", [0.1, 0.5, 1.0, 5.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
-SEED = urls.IntField("seed", "seed", 0, high=urls.SEED_MAX, fold=True)
-DRAWS = urls.ChoiceField("draws", "n", 10000, choices=DRAW_CHOICES)
-LOGITS = urls.FloatListField("logits", "logits", [], *LOGIT_RANGE, max_count=MAX_CLASSES)
-FIELDS = (CLASSES, PRESET, TAUS, SEED, DRAWS)
+MIN_CLASSES = 2
+PRESET_DEFAULT = "two modes"
+TAU_DEFAULT = [0.1, 0.5, 1.0, 5.0]
+CLASSES = urls.Param("classes", old="k", low=MIN_CLASSES, high=MAX_CLASSES)
+PRESET = urls.Param("preset", options=PRESET_NAMES)
+TAUS = urls.Param("taus", options=TAU_CHOICES, label="{:g}".format, many=True)
+SEED = urls.Param("seed", low=0, high=urls.SEED_MAX)
+DRAWS = urls.Param("draws", old="n", options=DRAW_CHOICES, label="{:,}".format)
+LOGITS = "logits"  # the row of logit sliders, as long as the number of classes, in one parameter
 
 
 def logit_key(i: int) -> str:
@@ -37,29 +39,46 @@ def resample() -> None:
     st.session_state[SEED.key] = (st.session_state[SEED.key] + 1) % (urls.SEED_MAX + 1)
 
 
-def init_logits() -> None:
+def init_logits(classes: int, preset: str) -> None:
     """Logit sliders missing from the session: the URL's values, else the preset's."""
     state = st.session_state
-    if all(logit_key(i) in state for i in range(state[CLASSES.key])):
+    if all(logit_key(i) in state for i in range(classes)):
         return
-    preset = logit_preset(state[PRESET.key], state[CLASSES.key])
-    url = urls.url_value(LOGITS) or []
-    for i, value in enumerate(preset):
+    url = urls.numbers(LOGITS, *LOGIT_RANGE, MAX_CLASSES)
+    for i, value in enumerate(logit_preset(preset, classes)):
         state.setdefault(logit_key(i), url[i] if i < len(url) else value)
 
 
 def controls() -> list[float]:
-    st.slider("Number of classes", CLASSES.low, CLASSES.high, key=CLASSES.key, on_change=apply_preset)
-    st.selectbox("Preset", PRESET.choices, key=PRESET.key, on_change=apply_preset)
+    classes = st.slider(
+        "Number of classes", MIN_CLASSES, MAX_CLASSES, 3, key=CLASSES.key, on_change=apply_preset, **urls.BOUND
+    )
+    preset = st.selectbox(
+        "Preset",
+        PRESET_NAMES,
+        PRESET_NAMES.index(PRESET_DEFAULT),
+        key=PRESET.key,
+        on_change=apply_preset,
+        **urls.BOUND,
+    )
+    init_logits(classes, preset or PRESET_DEFAULT)
     with st.expander("Logits", expanded=True):
         logits = [
-            st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i))
-            for i in range(st.session_state[CLASSES.key])
+            st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i), persist_state="session")
+            for i in range(classes)
         ]
-    st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
-    st.number_input("Seed", min_value=0, max_value=urls.SEED_MAX, step=1, key=SEED.key)
+    st.multiselect(
+        "Temperatures τ",
+        TAU_CHOICES,
+        TAU_DEFAULT,
+        format_func=TAUS.label,
+        key=TAUS.key,
+        max_selections=MAX_TAUS,
+        **urls.BOUND,
+    )
+    st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
     st.button("Resample", on_click=resample, icon=":material/casino:", width="stretch")
-    st.selectbox("Gumbel-max draws", DRAW_CHOICES, key=DRAWS.key, format_func="{:,}".format)
+    st.selectbox("Gumbel-max draws", DRAW_CHOICES, DRAW_CHOICES.index(10000), DRAWS.label, key=DRAWS.key, **urls.BOUND)
     return logits
 
 
@@ -122,15 +141,12 @@ def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> N
 @layout.timed("temperature")
 def temperature_view() -> None:
     """Controls and charts: a slider move reruns this part only, not the sidebar and title."""
-    urls.url_state(FIELDS)
-    init_logits()
     left_column, view = st.columns([1, 3], gap="large")
     with left_column:
         logits = controls()
     state = st.session_state
     taus = sorted(state[TAUS.key])
-    urls.write_url(FIELDS)
-    urls.write_param(LOGITS, logits)
+    urls.keep_numbers(LOGITS, logits)
     with view:
         if not taus:
             st.warning("Pick at least one temperature.")
@@ -138,6 +154,7 @@ def temperature_view() -> None:
             pictures(logits, taus, int(state[SEED.key]), state[DRAWS.key])
 
 
+urls.open_bookmark((CLASSES, PRESET, TAUS, SEED, DRAWS))
 st.title("Temperature")
 st.caption(
     "A Gumbel-Softmax sample is softmax((logits + Gumbel noise) / τ). Small τ: nearly one-hot, "

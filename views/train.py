@@ -50,26 +50,34 @@ ESTIMATOR_HELP = (
     "the score-function gradient with a leave-one-out baseline over 4 samples per image."
 )
 SUBSETS_BY_SIZE = {sizes: name for name, sizes in SUBSETS.items()}
-# The form's settings, mirrored in the URL; the defaults are the seed's preset (TrainConfig's).
 DEFAULT = TrainConfig()
-FIELDS = {
-    "preset": urls.ChoiceField("train_preset", "preset", "faithful", choices=tuple(PRESETS)),
-    "estimator": urls.ChoiceField(
-        "train_estimator", "estimator", DEFAULT.estimator, choices=ESTIMATORS, aliases=tuple(ALIASES.items())
-    ),
-    "rao_samples": urls.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
-    "tau": urls.FloatField("train_tau", "tau", DEFAULT.tau, low=0.01, high=10.0),
-    "anneal": urls.FlagField("train_anneal", "anneal", False),
-    "anneal_rate": urls.FloatField("train_anneal_rate", "anneal_rate", ANNEAL_RATE, low=0.0, high=1.0),
-    "anneal_every": urls.IntField("train_anneal_every", "anneal_every", ANNEAL_EVERY, low=1, high=100_000),
-    "tau_min": urls.FloatField("train_tau_min", "tau_min", DEFAULT.tau_min, low=0.01, high=10.0),
-    "epochs": urls.IntField("train_epochs", "epochs", DEFAULT.epochs, low=1, high=200),
-    "batch_size": urls.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
-    "lr": urls.FloatField("train_lr", "lr", DEFAULT.lr, low=1e-6, high=1.0),
-    "seed": urls.IntField("train_seed", "seed", DEFAULT.seed, high=urls.SEED_MAX, fold=True),
-    "data": urls.ChoiceField("train_data", "data", "full", choices=tuple(SUBSETS)),
-    "binarize": urls.ChoiceField("train_binarize", "binarize", DEFAULT.binarize, choices=BINARIZE),
-}
+
+
+def preset_label(name: str) -> str:
+    return PRESET_LABELS.get(name, name)
+
+
+def estimator_label(name: str) -> str:
+    return SHORT_LABELS.get(name, name.replace("_", " "))
+
+
+# The form's settings in the URL (older bookmarks name them without "train_"); the defaults
+# are the seed's preset (TrainConfig's).
+PRESET = urls.Param("train_preset", old="preset", options=tuple(PRESETS), label=preset_label)
+ESTIMATOR = urls.Param("train_estimator", old="estimator", options=ESTIMATORS, label=estimator_label, aliases=ALIASES)
+RAO = urls.Param("train_rao", old="rao", low=1, high=100)
+TAU = urls.Param("train_tau", old="tau", low=0.01, high=10.0)
+ANNEAL = urls.switch("train_anneal", old="anneal")
+RATE = urls.Param("train_anneal_rate", old="anneal_rate", low=0.0, high=1.0)
+EVERY = urls.Param("train_anneal_every", old="anneal_every", low=1, high=100_000)
+TAU_MIN = urls.Param("train_tau_min", old="tau_min", low=0.01, high=10.0)
+EPOCHS = urls.Param("train_epochs", old="epochs", low=1, high=200)
+BATCH = urls.Param("train_batch", old="batch", low=1, high=10_000)
+LR = urls.Param("train_lr", old="lr", low=1e-6, high=1.0)
+SEED = urls.Param("train_seed", old="seed", low=0, high=urls.SEED_MAX)
+DATA = urls.Param("train_data", old="data", options=tuple(SUBSETS), label=SUBSET_LABELS.__getitem__)
+PIXELS = urls.Param("train_binarize", old="binarize", options=BINARIZE, label=BINARIZE_LABELS.__getitem__)
+PARAMS = (PRESET, ESTIMATOR, RAO, TAU, ANNEAL, RATE, EVERY, TAU_MIN, EPOCHS, BATCH, LR, SEED, DATA, PIXELS)
 # The run area redraws twice a second and the whole page once per epoch; Streamlit's fade of
 # elements waiting to be redrawn would make it blink on a projector.
 NO_FADE = (
@@ -96,10 +104,9 @@ def session_dir() -> Path:
     return runs.session_dir()
 
 
-def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
-    field = FIELDS[name]
-    assert isinstance(field, urls.IntField | urls.FloatField)
-    return st.number_input(label, field.low, field.high, step=step, key=field.key, **kwargs)
+def _number(label: str, param: urls.Param, default: float, step: float, **kwargs: Any) -> Any:
+    """A number in the form, bounded by its parameter's range."""
+    return st.number_input(label, param.low, param.high, default, step=step, key=param.key, **kwargs, **urls.BOUND)
 
 
 def annealing_settings() -> dict[str, Any]:
@@ -107,12 +114,14 @@ def annealing_settings() -> dict[str, Any]:
         return {
             "anneal": st.checkbox(
                 "Anneal τ during training",
-                key="train_anneal",
+                False,
+                key=ANNEAL.key,
                 help="τ = max(τ min, τ·exp(−rate·step)), updated every few steps (Jang et al. 2017).",
+                **urls.BOUND,
             ),
-            "anneal_rate": _number("Rate per step", "anneal_rate", 1e-5, format="%.1e"),
-            "anneal_every": _number("Update every (steps)", "anneal_every", 100),
-            "tau_min": _number("τ min", "tau_min", 0.1),
+            "anneal_rate": _number("Rate per step", RATE, ANNEAL_RATE, 1e-5, format="%.1e"),
+            "anneal_every": _number("Update every (steps)", EVERY, ANNEAL_EVERY, 100),
+            "tau_min": _number("τ min", TAU_MIN, DEFAULT.tau_min, 0.1),
         }
 
 
@@ -122,48 +131,57 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
         values = {
             "preset": st.selectbox(
                 "Model",
-                list(PRESETS),
-                format_func=lambda p: PRESET_LABELS.get(p, p),
-                key="train_preset",
+                PRESET.options,
+                PRESET.options.index("faithful"),
+                preset_label,
+                key=PRESET.key,
+                **urls.BOUND,
                 help="Faithful and linear: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
                 "Faithful keeps the seed's ReLU on the encoder's logits; linear drops it. "
                 "Jang et al.: 20 variables of 10 classes, plain logits.",
             ),
             "estimator": st.radio(
                 "Gradient estimator",
-                list(ESTIMATORS),
-                format_func=lambda e: SHORT_LABELS.get(e, e.replace("_", " ")),
-                key="train_estimator",
+                ESTIMATORS,
+                ESTIMATORS.index(DEFAULT.estimator),
+                estimator_label,
+                key=ESTIMATOR.key,
                 help=ESTIMATOR_HELP,
+                **urls.BOUND,
             ),
             "rao_samples": _number(
                 "Gumbel-Rao draws",
-                "rao_samples",
+                RAO,
+                DEFAULT.rao_samples,
                 1,
                 help="Conditional Gumbel draws averaged per step; used by Gumbel-Rao only.",
             ),
-            "tau": _number("Temperature τ", "tau", 0.1, help="The start value when annealing."),
+            "tau": _number("Temperature τ", TAU, DEFAULT.tau, 0.1, help="The start value when annealing."),
         }
         values |= annealing_settings()
         left, right = st.columns(2)
         with left:
-            values["epochs"] = _number("Epochs", "epochs", 1)
-            values["lr"] = _number("Learning rate", "lr", 1e-4, format="%.1e", help="Adam.")
+            values["epochs"] = _number("Epochs", EPOCHS, DEFAULT.epochs, 1)
+            values["lr"] = _number("Learning rate", LR, DEFAULT.lr, 1e-4, format="%.1e", help="Adam.")
         with right:
-            values["batch_size"] = _number("Batch size", "batch_size", 10)
-            values["seed"] = _number("Seed", "seed", 1)
+            values["batch_size"] = _number("Batch size", BATCH, DEFAULT.batch_size, 10)
+            values["seed"] = _number("Seed", SEED, DEFAULT.seed, 1)
         values["data"] = st.selectbox(
             "Data",
-            list(SUBSETS),
-            format_func=lambda name: SUBSET_LABELS[name],
-            key="train_data",
+            DATA.options,
+            DATA.options.index("full"),
+            DATA.label,
+            key=DATA.key,
+            **urls.BOUND,
             help="Training / test images. A subset trains in seconds: good for a quick demo.",
         )
         values["binarize"] = st.selectbox(
             "Pixels",
-            list(BINARIZE),
-            format_func=lambda name: BINARIZE_LABELS[name],
-            key="train_binarize",
+            PIXELS.options,
+            PIXELS.options.index(DEFAULT.binarize),
+            PIXELS.label,
+            key=PIXELS.key,
+            **urls.BOUND,
             help="Grey levels scored with binary cross-entropy, as the seed; or binarized MNIST as the "
             "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
         )
@@ -298,13 +316,9 @@ def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
     tau, lr = (last.tau, last.lr) if last else (run.config.tau, run.config.lr)
     st.session_state.setdefault(LIVE_TAU_KEY, tau)
     st.session_state.setdefault(LIVE_LR_KEY, lr)
-    tau_field, lr_field = FIELDS["tau"], FIELDS["lr"]
-    assert isinstance(tau_field, urls.FloatField) and isinstance(lr_field, urls.FloatField)
     with st.container(horizontal=True, vertical_alignment="bottom"):
-        st.number_input("New τ", tau_field.low, tau_field.high, step=0.1, key=LIVE_TAU_KEY, width=140)
-        st.number_input(
-            "New learning rate", lr_field.low, lr_field.high, step=1e-4, format="%.1e", key=LIVE_LR_KEY, width=180
-        )
+        st.number_input("New τ", TAU.low, TAU.high, step=0.1, key=LIVE_TAU_KEY, width=140)
+        st.number_input("New learning rate", LR.low, LR.high, step=1e-4, format="%.1e", key=LIVE_LR_KEY, width=180)
         st.button(
             "Apply now",
             on_click=apply_changes,
@@ -422,12 +436,11 @@ st.caption(
     "30 variables × 10 classes, τ 1.0, batch 100, Adam 1e-3, 10 epochs."
 )
 
+urls.open_bookmark(PARAMS)
 run: TrainingRun | None = st.session_state.get(runs.RUN_KEY)
 form_column, run_column = st.columns([1.4, 3], gap="large")
 with form_column:
-    urls.url_state(list(FIELDS.values()))
     values, pressed = settings_form(busy=run is not None and not run.done)
-    urls.write_url(list(FIELDS.values()))
 with run_column, st.container(key="train_run_area"):
     st.html(NO_FADE)
     train, test = mnist.splits_or_stop()
