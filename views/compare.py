@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.figures.compare import comparison_figure
-from core.store.runs import compare_runs
-from ui import models, urls
+from core.figures.compare import comparison_figure, setting_text
+from core.store.runs import SETTING_COLUMNS, compare_runs
+from ui import layout, models, urls
 
 MAX_RUNS = 12
 HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
@@ -17,7 +17,8 @@ HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
 
 def table(comparison) -> None:
     frame = pd.DataFrame(comparison.rows).set_index("run")
-    styled = frame.style.format(precision=4, na_rep="—").set_properties(subset=comparison.differing, **_css())
+    by_kind = {column: setting_text for column in SETTING_COLUMNS}
+    styled = frame.style.format(by_kind, precision=4, na_rep="—").set_properties(subset=comparison.differing, **_css())
     st.dataframe(styled, width="stretch", key="compare_table")
     note = ", ".join(comparison.differing) if comparison.differing else "none: the runs share every setting"
     st.caption(f"Highlighted: the settings that differ between the chosen runs ({note}).")
@@ -58,5 +59,5 @@ if not chosen:
     st.stop()
 entries = {catalogue[i].label: (catalogue[i].source, catalogue[i].metadata) for i in chosen}
 comparison = compare_runs(entries)
-st.plotly_chart(comparison_figure(comparison.labels, comparison.histories), width="stretch", key="compare_curves")
+layout.chart(comparison_figure(comparison.labels, comparison.histories), width="stretch", key="compare_curves")
 table(comparison)

@@ -116,7 +116,7 @@ def draw(snap: SweepSnapshot) -> None:
     trial_table(snap)
     keys = varying([t.trial for t in snap.trials])
     labels = [trial_label(t.trial, keys) for t in snap.trials]
-    st.plotly_chart(sweep_figure(labels, [t.points for t in snap.trials]), width="stretch", key="sweep_overlay")
+    layout.chart(sweep_figure(labels, [t.points for t in snap.trials]), width="stretch", key="sweep_overlay")
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
