@@ -284,6 +284,7 @@ def test_train_live_run_stop_and_pick_the_model(server, page):
     from playwright.sync_api import expect
 
     open_page(page, server, "train?data=tiny&epochs=50")
+    assert url_params(page) == {"train_data": ["Tiny (1k / 500)"], "train_epochs": ["50"]}  # today's names, bound
     page.get_by_role("button", name="Start training").click()
     progress = page.get_by_test_id("stProgress")
     expect(progress).to_contain_text(re.compile(r"step \d+ of 500", re.IGNORECASE), timeout=60_000)

@@ -5,8 +5,6 @@ whole-number widget (Streamlit 1.67 stops the page on `?seed=inf`); today's book
 names, lists joined by commas, old words) are rewritten before the page runs again; a row of
 sliders as long as another setting says is kept in one parameter by hand."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -20,10 +18,6 @@ BOUND: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
 ON_OFF = {"1": True, "on": True, "yes": True, "0": False, "off": False, "no": False}
 
 
-def short(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def number(text: str) -> float | None:
     with suppress(ValueError):
         return float(text)
@@ -33,7 +27,8 @@ def number(text: str) -> float | None:
 @dataclass(frozen=True)
 class Param:
     """A bound widget's parameter: its key, its name in older bookmarks, and its range or its
-    options with the format_func that names them in the URL (a list's names hold no comma)."""
+    options with the format_func that names them in the URL (a list's names hold no comma; a
+    number's name is its `{:g}`, as bookmarks wrote it)."""
 
     key: str
     old: str = ""
@@ -56,10 +51,10 @@ class Param:
         if value is None or not math.isfinite(value):
             return texts[-1:] if value is None else []
         kept = min(max(value, self.low), self.high)
-        return texts[-1:] if kept == value else [short(kept)]
+        return texts[-1:] if kept == value else [str(kept)]
 
     def option(self, word: str) -> Any:
-        return next((o for o in self.options if word in (str(o), short(o), self.label(o))), self.aliases.get(word))
+        return next((o for o in self.options if word in (str(o), self.label(o))), self.aliases.get(word))
 
 
 def switch(key: str, old: str = "") -> Param:
@@ -75,8 +70,7 @@ def open_bookmark(params: Sequence[Param]) -> None:
             texts = param.rewrite(query.get_all(name))
             if (name, texts) != (param.key, query.get_all(name)):
                 del query[name]
-                if texts:
-                    query[param.key] = texts
+                query.update({param.key: texts} if texts else {})
                 changed = True
     if changed:
         st.rerun()
@@ -86,9 +80,9 @@ def first(param: Param, default: Any) -> Any:
     """A setting's value before its widget is drawn this run (a page run alone has no sidebar)."""
     if param.key in st.session_state:
         return st.session_state[param.key]
-    text = (param.rewrite(st.query_params.get_all(param.key) or [""]) or [""])[-1]
-    found = param.option(text) if param.options else number(text)
-    return default if found is None else type(default)(found)
+    texts = st.query_params.get_all(param.key)
+    found = [param.option(t) if param.options else number(t) for t in param.rewrite(texts)] if texts else []
+    return default if not found or found[-1] is None else type(default)(found[-1])
 
 
 def numbers(name: str, low: float, high: float, most: int) -> list[float]:
@@ -100,6 +94,6 @@ def numbers(name: str, low: float, high: float, most: int) -> list[float]:
 
 
 def keep_numbers(name: str, values: Sequence[float]) -> None:
-    text = ",".join(short(float(v)) for v in values)
+    text = ",".join(f"{v:g}" for v in values)
     if st.query_params.get(name) != text:
         st.query_params[name] = text

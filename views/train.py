@@ -51,20 +51,12 @@ ESTIMATOR_HELP = (
 )
 SUBSETS_BY_SIZE = {sizes: name for name, sizes in SUBSETS.items()}
 DEFAULT = TrainConfig()
-
-
-def preset_label(name: str) -> str:
-    return PRESET_LABELS.get(name, name)
-
-
-def estimator_label(name: str) -> str:
-    return SHORT_LABELS.get(name, name.replace("_", " "))
-
-
 # The form's settings in the URL (older bookmarks name them without "train_"); the defaults
 # are the seed's preset (TrainConfig's).
-PRESET = urls.Param("train_preset", old="preset", options=tuple(PRESETS), label=preset_label)
-ESTIMATOR = urls.Param("train_estimator", old="estimator", options=ESTIMATORS, label=estimator_label, aliases=ALIASES)
+PRESET = urls.Param("train_preset", old="preset", options=tuple(PRESETS), label=lambda p: PRESET_LABELS.get(p, p))
+ESTIMATOR = urls.Param(
+    "train_estimator", old="estimator", options=ESTIMATORS, aliases=ALIASES, label=lambda e: SHORT_LABELS.get(e, e)
+)
 RAO = urls.Param("train_rao", old="rao", low=1, high=100)
 TAU = urls.Param("train_tau", old="tau", low=0.01, high=10.0)
 ANNEAL = urls.switch("train_anneal", old="anneal")
@@ -133,7 +125,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
                 "Model",
                 PRESET.options,
                 PRESET.options.index("faithful"),
-                preset_label,
+                PRESET.label,
                 key=PRESET.key,
                 **urls.BOUND,
                 help="Faithful and linear: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
@@ -144,7 +136,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
                 "Gradient estimator",
                 ESTIMATORS,
                 ESTIMATORS.index(DEFAULT.estimator),
-                estimator_label,
+                ESTIMATOR.label,
                 key=ESTIMATOR.key,
                 help=ESTIMATOR_HELP,
                 **urls.BOUND,
