@@ -6,27 +6,27 @@ page file alone (no sidebar, no wide layout) until app.py has run once on the se
 
 import streamlit as st
 
-import ui
 from core.runtime.device import available_devices, device_label
+from ui import layout, models, pages, runs
 
 st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
-ui.leave_a_core_for_the_page()
+layout.leave_a_core_for_the_page()
 
 navigation = st.navigation(
-    [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(ui.PAGES)]
+    [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(pages.PAGES)]
 )
 
 with st.sidebar:
     st.selectbox(
         "Device",
         available_devices(),
-        key=ui.DEVICE_KEY,
+        key=models.DEVICE_KEY,
         format_func=device_label,
         help="Where models run. CUDA is used when a GPU is present.",
     )
-    ui.model_picker()
-    ui.model_transfer()
-    ui.lecture_toggles()
-    ui.keep_run_alive()
+    models.model_picker()
+    models.model_transfer()
+    layout.lecture_toggles()
+    runs.keep_run_alive()
 
 navigation.run()

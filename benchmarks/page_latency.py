@@ -83,9 +83,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-browser", action="store_true", help="skip the start-up measurement")
     args = parser.parse_args()
-    import ui
+    from ui import layout
 
-    ui.leave_a_core_for_the_page()  # as app.py does for the server
+    layout.leave_a_core_for_the_page()  # as app.py does for the server
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"server time per interaction over {args.repeats} reruns (load average {load}):")
     report("Temperature: logit slider move", timed_reruns("views/temperature.py", slider_move, args.repeats))

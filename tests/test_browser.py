@@ -139,6 +139,50 @@ def test_temperature_slider_changes_charts(server, page):
     shot(page, "temperature")
 
 
+def url_params(page) -> dict[str, list[str]]:
+    """The address bar's query, every value of each parameter."""
+    script = (
+        "() => { const q = new URLSearchParams(location.search);"
+        " return Object.fromEntries([...q.keys()].map(k => [k, q.getAll(k)])); }"
+    )
+    return page.evaluate(script)
+
+
+def slider_value(page, label: str) -> str:
+    return (
+        page.locator('[data-testid="stSlider"]')
+        .filter(has_text=label)
+        .get_by_role("slider")
+        .get_attribute("aria-valuenow")
+    )
+
+
+def test_a_bookmark_opens_with_its_values_and_the_url_follows_the_widgets(server, page):
+    open_page(page, server, "temperature?k=4&taus=0.5,2&seed=7&n=1000")  # today's names and forms
+    page.wait_for_selector(PLOTS)
+    assert url_params(page) | {"logits": []} == {
+        "classes": ["4"],
+        "taus": ["0.5", "2"],
+        "seed": ["7"],
+        "draws": ["1,000"],
+        "logits": [],
+    }
+    assert slider_value(page, "Number of classes") == "4"
+    nudge_slider(page, "Number of classes", "ArrowRight", 1)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('classes') === '5'", timeout=60_000)
+    settle(page)
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link", name="Graphs", exact=True).click()
+    settle(page)
+    assert "classes" not in url_params(page)  # another page's URL holds its own settings
+    nav.get_by_role("link", name="Temperature", exact=True).click()
+    settle(page)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('classes') === '5'", timeout=60_000)
+    assert url_params(page)["seed"] == ["7"] and slider_value(page, "Number of classes") == "5"
+    no_errors(page)
+    shot(page, "bookmark")
+
+
 def decoded_digit(page) -> str:
     """The decoded digit's picture address: a media URL named by a hash of the PNG's bytes."""
     image = page.locator('[data-testid="stImage"]').filter(has_text="Decoded digit").locator("img")
@@ -179,7 +223,7 @@ def test_estimators_classes_change_the_figure(server, page):
     assert after != before, "changing K did not redraw the estimator figure"
     settle(page)
     assert norm.inner_text() != norm_before
-    assert page.evaluate("() => new URLSearchParams(location.search).get('K')") not in (None, "10")
+    assert page.evaluate("() => new URLSearchParams(location.search).get('est_classes')") not in (None, "10")
     no_errors(page)
     shot(page, "estimators")
 
@@ -196,7 +240,7 @@ def test_structures_k_and_training(server, page):
         timeout=60_000,
     )
     settle(page)
-    assert "k=4" in page.url
+    assert "subsets_k=4" in page.url
     page.get_by_role("button", name="Train").click()
     page.wait_for_selector('[data-testid="stMetric"]:has-text("Element accuracy")', timeout=120_000)
     settle(page)
@@ -213,7 +257,7 @@ def test_graphs_n_changes_the_drawing_and_learning_shows_progress(server, page):
     nudge_slider(page, "Nodes n", "ArrowRight", 1)
     assert wait_for_change(page, 0, before, timeout=60) != before
     settle(page)
-    assert "n=7" in page.url
+    assert "graphs_n=7" in page.url  # opened with today's short names, rewritten into the bound ones
     no_errors(page)
     page.get_by_role("button", name="Train").click()
     progress = page.locator('[data-testid="stProgress"]')
@@ -240,6 +284,7 @@ def test_train_live_run_stop_and_pick_the_model(server, page):
     from playwright.sync_api import expect
 
     open_page(page, server, "train?data=tiny&epochs=50")
+    assert url_params(page) == {"train_data": ["Tiny (1k / 500)"], "train_epochs": ["50"]}  # today's names, bound
     page.get_by_role("button", name="Start training").click()
     progress = page.get_by_test_id("stProgress")
     expect(progress).to_contain_text(re.compile(r"step \d+ of 500", re.IGNORECASE), timeout=60_000)
@@ -307,7 +352,7 @@ def test_a_sweep_runs_on_ray_and_its_overlay_grows(server, page):
     page.get_by_text("Open these runs in Compare").click()  # the stopped trials, in Compare
     page.wait_for_selector(PLOTS, timeout=60_000)
     settle(page)
-    assert "runs=sweeps" in page.url
+    assert "compare_runs=sweeps" in page.url
     assert len(plot_data(page, 0)) == 2 * 4  # two runs × (relaxed, exact samples, test, τ)
     no_errors(page)
     shot(page, "compare")

@@ -6,7 +6,7 @@ import pytest
 
 from core.figures.style import FONT_SIZE, figure, presenter_view
 from core.studies.formulas import FORMULAS, formula
-from tests.apptest import run_page
+from tests.apptest import bound, run_page
 
 
 def fonts(app) -> list[float]:
@@ -43,14 +43,18 @@ def test_every_page_shows_the_maths_only_when_asked(page, data_root):
     assert not hidden.exception and len(hidden.latex) == 0
 
 
-def test_the_sidebar_toggles_write_the_url():
+def test_the_sidebar_toggles_live_in_the_url():
     app = run_page("app.py")
-    assert app.toggle(key="show_maths").value is True and app.toggle(key="presenter").value is False
+    assert bound(app) | {"maths": True, "presenter": False} == bound(app)  # bound, at their defaults
+    assert not app.query_params  # defaults are left out of the URL
     app.toggle(key="presenter").set_value(True).run()
-    app.toggle(key="show_maths").set_value(False).run()
-    assert "on" in app.query_params["presenter"]
-    assert "off" in app.query_params["maths"]
+    app.toggle(key="maths").set_value(False).run()
+    assert bound(app) | {"maths": False, "presenter": True} == bound(app)
     assert len(app.latex) == 0
+    bookmark = run_page("app.py", presenter="on", maths="off")  # the words bookmarks used before the binding
+    assert bookmark.toggle(key="presenter").value is True and bookmark.toggle(key="maths").value is False
+    assert dict(bookmark.query_params) == {"presenter": "true", "maths": "false"}
+    assert len(bookmark.latex) == 0
 
 
 def test_presenter_view_enlarges_figures_and_hides_secondary_captions():

@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import core.data as data
-import ui
 from core.data import RAW_FILES, MissingDataError, download_mnist, mnist_present
 from tests.apptest import REPO
+from ui import mnist
 
 FAKE = {name: (name * 5000).encode() for name in RAW_FILES}
 
@@ -88,7 +88,7 @@ def test_the_whole_download_has_a_deadline(tmp_path, fake_md5, monkeypatch):
 def test_the_train_page_offers_the_download_and_says_why_it_failed(tmp_path, monkeypatch):
     monkeypatch.setenv("GUMBEL_LAB_DATA", str(tmp_path / "empty"))
     monkeypatch.setattr(
-        ui, "download_mnist", lambda *a, **k: (_ for _ in ()).throw(MissingDataError("offline: place the files"))
+        mnist, "download_mnist", lambda *a, **k: (_ for _ in ()).throw(MissingDataError("offline: place the files"))
     )
     at = AppTest.from_file(str(REPO / "views" / "train.py"), default_timeout=60).run()
     assert not at.exception
@@ -106,7 +106,7 @@ def test_a_successful_download_opens_the_page(tmp_path, monkeypatch, data_root):
         progress(1, 1)
         return root / "MNIST" / "raw"
 
-    monkeypatch.setattr(ui, "download_mnist", fake_download)
+    monkeypatch.setattr(mnist, "download_mnist", fake_download)
     at = AppTest.from_file(str(REPO / "views" / "train.py"), default_timeout=60).run()
     at.button(key="download_mnist").click().run()
     assert not at.exception and not at.error

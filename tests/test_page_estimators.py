@@ -8,10 +8,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import ui
 from core.store.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE, VAEConfig
-from tests.apptest import metric, run_page
+from tests.apptest import bound, metric, run_page
+from ui import models
 
 
 def page(**query: str):
@@ -24,14 +24,14 @@ def first_trace_y(at: AppTest) -> list[float]:
 
 @pytest.fixture
 def no_models(tmp_path, monkeypatch):
-    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path / "none")
+    monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path / "none")
 
 
 @pytest.fixture
 def small_model(tmp_path, monkeypatch, data_root):
     torch.manual_seed(0)
     save_checkpoint(CategoricalVAE(VAEConfig(latent_vars=3, classes=4, hidden=(16,))), tmp_path / "best.pt")
-    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path)
 
 
 def test_the_default_renders_figures_and_mirrors_the_settings_in_the_url() -> None:
@@ -39,7 +39,8 @@ def test_the_default_renders_figures_and_mirrors_the_settings_in_the_url() -> No
     assert not at.exception
     assert len(at.get("plotly_chart")) == 2
     assert float(metric(at, "Exact gradient norm ‖∇‖")) > 0
-    assert at.query_params["preset"] == "quadratic" and at.query_params["K"] == "10"
+    assert bound(at)["est_preset"] == "quadratic" and bound(at)["est_classes"] == 10
+    assert not at.query_params  # defaults are left out of the URL
 
 
 def test_changing_the_classes_changes_the_numbers_and_the_figure() -> None:
@@ -49,7 +50,7 @@ def test_changing_the_classes_changes_the_numbers_and_the_figure() -> None:
     assert not at.exception
     assert metric(at, "Exact gradient norm ‖∇‖") != norm
     assert first_trace_y(at) != curve
-    assert at.query_params["K"] == "4"
+    assert bound(at)["est_classes"] == 4
 
 
 def test_the_url_sets_the_widgets() -> None:
@@ -58,6 +59,7 @@ def test_the_url_sets_the_widgets() -> None:
     assert at.slider(key="est_classes").value == 6
     assert at.select_slider(key="est_taus").value == (0.5, 2.0)
     assert at.button_group(key="est_preset").value == "reward"
+    assert at.query_params["est_classes"] == "6" and at.query_params["est_taus"] == ["0.5", "2"]  # today's names
 
 
 def test_bad_input_shows_an_error_not_a_traceback() -> None:

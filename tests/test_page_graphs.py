@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import run_page
+from tests.apptest import bound, run_page
 from tests.test_page_structures import array, chart
 
 PAGE = "views/graphs.py"
@@ -29,15 +29,16 @@ def test_the_default_renders_every_section_and_mirrors_the_settings_in_the_url()
         assert chart(at, key)["data"]
     assert any("NOT" in c.value.upper() and "P(T) ∝ ∏ w_e" in c.value for c in at.caption)
     assert chart(at, "tree_probabilities")["data"][1]["name"] == "Gibbs P(T), exact (enumeration)"
-    assert dict(at.query_params) == {
-        "n": "6",
-        "preset": "planted_tree",
-        "seed": "0",
-        "taus": "0.1,0.5,2",
-        "draws": "1000",
-        "steps": "200",
-        "ltau": "0.5",
+    assert bound(at) == {
+        "graphs_n": 6,
+        "graphs_preset": "planted_tree",
+        "graphs_seed": 0,
+        "graphs_taus": [0.1, 0.5, 2.0],
+        "graphs_draws": 1000,
+        "graphs_steps": 200,
+        "graphs_learn_tau": 0.5,
     }
+    assert dict(at.query_params) == {}  # defaults are left out of the URL
 
 
 def test_url_settings_fill_the_widgets_and_round_trip() -> None:
@@ -51,9 +52,20 @@ def test_url_settings_fill_the_widgets_and_round_trip() -> None:
     assert at.selectbox(key="graphs_draws").value == 200
     assert at.select_slider(key="graphs_steps").value == 100
     assert at.select_slider(key="graphs_learn_tau").value == 1.0
-    assert dict(at.query_params) == query
     assert chart(at, "tree_probabilities")["data"][1]["name"] == "Gibbs P(T), Monte Carlo"
     assert len(chart(at, "tree_draw")["layout"]["annotations"]) == 4
+    url = {
+        "graphs_n": "8",
+        "graphs_preset": "Two clusters",
+        "graphs_seed": "7",
+        "graphs_taus": ["0.2", "1", "5"],
+        "graphs_draws": "200",
+        "graphs_steps": "100",
+        "graphs_learn_tau": "1",
+    }
+    assert dict(at.query_params) == url  # today's bookmark, in the bound names and forms
+    again = page(**url)
+    assert dict(again.query_params) == url and bound(again) == bound(at)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +95,7 @@ def test_moving_tau_changes_the_drawing_and_the_url() -> None:
         "relaxed, τ = 0.05",
         "relaxed, τ = 2",
     ]
-    assert after != before and at.query_params["taus"] == "0.05,2"
+    assert after != before and bound(at)["graphs_taus"] == [0.05, 2.0]
 
 
 def test_no_temperature_is_a_message_not_a_traceback() -> None:

@@ -8,7 +8,7 @@ import json
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import metric, run_page
+from tests.apptest import bound, metric, run_page
 
 
 def page(**query: str):
@@ -44,7 +44,7 @@ def test_the_default_renders_every_section_and_mirrors_the_settings_in_the_url()
     names = [trace["name"] for trace in chart(at, "inclusion")["data"]]
     assert names[0] == "exact inclusion probability"
     assert len(chart(at, "sinkhorn_grid")["data"]) == 9
-    assert at.query_params["k"] == "3" and at.query_params["w"] == "6,4,3,2,1,1"
+    assert bound(at)["subsets_k"] == 3 and at.query_params["w"] == "6,4,3,2,1,1"  # the weights, by hand
 
 
 def test_changing_k_and_tau_changes_what_is_shown() -> None:
@@ -54,7 +54,7 @@ def test_changing_k_and_tau_changes_what_is_shown() -> None:
     assert not at.exception
     assert metric(at, "Sum of the relaxed k-hot") == "4.000"
     assert not np.allclose(array(chart(at, "inclusion")["data"][0]["y"]), inclusion)
-    assert at.query_params["k"] == "4"
+    assert bound(at)["subsets_k"] == 4
     at.select_slider(key="subsets_tau").set_value(0.01).run()
     assert metric(at, "Largest gap to the hard k-hot") != gap
     assert float(metric(at, "Largest gap to the hard k-hot")) < 0.01
@@ -67,7 +67,7 @@ def test_the_permutation_grid_follows_its_controls() -> None:
     assert not at.exception
     grid = chart(at, "sinkhorn_grid")
     assert len(grid["data"]) == 6 and array(grid["data"][0]["z"]).shape == (3, 3)
-    assert at.query_params["iters"] == "5,50" and at.query_params["pn"] == "3"
+    assert bound(at)["perm_iters"] == [5, 50] and bound(at)["perm_n"] == 3
 
 
 def test_settings_come_from_the_url_and_many_items_fall_back_to_monte_carlo() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tests.apptest import run_page
+from tests.apptest import bound, run_page
 
 
 def test_the_form_renders_without_starting_ray(tmp_path, monkeypatch):
@@ -15,3 +15,22 @@ def test_the_form_renders_without_starting_ray(tmp_path, monkeypatch):
     assert "Start sweep" in [b.label for b in at.get("form_submit_button")]
     ray = sys.modules.get("ray")
     assert ray is None or not ray.is_initialized()  # the page does not wait for Ray
+
+
+def test_the_grid_lives_in_the_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
+    grid = {"sweep_tau", "sweep_est", "sweep_anneal", "sweep_lr", "sweep_preset", "sweep_seeds", "sweep_epochs"}
+    assert set(bound(run_page("views/sweep.py"))) == grid | {"sweep_data"}
+    at = run_page(
+        "views/sweep.py",
+        sweep_tau=["0.2", "2"],
+        sweep_est="Straight-through",
+        sweep_seeds="inf",  # a whole-number widget's URL value that stops Streamlit 1.67's page: dropped
+        sweep_epochs="1e9",  # beyond the widget's range: the largest it takes
+        sweep_data="Quick demo (5k / 1k)",
+    )
+    assert not at.exception and not at.error
+    assert at.multiselect(key="sweep_tau").value == [0.2, 2.0]
+    assert at.multiselect(key="sweep_est").value == ["straight_through"]
+    assert at.number_input(key="sweep_seeds").value == 1 and at.number_input(key="sweep_epochs").value == 100
+    assert at.selectbox(key="sweep_data").value == "demo"

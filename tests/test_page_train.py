@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.training.run import TrainingRun
+from tests.apptest import bound
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "train.py")
 TIMEOUT = 60
@@ -94,7 +95,8 @@ def test_renders_the_form_with_the_seed_preset(runs_dir):
     assert _widget(at, "device").value in ("cpu", "cuda")
     assert any("Start training" in b.label for b in at.button)
     assert "Start training" in at.info[0].value
-    assert at.query_params["estimator"] == "gumbel_softmax" and at.query_params["epochs"] == "10"
+    assert bound(at)["train_estimator"] == "gumbel_softmax" and bound(at)["train_epochs"] == 10
+    assert not at.query_params  # defaults are left out of the URL
 
 
 def test_an_old_url_with_the_old_estimator_name_still_opens(runs_dir):
@@ -127,7 +129,7 @@ def test_start_builds_the_config_from_the_form_and_saves_a_model(runs_dir):
     assert config.anneal_rate > 0 and config.epochs == 1
     assert (config.train_subset, config.test_subset) == (1000, 500)
     assert "Straight-through" in " ".join(c.value for c in at.caption)  # the run's summary says what runs
-    assert at.query_params["estimator"] == "straight_through"
+    assert bound(at)["train_estimator"] == "straight_through"
     assert run.join(30)
     at.run()
     snap = run.snapshot()
@@ -244,7 +246,7 @@ def test_binarized_data_and_reinforce_reach_the_run(runs_dir):
     run = at.session_state["train_run"]
     config = run.config
     assert (config.binarize, config.estimator, config.model.latent_vars) == ("dynamic", "score_function", 20)
-    assert at.query_params["binarize"] == "dynamic"
+    assert bound(at)["train_binarize"] == "dynamic"
     assert run.join(60)
     assert run.snapshot().status == "finished"
 

@@ -3,10 +3,10 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui
 from core.store.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE
 from tests.apptest import run_page
+from ui import models
 
 
 def run(page: str, **query) -> AppTest:
@@ -74,7 +74,7 @@ def test_temperature_without_temperatures_warns():
 @pytest.fixture
 def one_model(tmp_path, monkeypatch):
     save_checkpoint(CategoricalVAE(), tmp_path / "best.pt", {"name": "best"})
-    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path)
     return tmp_path / "best.pt"
 
 
@@ -118,13 +118,13 @@ def test_latent_editor_opens_a_bookmarked_code(one_model):
 
 
 def test_latent_editor_without_models_explains(tmp_path, monkeypatch):
-    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path)
     app = run("views/latent_editor.py")
     assert "No model" in app.info[0].value
 
 
 def test_latent_editor_shows_a_broken_model_as_an_error(tmp_path, monkeypatch):
     (tmp_path / "best.pt").write_bytes(b"not a checkpoint")
-    monkeypatch.setattr(ui, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path)
     app = run("views/latent_editor.py")
     assert "not a valid Gumbel Lab checkpoint" in app.error[0].value

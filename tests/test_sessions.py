@@ -11,8 +11,8 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-import ui
 from tests.apptest import run_page
+from ui import models
 
 
 def specs(app: AppTest) -> list[str]:
@@ -35,8 +35,8 @@ def test_temperature_sessions_keep_their_own_settings_and_share_clean_figures():
     assert alice.slider(key="logit_0").value == -4.0 and bob.slider(key="logit_0").value != -4.0
     assert bob.slider(key="logit_1").value == 3.0 and alice.slider(key="logit_1").value != 3.0
     assert alice.number_input(key="seed").value == 0 and bob.number_input(key="seed").value == 7
-    assert alice.query_params["logits"].startswith("-4") and alice.query_params["seed"] == "0"
-    assert bob.query_params["seed"] == "7" and bob.query_params["k"] == "4"
+    assert alice.query_params["logits"].startswith("-4") and "seed" not in alice.query_params  # a default
+    assert bob.query_params["seed"] == "7" and bob.query_params["classes"] == "4"  # k: the name before binding
     assert not alice.exception and not bob.exception
     carol = run_page("views/temperature.py")  # the default view again, now from the cache
     assert specs(carol) == fresh, "a page changed a cached figure after it was shared"
@@ -60,15 +60,15 @@ def test_latent_editor_edits_stay_in_their_session():
 
 
 def test_pages_leave_the_shared_model_as_loaded():
-    path = ui.SHIPPED_DIR / f"{ui.DEFAULT_MODEL}.pt"
-    model = ui.load_model(path, "cpu").model
+    path = models.SHIPPED_DIR / f"{models.DEFAULT_MODEL}.pt"
+    model = models.load_model(path, "cpu").model
     before = {name: value.clone() for name, value in model.state_dict().items()}
     training = model.training
     editor = run_page("views/latent_editor.py")
     editor.segmented_control(key="editor_class").set_value(3).run()
     editor.button[2].click().run()  # Randomize
     run_page("views/estimators.py", preset="decoder")
-    assert ui.load_model(path, "cpu").model is model  # the very object every session shares
+    assert models.load_model(path, "cpu").model is model  # the very object every session shares
     assert model.training == training
     after = model.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)

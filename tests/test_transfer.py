@@ -149,7 +149,7 @@ def test_validating_a_5_mb_upload_is_quick(tmp_path):
     assert 4 * 2**20 < len(data) < MAX_UPLOAD_BYTES
     times = []
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the sidebar runs it (ui.one_thread)
+    torch.set_num_threads(1)  # as the sidebar runs it (ui.layout.one_thread)
     try:
         for i in range(5):
             started = time.perf_counter()

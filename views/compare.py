@@ -7,23 +7,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-import ui
-from core.figures.compare import comparison_figure
-from core.store.runs import compare_runs
+from core.figures.compare import comparison_figure, setting_text
+from core.store.runs import SETTING_COLUMNS, compare_runs
+from ui import layout, models, urls
 
 MAX_RUNS = 12
 HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
 
 
-def runs_field(catalogue: dict[str, ui.RunEntry]) -> ui.ListField:
-    """The selection's URL field; its choices are the runs this server has now."""
-    default = [i for i in catalogue if i.startswith("shipped/")][:2]
-    return ui.ListField("compare_runs", "runs", default, choices=tuple(catalogue), max_count=MAX_RUNS)
-
-
 def table(comparison) -> None:
     frame = pd.DataFrame(comparison.rows).set_index("run")
-    styled = frame.style.format(precision=4, na_rep="—").set_properties(subset=comparison.differing, **_css())
+    by_kind = {column: setting_text for column in SETTING_COLUMNS}
+    styled = frame.style.format(by_kind, precision=4, na_rep="—").set_properties(subset=comparison.differing, **_css())
     st.dataframe(styled, width="stretch", key="compare_table")
     note = ", ".join(comparison.differing) if comparison.differing else "none: the runs share every setting"
     st.caption(f"Highlighted: the settings that differ between the chosen runs ({note}).")
@@ -45,25 +40,24 @@ st.caption(
     "Pick runs from anywhere — shipped models, this session's, the command line's, sweep trials — "
     "to see their per-epoch objectives and temperature on shared axes. The URL keeps the selection."
 )
-catalogue = ui.run_catalogue()
-field = runs_field(catalogue)
-ui.url_state([field])
-picked = set(st.session_state[field.key])
-st.session_state[field.key] = [i for i in catalogue if i in picked]  # the picker's order, as a bookmark reopens it
-st.multiselect(
+catalogue = models.run_catalogue()
+RUNS = urls.Param("compare_runs", old="runs", options=tuple(catalogue), many=True)  # by run id
+urls.open_bookmark([RUNS])
+picked = st.multiselect(
     "Runs",
-    list(catalogue),
-    format_func=lambda run_id: catalogue[run_id].label,
-    key=field.key,
+    RUNS.options,
+    [i for i in catalogue if i.startswith("shipped/")][:2],
+    key=RUNS.key,
     max_selections=MAX_RUNS,
-    help="Shipped models first, then this session's runs, then every other run saved on this server.",
+    help="Shipped models first, then this session's runs, then every other run saved on this server. A run is "
+    "named by where it is kept: shipped/, page/<session>/, cli/, sweeps/<sweep>/.",
+    **urls.BOUND,
 )
-ui.write_url([field])
-chosen = st.session_state[field.key]
+chosen = [i for i in catalogue if i in picked]  # the picker's order, whatever the order of the clicks
 if not chosen:
     st.info("Pick one or more runs to compare.", icon=":material/compare_arrows:")
     st.stop()
 entries = {catalogue[i].label: (catalogue[i].source, catalogue[i].metadata) for i in chosen}
 comparison = compare_runs(entries)
-st.plotly_chart(comparison_figure(comparison.labels, comparison.histories), width="stretch", key="compare_curves")
+layout.chart(comparison_figure(comparison.labels, comparison.histories), width="stretch", key="compare_curves")
 table(comparison)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui
 from core.estimators import Comparison, compare_estimators, decoder_problem, quadratic_problem, reward_problem
 from core.figures.estimators import estimator_figure, gradient_figure
 from core.names import SHORT_LABELS
+from ui import layout, mnist, models, urls
 
 PRESETS = {
     "quadratic": "Quadratic target ‖z − t‖²",
@@ -22,21 +22,18 @@ RAO_CHOICES = (1, 2, 5, 10, 20, 50, 100)
 TEST_DIGITS = 10_000
 MAX_REWARDED_CLASS = 19
 MAX_VARIABLE = 999
-PRESET = ui.ChoiceField("est_preset", "preset", "quadratic", choices=tuple(PRESETS))
-DRAWS = ui.ChoiceField("est_draws", "N", 1000, choices=DRAW_CHOICES)
-TAUS = ui.RangeField("est_taus", "tau", (0.1, 10.0), choices=TAU_GRID)
-RAO = ui.ChoiceField("est_rao", "M", 10, choices=RAO_CHOICES)
-SEED = ui.IntField("est_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
-COMMON = (PRESET, DRAWS, RAO, SEED)
-DECODER = (
-    ui.IntField("est_digit", "digit", 0, high=TEST_DIGITS - 1),
-    ui.IntField("est_variable", "var", 0, high=MAX_VARIABLE),
-)
-TOY = (
-    ui.IntField("est_classes", "K", 10, low=2, high=20),
-    ui.IntField("est_variables", "V", 1, low=1, high=5),
-    ui.IntField("est_rewarded", "reward", 0, high=MAX_REWARDED_CLASS),
-)
+MAX_CLASSES, MAX_VARIABLES = 20, 5
+PRESET = urls.Param("est_preset", old="preset", options=tuple(PRESETS), label=PRESETS.__getitem__)
+DRAWS = urls.Param("est_draws", old="N", options=DRAW_CHOICES)
+TAUS = urls.Param("est_taus", old="tau", options=TAU_GRID, label="{:g}".format, many=True)
+RAO = urls.Param("est_rao", old="M", options=RAO_CHOICES)
+SEED = urls.Param("est_seed", old="seed", low=0, high=urls.SEED_MAX)
+DIGIT = urls.Param("est_digit", old="digit", low=0, high=TEST_DIGITS - 1)
+VARIABLE = urls.Param("est_variable", old="var", low=0, high=MAX_VARIABLE)
+CLASSES = urls.Param("est_classes", old="K", low=2, high=MAX_CLASSES)
+VARIABLES = urls.Param("est_variables", old="V", low=1, high=MAX_VARIABLES)
+REWARDED = urls.Param("est_rewarded", old="reward", low=0, high=MAX_REWARDED_CLASS)
+PARAMS = (PRESET, DRAWS, TAUS, RAO, SEED, DIGIT, VARIABLE, CLASSES, VARIABLES, REWARDED)
 
 
 @st.cache_data(max_entries=64, show_spinner="Estimating gradients…")
@@ -54,7 +51,7 @@ def toy_comparison(
         problem = reward_problem(classes, variables, rewarded, seed)
     else:
         problem = quadratic_problem(classes, variables, seed)
-    with ui.one_thread():
+    with layout.one_thread():
         return compare_estimators(problem, temperatures, draws, seed + 1, rao_samples)  # draws apart from the logits
 
 
@@ -70,62 +67,80 @@ def decoder_comparison(
     rao_samples: int,
     seed: int,
 ) -> Comparison:
-    model = ui.load_model(Path(model_path), device).model
-    image = ui.mnist()[1].pixels()[digit]
+    model = models.load_model(Path(model_path), device).model
+    image = mnist.splits()[1].pixels()[digit]
     problem = decoder_problem(model, image, variable)
-    with ui.one_thread():
+    with layout.one_thread():
         return compare_estimators(problem, temperatures, draws, seed, rao_samples)
 
 
 def settings() -> None:
-    st.segmented_control(
-        "Function f", list(PRESETS), format_func=lambda name: PRESETS[name], required=True, key=PRESET.key
+    preset = st.segmented_control(
+        "Function f",
+        PRESET.options,
+        default="quadratic",
+        format_func=PRESET.label,
+        required=True,
+        key=PRESET.key,
+        **urls.BOUND,
     )
     left, middle, right = st.columns(3)
     with left:
-        st.select_slider("Draws N", DRAW_CHOICES, key=DRAWS.key, help="Draws per estimator and temperature.")
+        st.select_slider(
+            "Draws N", DRAW_CHOICES, 1000, key=DRAWS.key, help="Draws per estimator and temperature.", **urls.BOUND
+        )
         st.select_slider(
             "Temperatures τ",
             TAU_GRID,
-            value=ui.initial_value(TAUS),
+            (0.1, 10.0),
+            TAUS.label,
             key=TAUS.key,
             help="Every grid value in this range is computed.",
+            **urls.BOUND,
         )
     with middle:
         st.select_slider(
             "Gumbel-Rao draws M",
             RAO_CHOICES,
+            10,
             key=RAO.key,
             help="Gumbel draws conditioned on the sampled class, averaged per estimate.",
+            **urls.BOUND,
         )
-        st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
+        st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
     with right:
-        if st.session_state[PRESET.key] == "decoder":
-            st.number_input("Test digit", min_value=0, max_value=TEST_DIGITS - 1, step=1, key="est_digit")
+        if preset == "decoder":
+            st.number_input("Test digit", 0, TEST_DIGITS - 1, 0, step=1, key=DIGIT.key, **urls.BOUND)
             st.number_input(
                 "Latent variable edited",
-                min_value=0,
-                max_value=MAX_VARIABLE,
+                0,
+                MAX_VARIABLE,
+                0,
                 step=1,
-                key="est_variable",
+                key=VARIABLE.key,
                 help="This variable is the categorical; the others keep the encoder's most likely class.",
+                **urls.BOUND,
             )
         else:
-            st.slider("Classes K", 2, 20, key="est_classes")
+            st.slider("Classes K", 2, MAX_CLASSES, 10, key=CLASSES.key, **urls.BOUND)
             st.slider(
                 "Variables V",
                 1,
-                5,
-                key="est_variables",
+                MAX_VARIABLES,
+                1,
+                key=VARIABLES.key,
                 help="Independent categoricals; the exact gradient enumerates all K^V outcomes.",
+                **urls.BOUND,
             )
             st.number_input(
                 "Rewarded class",
-                min_value=0,
-                max_value=MAX_REWARDED_CLASS,
+                0,
+                MAX_REWARDED_CLASS,
+                0,
                 step=1,
-                key="est_rewarded",
-                disabled=st.session_state[PRESET.key] != "reward",
+                key=REWARDED.key,
+                disabled=preset != "reward",
+                **urls.BOUND,
             )
 
 
@@ -135,7 +150,7 @@ def comparison_for(state) -> tuple[Comparison | None, str]:
     temperatures = tuple(t for t in TAU_GRID if low <= t <= high)
     common = (state[DRAWS.key], temperatures, state[RAO.key], int(state[SEED.key]))
     if state[PRESET.key] == "decoder":
-        model_path = ui.current_model_path()
+        model_path = models.current_model_path()
         if model_path is None:
             st.info(
                 "No trained model is available yet, so the decoder preset has nothing to differentiate. "
@@ -143,19 +158,19 @@ def comparison_for(state) -> tuple[Comparison | None, str]:
                 icon=":material/info:",
             )
             return None, ""
-        digit, variable = int(state["est_digit"]), int(state["est_variable"])
-        comparison = ui.guarded(
+        digit, variable = int(state[DIGIT.key]), int(state[VARIABLE.key])
+        comparison = layout.guarded(
             lambda: decoder_comparison(
-                str(model_path), model_path.stat().st_mtime, ui.current_device(), digit, variable, *common
+                str(model_path), model_path.stat().st_mtime, models.current_device(), digit, variable, *common
             )
         )
         return (
             comparison,
             f"Model {model_path.stem}, test digit {digit}: θ are the encoder's logits for variable {variable}.",
         )
-    preset, rewarded = state[PRESET.key], int(state["est_rewarded"])
-    comparison = ui.guarded(
-        lambda: toy_comparison(preset, state["est_classes"], state["est_variables"], rewarded, *common)
+    preset, rewarded = state[PRESET.key], int(state[REWARDED.key])
+    comparison = layout.guarded(
+        lambda: toy_comparison(preset, state[CLASSES.key], state[VARIABLES.key], rewarded, *common)
     )
     note = (
         "t is evenly spaced in [0, 1]; θ are standard-normal logits from the seed."
@@ -174,17 +189,17 @@ def results(comparison: Comparison, note: str) -> None:
     third.metric(
         "Lowest MSE", SHORT_LABELS[best.estimator], f"{where}, MSE {best.mse:.3g}", delta_color="off", delta_arrow="off"
     )
-    ui.note(
+    layout.note(
         note + " Dashed: score-function estimators (no temperature). "
         "Dotted in the bias panel: √(variance / N), the bias noise alone produces."
     )
-    ui.chart(estimator_figure(comparison), "estimator_error", width="stretch")
+    layout.chart(estimator_figure(comparison), "estimator_error", width="stretch")
     shown = st.select_slider(
         "Temperature for the gradient bars",
         comparison.temperatures,
         value=1.0 if 1.0 in comparison.temperatures else comparison.temperatures[0],
     )
-    ui.chart(gradient_figure(comparison, shown), "estimator_gradients", width="stretch")
+    layout.chart(gradient_figure(comparison, shown), "estimator_gradients", width="stretch")
     with st.expander("All numbers"):
         st.dataframe(comparison.rows(), width="stretch", hide_index=True)
 
@@ -195,9 +210,8 @@ st.caption(
     "∇θ E[f(z)] from the exact gradient? Small problems are enumerated, so the exact gradient "
     "is known; every number below comes from N seeded draws."
 )
-ui.url_state(COMMON + DECODER + TOY)
+urls.open_bookmark(PARAMS)
 settings()
-ui.write_url(COMMON + (TAUS,) + (DECODER if st.session_state[PRESET.key] == "decoder" else TOY))
 comparison, note = comparison_for(st.session_state)
 if comparison is not None:
     results(comparison, note)

@@ -3,7 +3,6 @@ learned live with three gradient estimators."""
 
 import streamlit as st
 
-import ui
 from core.figures import graphs as figures
 from core.graphs.learning import (
     ESTIMATORS,
@@ -15,6 +14,7 @@ from core.graphs.learning import (
 )
 from core.runtime.background import BackgroundWorker, Snapshot
 from core.studies.graphs import EXACT_STUDY_NODES, PRESETS, GraphsView, graphs_view
+from ui import layout, urls
 
 PRESET_LABELS = {
     "uniform": "Uniform",
@@ -22,21 +22,28 @@ PRESET_LABELS = {
     "two_clusters": "Two clusters",
     "random": "Random",
 }
+
+
+def preset_label(name: str) -> str:
+    return PRESET_LABELS.get(name, name)
+
+
 TAU_CHOICES = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 MAX_TAUS = 4
 DRAW_CHOICES = (200, 1000, 2000, 5000)
 STEP_CHOICES = tuple(range(50, 501, 50))
 LEARN_TAUS = (0.1, 0.25, 0.5, 1.0)
 REPORT_EVERY = 10
+MIN_NODES, MAX_NODES = 3, 10
 WORKER_KEY = "graphs_worker"
-N = ui.IntField("graphs_n", "n", 6, low=3, high=10)
-PRESET = ui.ChoiceField("graphs_preset", "preset", "planted_tree", choices=PRESETS)
-SEED = ui.IntField("graphs_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
-TAUS = ui.ListField("graphs_taus", "taus", [0.1, 0.5, 2.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
-DRAWS = ui.ChoiceField("graphs_draws", "draws", 1000, choices=DRAW_CHOICES)
-STEPS = ui.ChoiceField("graphs_steps", "steps", 200, choices=STEP_CHOICES)
-LEARN_TAU = ui.ChoiceField("graphs_learn_tau", "ltau", 0.5, choices=LEARN_TAUS)
-FIELDS = (N, PRESET, SEED, TAUS, DRAWS, STEPS, LEARN_TAU)
+N = urls.Param("graphs_n", old="n", low=MIN_NODES, high=MAX_NODES)
+PRESET = urls.Param("graphs_preset", old="preset", options=PRESETS, label=preset_label)
+SEED = urls.Param("graphs_seed", old="seed", low=0, high=urls.SEED_MAX)
+TAUS = urls.Param("graphs_taus", old="taus", options=TAU_CHOICES, label="{:g}".format, many=True)
+DRAWS = urls.Param("graphs_draws", old="draws", options=DRAW_CHOICES, label="{:,}".format)
+STEPS = urls.Param("graphs_steps", old="steps", options=STEP_CHOICES)
+LEARN_TAU = urls.Param("graphs_learn_tau", old="ltau", options=LEARN_TAUS, label="{:g}".format)
+PARAMS = (N, PRESET, SEED, TAUS, DRAWS, STEPS, LEARN_TAU)
 
 
 @st.cache_data(max_entries=32, show_spinner="Sampling trees…")
@@ -45,17 +52,25 @@ def cached_view(preset: str, n: int, seed: int, taus: tuple[float, ...], draws: 
 
 
 def controls() -> None:
-    st.slider("Nodes n", N.low, N.high, key=N.key)
-    st.selectbox("Scores", PRESET.choices, key=PRESET.key, format_func=lambda name: PRESET_LABELS.get(name, name))
-    st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
-    st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
-    st.selectbox("Draws", DRAW_CHOICES, key=DRAWS.key, format_func="{:,}".format)
+    st.slider("Nodes n", MIN_NODES, MAX_NODES, 6, key=N.key, **urls.BOUND)
+    st.selectbox("Scores", PRESETS, PRESETS.index("planted_tree"), preset_label, key=PRESET.key, **urls.BOUND)
+    st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
+    st.multiselect(
+        "Temperatures τ",
+        TAU_CHOICES,
+        [0.1, 0.5, 2.0],
+        TAUS.label,
+        key=TAUS.key,
+        max_selections=MAX_TAUS,
+        **urls.BOUND,
+    )
+    st.selectbox("Draws", DRAW_CHOICES, DRAW_CHOICES.index(1000), DRAWS.label, key=DRAWS.key, **urls.BOUND)
 
 
 def trees_section(view: GraphsView) -> None:
     st.header("Spanning trees")
-    ui.chart(figures.tree_draw_figure(view.trees), "spanning_tree", width="stretch", key="tree_draw")
-    ui.note(
+    layout.chart(figures.tree_draw_figure(view.trees), "spanning_tree", width="stretch", key="tree_draw")
+    layout.note(
         "The maximum spanning tree of scores + Gumbel noise is an exact draw of *something*, but **not** "
         "of the Gibbs law P(T) ∝ ∏ w_e with w_e = exp(s_e): one Gumbel per edge is not one Gumbel per "
         "tree. Both are shown below: perturb-and-max frequencies next to the Gibbs edge marginals "
@@ -63,8 +78,10 @@ def trees_section(view: GraphsView) -> None:
         "panels are the Gibbs marginals of the perturbed scores at τ; they sum to n − 1 and tend to "
         "the hard tree as τ → 0."
     )
-    ui.chart(figures.tree_edge_frequency_figure(view.trees), "tree_relaxation", width="stretch", key="tree_edges")
-    ui.chart(figures.tree_probability_figure(view.trees), "spanning_tree", width="stretch", key="tree_probabilities")
+    layout.chart(figures.tree_edge_frequency_figure(view.trees), "tree_relaxation", width="stretch", key="tree_edges")
+    layout.chart(
+        figures.tree_probability_figure(view.trees), "spanning_tree", width="stretch", key="tree_probabilities"
+    )
     if not view.trees.exact:
         st.info(
             f"More than {EXACT_STUDY_NODES} nodes: too many trees to enumerate, so P(T) is a Monte Carlo "
@@ -79,8 +96,8 @@ def graphs_section(view: GraphsView) -> None:
         "Gumbels is logistic noise, so θ + G₁ − G₂ > 0 is an exact draw and sigmoid((θ + G₁ − G₂) / τ) "
         "its relaxation."
     )
-    ui.chart(figures.graph_draw_figure(view.graphs), "random_graph", width="stretch", key="graph_draw")
-    ui.chart(figures.graph_edge_frequency_figure(view.graphs), "random_graph", width="stretch", key="graph_edges")
+    layout.chart(figures.graph_draw_figure(view.graphs), "random_graph", width="stretch", key="graph_draw")
+    layout.chart(figures.graph_edge_frequency_figure(view.graphs), "random_graph", width="stretch", key="graph_edges")
     st.caption(f"χ² test of the frequencies against sigmoid(θ): p = {view.graphs.p_value:.3f}.")
 
 
@@ -116,17 +133,17 @@ def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearning
         st.error(f"The run failed: {snap.error}", icon=":material/error:")
     title = f"Recovering a planted tree (n = {config.n}, τ = {config.tau:g}, seed {config.seed})"
     fig = figures.learning_curves_figure(histories, SHORT_LABELS, title, config.steps)
-    ui.chart(fig, "tree_learning", width="stretch", key="learning_curves")
+    layout.chart(fig, "tree_learning", width="stretch", key="learning_curves")
 
 
 @st.fragment(run_every=0.5)
 def live(worker: BackgroundWorker, config: TreeLearningConfig) -> None:
     """Polls the worker; reruns the page once when it ends."""
-    show_learning(ui.poll_worker(worker, "graphs_stop"), config)
+    show_learning(layout.poll_worker(worker, "graphs_stop"), config)
 
 
 def learning_section() -> None:
-    left, right = ui.section(
+    left, right = layout.section(
         "A live task: recovering a planted tree",
         "Noisy observations of a planted tree's adjacency; learnable edge scores; each step samples trees "
         "and descends the squared error. The three estimators run one after another, off the page's "
@@ -134,11 +151,11 @@ def learning_section() -> None:
         "straight-through, and the score function on exact Gibbs samples.",
     )
     with left:
-        st.select_slider("Training steps", STEP_CHOICES, key=STEPS.key)
-        st.select_slider("Training temperature τ", LEARN_TAUS, key=LEARN_TAU.key)
+        st.select_slider("Training steps", STEP_CHOICES, 200, key=STEPS.key, **urls.BOUND)
+        st.select_slider("Training temperature τ", LEARN_TAUS, 0.5, LEARN_TAU.label, key=LEARN_TAU.key, **urls.BOUND)
         train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
     with right:
-        config = ui.guarded(learning_config)
+        config = layout.guarded(learning_config)
         if config is not None and train:
             start_learning(config)
         running = st.session_state.get(WORKER_KEY)
@@ -150,7 +167,7 @@ def learning_section() -> None:
             show_learning(running[0].snapshot(), running[1])
 
 
-ui.url_state(FIELDS)
+urls.open_bookmark(PARAMS)
 st.title("Graphs")
 st.caption("Random graphs and spanning trees from the Gumbel trick: exact draws, relaxations, and what they sample.")
 settings, main = st.columns([1, 3], gap="large")
@@ -158,7 +175,7 @@ with settings:
     controls()
 state = st.session_state
 with main:
-    shown = ui.guarded(
+    shown = layout.guarded(
         lambda: cached_view(
             state[PRESET.key], state[N.key], int(state[SEED.key]), tuple(sorted(state[TAUS.key])), state[DRAWS.key]
         )
@@ -168,4 +185,3 @@ with main:
         graphs_section(shown)
 st.divider()
 learning_section()
-ui.write_url(FIELDS)

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-import ui
 from core.figures.temperature import simplex_figure
 from core.runtime.device import device_label
 from core.studies.temperature import categorical_probabilities, simplex_cloud
+from ui import layout, models, pages
 
 st.title("Gumbel Lab")
 st.markdown(
@@ -16,7 +16,7 @@ st.markdown(
     "gradient backward. A *categorical VAE* on MNIST puts it all to work: train one live, then edit its "
     "one-hot code and watch the digit change."
 )
-st.caption(f"Running on **{device_label(ui.current_device())}** (change it in the sidebar).")
+st.caption(f"Running on **{device_label(models.current_device())}** (change it in the sidebar).")
 
 
 @st.cache_data(show_spinner=False)
@@ -26,15 +26,15 @@ def hero_figure():
     return simplex_figure(taus, simplex_cloud(logits, taus, draws=500), categorical_probabilities(logits), 360)
 
 
-ui.chart(hero_figure(), "gumbel_softmax_density", width="stretch", config={"displayModeBar": False})
-ui.note(
+layout.chart(hero_figure(), "gumbel_softmax_density", width="stretch", config={"displayModeBar": False})
+layout.note(
     "The same Gumbel draws of a 3-class categorical relaxed at three temperatures: "
     "at τ = 0.1 samples sit at the one-hot corners, at τ = 10 they crowd the centre."
 )
 
 st.subheader("Pages")
-links = ui.PAGES[1:]
+links = pages.PAGES[1:]
 for column, entry in zip(st.columns(len(links)), links):
     with column.container(border=True, height="stretch"):
         st.page_link(entry.path, label=f"**{entry.title}**", icon=entry.icon)
-        ui.note(entry.blurb)
+        layout.note(entry.blurb)

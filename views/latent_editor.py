@@ -7,21 +7,23 @@ import streamlit as st
 import torch
 from streamlit_drawable_canvas import st_canvas
 
-import ui
 from core.data import MissingDataError
 from core.digits import DrawnDigit, ink_from_png, read_drawing
 from core.figures.images import digit_picture, tile_images
 from core.figures.latent import code_grid_figure, probabilities_figure
 from core.studies import latent
 from core.vae import CategoricalVAE
+from ui import layout, mnist, models, urls
 
 TEST_DIGITS = 10_000
 CODE_KEY, PROBS_KEY, ORIGINAL_KEY, SOURCE_KEY = "code", "probs", "original", "source"
 VARIABLE_KEY, CLASS_KEY, SHAPE_KEY = "editor_variable", "editor_class", "code_shape"
 GRID_VERSION_KEY, RANDOMIZE_KEY, ERROR_KEY = "grid_version", "randomize_seed", "editor_error"
-START_SEED = ui.IntField("start_seed", "seed", 0, high=ui.SEED_MAX, fold=True)
-START_DIGIT = ui.IntField("start_digit", "digit", 0, high=TEST_DIGITS - 1)
-TARGET_SEED = ui.IntField("target_seed", "target", 1, high=ui.SEED_MAX, fold=True)
+START_SEED = urls.Param("start_seed", old="seed", low=0, high=urls.SEED_MAX)
+START_DIGIT = urls.Param("start_digit", old="digit", low=0, high=TEST_DIGITS - 1)
+TARGET_SEED = urls.Param("target_seed", old="target", low=0, high=urls.SEED_MAX)
+TARGET_DEFAULT = 1
+CODE_PARAM = "code"  # the code is no widget's value: kept in the URL by hand
 NO_TOOLBAR = {"displayModeBar": False}
 PATH_COLUMNS = 16
 CANVAS_VERSION_KEY, DRAW_TIME_KEY = "canvas_version", "draw_seconds"
@@ -29,15 +31,16 @@ CANVAS_PIXELS = 280  # ten canvas pixels per MNIST pixel
 state = st.session_state
 
 
-def code_field(model: CategoricalVAE) -> ui.TextField:
-    """A code in the URL: one ASCII digit per variable, each a class the model has."""
-    classes = model.config.classes
-    digits = f"[0-{classes - 1}]" if classes <= 10 else "[0-9]"
-    return ui.TextField(CODE_KEY, "code", "", pattern=f"{digits}{{{model.config.latent_vars}}}")
+def bookmarked_code(model: CategoricalVAE) -> list[int] | None:
+    """The URL's code if it fits the model: one ASCII digit per variable, each a class it has."""
+    text = st.query_params.get(CODE_PARAM, "")
+    fits = len(text) == model.config.latent_vars and text.isascii() and text.isdigit()
+    return [int(c) for c in text] if fits and all(int(c) < model.config.classes for c in text) else None
 
 
-def variable_field(model: CategoricalVAE) -> ui.IntField:
-    return ui.IntField(VARIABLE_KEY, "var", 0, high=model.config.latent_vars - 1)
+def url_params(model: CategoricalVAE) -> tuple[urls.Param, ...]:
+    variable = urls.Param(VARIABLE_KEY, old="var", low=0, high=model.config.latent_vars - 1)
+    return variable, START_SEED, START_DIGIT, TARGET_SEED
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -45,7 +48,7 @@ def code_views(
     _model: CategoricalVAE, model_key: tuple[str, float, str], code: tuple[int, ...], variable: int, target_seed: int
 ) -> latent.CodeViews:
     """Decoded once for every visitor on the same model (its file, version and device) and code."""
-    with ui.one_thread():
+    with layout.one_thread():
         return latent.code_views(_model, list(code), variable, target_seed)
 
 
@@ -62,7 +65,7 @@ def start_from_prior(model: CategoricalVAE, seed: int) -> None:
 
 def start_from_digit(model: CategoricalVAE, index: int) -> None:
     try:
-        digits = ui.mnist()[1]
+        digits = mnist.splits()[1]
     except MissingDataError as err:
         state[ERROR_KEY] = str(err)
         return
@@ -96,15 +99,14 @@ def randomize(model: CategoricalVAE) -> None:
 def init(model: CategoricalVAE) -> None:
     """First visit, or a model with another code shape: start from the URL's code or a prior sample."""
     state.setdefault(GRID_VERSION_KEY, 0)
-    state.pop(VARIABLE_KEY, None)
-    ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
-    bookmarked = ui.url_value(code_field(model))
+    state[VARIABLE_KEY] = min(int(urls.first(url_params(model)[0], 0)), model.config.latent_vars - 1)
+    bookmarked = bookmarked_code(model)
     if bookmarked:
-        state[CODE_KEY] = [int(c) for c in bookmarked]
+        state[CODE_KEY] = bookmarked
         state[PROBS_KEY], state[ORIGINAL_KEY], state[SOURCE_KEY] = None, None, "bookmarked code"
         sync_class()
     else:
-        start_from_prior(model, state[START_SEED.key])
+        start_from_prior(model, int(urls.first(START_SEED, 0)))
     state[SHAPE_KEY] = (model.config.latent_vars, model.config.classes)
 
 
@@ -112,14 +114,14 @@ def start_controls(model: CategoricalVAE) -> None:
     with st.expander("Start from…", expanded=False):
         a, b = st.columns(2)
         with a:
-            st.number_input("Prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=START_SEED.key)
+            st.number_input("Prior sample seed", 0, urls.SEED_MAX, 0, step=1, key=START_SEED.key, **urls.BOUND)
             st.button(
                 "Sample from the prior",
                 on_click=lambda: start_from_prior(model, int(state[START_SEED.key])),
                 icon=":material/casino:",
             )
         with b:
-            st.number_input("Test digit index", min_value=0, max_value=TEST_DIGITS - 1, key=START_DIGIT.key)
+            st.number_input("Test digit index", 0, TEST_DIGITS - 1, 0, key=START_DIGIT.key, **urls.BOUND)
             st.button(
                 "Encode this test digit",
                 on_click=lambda: start_from_digit(model, int(state[START_DIGIT.key])),
@@ -132,7 +134,7 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
     variables, classes = model.config.latent_vars, model.config.classes
     grid_col, digit_col = st.columns([3, 1], gap="large")
     with grid_col:
-        ui.chart(
+        layout.chart(
             code_grid_figure(code, classes, selected=state[VARIABLE_KEY]),
             None,
             key=f"grid_{state[GRID_VERSION_KEY]}",
@@ -142,7 +144,7 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
             config=NO_TOOLBAR,
         )
         v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
-        v.number_input("Variable", min_value=0, max_value=variables - 1, step=1, key=VARIABLE_KEY, on_change=sync_class)
+        v.number_input("Variable", 0, variables - 1, step=1, key=VARIABLE_KEY, on_change=sync_class, **urls.BOUND)
         c.segmented_control(
             "Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True
         )
@@ -151,13 +153,13 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
         if state[ORIGINAL_KEY] is not None:
             st.image(digit_picture(state[ORIGINAL_KEY]), caption="Original", width="stretch", output_format="PNG")
         st.image(digit_picture(decoded.digit), caption="Decoded digit", width="stretch", output_format="PNG")
-    ui.maths("code_grid")
+    layout.maths("code_grid")
 
 
 def strip(canvas: torch.Tensor, scale: int, caption: str, formula: str) -> None:
     """A row of digits as one small PNG, with its formula when the maths is shown."""
     st.image(digit_picture(canvas, scale=scale), caption=caption, width="stretch", output_format="PNG")
-    ui.maths(formula)
+    layout.maths(formula)
 
 
 def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
@@ -168,26 +170,28 @@ def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
         caption = f"Variable {variable} set to each class, 0 to {classes - 1} from left to right"
         strip(tile_images(decoded.sweep, classes), 3, caption, "variable_sweep")
     with path_tab:
-        st.number_input("Target: prior sample seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=TARGET_SEED.key)
+        st.number_input(
+            "Target: prior sample seed", 0, urls.SEED_MAX, TARGET_DEFAULT, step=1, key=TARGET_SEED.key, **urls.BOUND
+        )
         caption = f"From this code to prior sample {state[TARGET_SEED.key]}, one variable at a time"
         strip(tile_images(decoded.path, PATH_COLUMNS), 2, caption, "code_path")
 
 
 @st.fragment
-@ui.timed("latent_editor")
+@layout.timed("latent_editor")
 def code_view(model: CategoricalVAE, model_key: tuple[str, float, str]) -> None:
     """The code, its digit and what follows from it: a click on a cell reruns this part only."""
-    ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
     code = torch.tensor(state[CODE_KEY])
-    target_seed = int(state[TARGET_SEED.key])
+    target_seed = int(urls.first(TARGET_SEED, TARGET_DEFAULT))
     decoded = code_views(model, model_key, tuple(state[CODE_KEY]), int(state[VARIABLE_KEY]), target_seed)
     editor(model, code, decoded)
     if state[PROBS_KEY] is not None:
         figure = probabilities_figure(state[PROBS_KEY], code)
-        ui.chart(figure, "encoder_probabilities", width="stretch", config=NO_TOOLBAR)
+        layout.chart(figure, "encoder_probabilities", width="stretch", config=NO_TOOLBAR)
     explore(model, decoded)
-    ui.write_url([variable_field(model), START_SEED, TARGET_SEED])
-    ui.write_param(code_field(model), "".join(map(str, state[CODE_KEY])))
+    text = "".join(map(str, state[CODE_KEY]))
+    if st.query_params.get(CODE_PARAM) != text:
+        st.query_params[CODE_PARAM] = text
 
 
 def edit_drawing(drawn: DrawnDigit) -> None:
@@ -205,7 +209,7 @@ def clear_canvas() -> None:
 def drawn_digit(model: CategoricalVAE, png: bytes | None) -> DrawnDigit | None:
     if not png:
         return None
-    with ui.one_thread():
+    with layout.one_thread():
         return read_drawing(model, ink_from_png(png))
 
 
@@ -219,12 +223,12 @@ def show_drawing(model: CategoricalVAE, drawn: DrawnDigit) -> None:
 
 
 @st.fragment
-@ui.timed("drawing")
+@layout.timed("drawing")
 def draw_view(model: CategoricalVAE) -> None:
     """A canvas; each stroke's end reruns this part only: preprocess, encode, decode, draw."""
     started = time.perf_counter()
     st.subheader("Draw a digit")
-    ui.note("Draw with the mouse; the toolbar above the canvas undoes and redoes a stroke or resets the canvas.")
+    layout.note("Draw with the mouse; the toolbar above the canvas undoes and redoes a stroke or resets the canvas.")
     canvas_col, result_col = st.columns([1, 1.3], gap="large")
     with canvas_col:
         canvas = st_canvas(
@@ -244,39 +248,41 @@ def draw_view(model: CategoricalVAE) -> None:
             return
         show_drawing(model, drawn)
     classes = model.config.classes
-    ui.chart(
+    layout.chart(
         probabilities_figure(drawn.probabilities, drawn.code, title="Encoder probabilities q(z | x) for your drawing"),
         "encoder_probabilities",
         width="stretch",
         config=NO_TOOLBAR,
         key="drawing_probabilities",
     )
-    ui.chart(code_grid_figure(drawn.code, classes, title="Its mode code"), None, config=NO_TOOLBAR, key="drawing_code")
+    layout.chart(
+        code_grid_figure(drawn.code, classes, title="Its mode code"), None, config=NO_TOOLBAR, key="drawing_code"
+    )
     state[DRAW_TIME_KEY] = time.perf_counter() - started
-    ui.note(f"Server time for this update: {state[DRAW_TIME_KEY] * 1000:.0f} ms.")
+    layout.note(f"Server time for this update: {state[DRAW_TIME_KEY] * 1000:.0f} ms.")
 
 
 st.title("Latent editor")
-path = ui.current_model_path()
+path = models.current_model_path()
 if path is None:
     st.info("No model is available yet. Train one on the Train page; it will appear in the sidebar.")
     st.stop()
 model_path = path
-checkpoint = ui.guarded(lambda: ui.load_model(model_path))
+checkpoint = layout.guarded(lambda: models.load_model(model_path))
 if checkpoint is None:
     st.stop()
 model = checkpoint.model
+urls.open_bookmark(url_params(model))
 if state.get(SHAPE_KEY) != (model.config.latent_vars, model.config.classes):
     init(model)
-ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
 
 st.caption(
     f"Model **{checkpoint.name}**: {model.config.latent_vars} variables × {model.config.classes} classes. "
     f"Started from {state[SOURCE_KEY]}. Click a cell of the code, or pick a variable and a class."
 )
 if state.get(ERROR_KEY):
-    ui.show_error(RuntimeError(state.pop(ERROR_KEY)))
+    layout.show_error(RuntimeError(state.pop(ERROR_KEY)))
 start_controls(model)
-code_view(model, (str(path), path.stat().st_mtime, ui.current_device()))
+code_view(model, (str(path), path.stat().st_mtime, models.current_device()))
 st.divider()
 draw_view(model)

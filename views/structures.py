@@ -5,15 +5,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui
 from core.figures import structures as figures
 from core.runtime.background import BackgroundWorker
 from core.structures.permutations import permutation_matrix
 from core.structures.sorting import SortingConfig, SortingTask, SortProgress
 from core.structures.subsets import MAX_EXACT_ITEMS, weights_to_logits
 from core.studies.structures import REFERENCE_SAMPLES, SinkhornGrid, SubsetSummary, sinkhorn_view, subset_summary
+from ui import layout, urls
 
 MAX_ITEMS = 20
+MAX_WEIGHT = 10.0
 DEFAULT_WEIGHTS = [6.0, 4.0, 3.0, 2.0, 1.0, 1.0, 0.5, 0.5]
 KHOT_TAUS = [0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0]
 DRAW_CHOICES = [1000, 10000, 50000]
@@ -21,6 +22,7 @@ SINKHORN_TAUS = [0.03, 0.1, 0.3, 1.0, 3.0]
 SINKHORN_ITERATIONS = [1, 2, 5, 10, 20, 50, 100]
 SORT_TAUS = [0.3, 0.5, 1.0, 2.0]
 MAX_SINKHORN_TAUS, MAX_SINKHORN_ITERATIONS = 4, 5
+MAX_MATRIX, MAX_SORT_ITEMS = 10, 12
 REPORT_EVERY = 10
 SORT_RUN_KEY = "sort_run"
 SORT_DEFAULTS = SortingConfig()
@@ -30,28 +32,26 @@ def default_weight(i: int) -> float:
     return DEFAULT_WEIGHTS[i] if i < len(DEFAULT_WEIGHTS) else 1.0
 
 
-SUBSET_FIELDS = (
-    ui.IntField("subsets_n", "n", 6, low=2, high=MAX_ITEMS),
-    ui.IntField("subsets_k", "k", 3, low=1, high=MAX_ITEMS),
-    ui.ChoiceField("subsets_tau", "tau", 0.5, choices=tuple(KHOT_TAUS)),
-    ui.ChoiceField("subsets_draws", "draws", 10000, choices=tuple(DRAW_CHOICES)),
-    ui.IntField("subsets_seed", "seed", 0, high=ui.SEED_MAX, fold=True),
+SUBSETS = (
+    urls.Param("subsets_n", old="n", low=2, high=MAX_ITEMS),
+    urls.Param("subsets_k", old="k", low=1, high=MAX_ITEMS),
+    urls.Param("subsets_tau", old="tau", options=KHOT_TAUS, label="{:g}".format),
+    urls.Param("subsets_draws", old="draws", options=DRAW_CHOICES, label="{:,}".format),
+    urls.Param("subsets_seed", old="seed", low=0, high=urls.SEED_MAX),
 )
-WEIGHTS = ui.FloatListField("subsets_weights", "w", [], low=0.0, high=10.0, max_count=MAX_ITEMS)
-PERMUTATION_FIELDS = (
-    ui.IntField("perm_n", "pn", 5, low=2, high=10),
-    ui.ListField("perm_taus", "ptaus", [0.1, 0.3, 1.0], choices=tuple(SINKHORN_TAUS), max_count=MAX_SINKHORN_TAUS),
-    ui.ListField(
-        "perm_iters", "iters", [1, 5, 20], choices=tuple(SINKHORN_ITERATIONS), max_count=MAX_SINKHORN_ITERATIONS
-    ),
-    ui.FlagField("perm_noise", "noise", True),
-    ui.IntField("perm_seed", "pseed", 0, high=ui.SEED_MAX, fold=True),
+WEIGHTS = "w"  # the row of weight sliders, as long as the number of items, in one parameter
+PERMUTATIONS = (
+    urls.Param("perm_n", old="pn", low=2, high=MAX_MATRIX),
+    urls.Param("perm_taus", old="ptaus", options=SINKHORN_TAUS, label="{:g}".format, many=True),
+    urls.Param("perm_iters", old="iters", options=SINKHORN_ITERATIONS, many=True),
+    urls.switch("perm_noise", old="noise"),
+    urls.Param("perm_seed", old="pseed", low=0, high=urls.SEED_MAX),
 )
-SORT_FIELDS = (
-    ui.IntField("sort_n", "sn", SORT_DEFAULTS.n, low=3, high=12),
-    ui.ChoiceField("sort_steps", "steps", SORT_DEFAULTS.steps, choices=tuple(range(50, 501, 50))),
-    ui.ChoiceField("sort_tau", "stau", SORT_DEFAULTS.tau, choices=tuple(SORT_TAUS)),
-    ui.IntField("sort_seed", "sseed", 0, high=ui.SEED_MAX, fold=True),
+SORTING = (
+    urls.Param("sort_n", old="sn", low=3, high=MAX_SORT_ITEMS),
+    urls.Param("sort_steps", old="steps", low=50, high=500),
+    urls.Param("sort_tau", old="stau", options=SORT_TAUS, label="{:g}".format),
+    urls.Param("sort_seed", old="sseed", low=0, high=urls.SEED_MAX),
 )
 
 
@@ -59,10 +59,9 @@ def weight_key(i: int) -> str:
     return f"subsets_w{i}"
 
 
-def init_from_url() -> None:
-    """Every setting missing from the session: from the URL, else the session's last, else its default."""
-    ui.url_state(SUBSET_FIELDS + PERMUTATION_FIELDS + SORT_FIELDS)
-    weights = ui.url_value(WEIGHTS) or []
+def init_weights() -> None:
+    """Weight sliders missing from the session: the URL's values, else the defaults."""
+    weights = urls.numbers(WEIGHTS, 0.0, MAX_WEIGHT, MAX_ITEMS)
     for i in range(MAX_ITEMS):
         st.session_state.setdefault(weight_key(i), weights[i] if i < len(weights) else default_weight(i))
 
@@ -74,18 +73,18 @@ def clamp_k() -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_subsets(weights: tuple[float, ...], k: int, tau: float, draws: int, seed: int) -> SubsetSummary:
-    with ui.one_thread():
+    with layout.one_thread():
         return subset_summary(weights_to_logits(list(weights)), k, tau, draws, seed)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_grid(n: int, taus: tuple[float, ...], iterations: tuple[int, ...], noise: bool, seed: int) -> SinkhornGrid:
-    with ui.one_thread():
+    with layout.one_thread():
         return sinkhorn_view(n, list(taus), list(iterations), float(noise), seed)
 
 
 def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int) -> None:
-    summary = ui.guarded(lambda: cached_subsets(tuple(weights), k, tau, draws, seed))
+    summary = layout.guarded(lambda: cached_subsets(tuple(weights), k, tau, draws, seed))
     if summary is None:
         return
     reference = (
@@ -98,7 +97,7 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
         f"Gumbel top-k frequency ({draws:,} draws)": summary.topk_frequency,
         f"mean relaxed k-hot (τ = {tau:g})": summary.relaxed_mean,
     }
-    ui.chart(
+    layout.chart(
         figures.inclusion_figure(series, f"Which items get picked: k = {k} of {len(weights)}"),
         "subset_inclusion",
         width="stretch",
@@ -111,7 +110,7 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
         )
     left, right = st.columns([2, 1])
     with left:
-        ui.chart(
+        layout.chart(
             figures.khot_draw_figure(summary.draw_relaxed, summary.draw_hard, f"One draw at τ = {tau:g}"),
             "successive_softmax",
             width="stretch",
@@ -127,55 +126,67 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
 
 
 def subsets_section() -> None:
-    controls, view = ui.section(
+    controls, view = layout.section(
         "k-subsets: Gumbel top-k and its relaxation",
         "The k largest of log-weights + Gumbel noise are an exact draw of k items without replacement "
         "(each next item with probability proportional to its weight among those left). Successive "
         "softmax at temperature τ relaxes that k-hot vector; it sums to k and becomes exact as τ → 0.",
     )
     with controls:
-        st.slider("Number of items", 2, MAX_ITEMS, key="subsets_n", on_change=clamp_k)
-        st.slider("k (items drawn)", 1, MAX_ITEMS, key="subsets_k")
-        st.select_slider("Temperature τ of the relaxed k-hot", KHOT_TAUS, key="subsets_tau")
-        st.selectbox("Draws", DRAW_CHOICES, key="subsets_draws", format_func="{:,}".format)
-        st.number_input("Subset seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="subsets_seed")
+        n = st.slider("Number of items", 2, MAX_ITEMS, 6, key="subsets_n", on_change=clamp_k, **urls.BOUND)
+        st.slider("k (items drawn)", 1, MAX_ITEMS, 3, key="subsets_k", **urls.BOUND)
+        st.select_slider(
+            "Temperature τ of the relaxed k-hot", KHOT_TAUS, 0.5, "{:g}".format, key="subsets_tau", **urls.BOUND
+        )
+        st.selectbox("Draws", DRAW_CHOICES, DRAW_CHOICES.index(10000), "{:,}".format, key="subsets_draws", **urls.BOUND)
+        st.number_input("Subset seed", 0, urls.SEED_MAX, 0, step=1, key="subsets_seed", **urls.BOUND)
         with st.expander("Weights", expanded=True):
             weights = [
-                st.slider(f"Weight of item {i + 1}", 0.0, 10.0, step=0.1, key=weight_key(i))
-                for i in range(st.session_state.subsets_n)
+                st.slider(
+                    f"Weight of item {i + 1}", 0.0, MAX_WEIGHT, step=0.1, key=weight_key(i), persist_state="session"
+                )
+                for i in range(n)
             ]
     state = st.session_state
     k, tau, draws, seed = state.subsets_k, state.subsets_tau, state.subsets_draws, int(state.subsets_seed)
-    ui.write_url(SUBSET_FIELDS)
-    ui.write_param(WEIGHTS, weights)
+    urls.keep_numbers(WEIGHTS, weights)
     with view:
         subsets_view(weights, k, tau, draws, seed)
 
 
 def permutations_section() -> None:
-    controls, view = ui.section(
+    controls, view = layout.section(
         "Permutations: Gumbel-Sinkhorn",
         "Sinkhorn alternately normalises the rows and columns of exp((scores + Gumbel noise) / τ). "
         "After L iterations the matrix is (nearly) doubly stochastic; as τ → 0 it tends to the "
         "permutation that solves the assignment problem for the perturbed scores.",
     )
     with controls:
-        st.slider("Matrix size n", 2, 10, key="perm_n")
-        st.multiselect("Temperatures τ (rows)", SINKHORN_TAUS, key="perm_taus", max_selections=MAX_SINKHORN_TAUS)
+        st.slider("Matrix size n", 2, MAX_MATRIX, 5, key="perm_n", **urls.BOUND)
+        st.multiselect(
+            "Temperatures τ (rows)",
+            SINKHORN_TAUS,
+            [0.1, 0.3, 1.0],
+            "{:g}".format,
+            key="perm_taus",
+            max_selections=MAX_SINKHORN_TAUS,
+            **urls.BOUND,
+        )
         st.multiselect(
             "Sinkhorn iterations L (columns)",
             SINKHORN_ITERATIONS,
+            [1, 5, 20],
             key="perm_iters",
             max_selections=MAX_SINKHORN_ITERATIONS,
+            **urls.BOUND,
         )
-        st.toggle("Add Gumbel noise", key="perm_noise", help="Off: plain Sinkhorn of the scores.")
-        st.number_input("Permutation seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="perm_seed")
+        st.toggle("Add Gumbel noise", True, key="perm_noise", help="Off: plain Sinkhorn of the scores.", **urls.BOUND)
+        st.number_input("Permutation seed", 0, urls.SEED_MAX, 0, step=1, key="perm_seed", **urls.BOUND)
     state = st.session_state
     taus, iterations = sorted(state.perm_taus), sorted(state.perm_iters)
     n, seed = state.perm_n, int(state.perm_seed)
-    ui.write_url(PERMUTATION_FIELDS)
     with view:
-        grid = ui.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
+        grid = layout.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
         if grid is None:
             return
         fig = figures.permutation_grid_figure(
@@ -184,10 +195,10 @@ def permutations_section() -> None:
             [f"L = {i}" for i in grid.iterations],
             "Relaxed permutation matrices (rows: τ, columns: L)",
         )
-        ui.chart(fig, "sinkhorn", width="stretch", key="sinkhorn_grid")
+        layout.chart(fig, "sinkhorn", width="stretch", key="sinkhorn_grid")
         left, right = st.columns([1, 1])
         with left:
-            ui.chart(
+            layout.chart(
                 figures.matrix_figure(
                     permutation_matrix(grid.permutation).numpy(), "Hard permutation", "column j", "row i"
                 ),
@@ -203,7 +214,7 @@ def permutations_section() -> None:
                 columns=[f"L = {i}" for i in grid.iterations],
             )
             st.dataframe(errors.style.format("{:.1e}"), width="stretch")
-            ui.note(
+            layout.note(
                 "Columns are normalised last, so they sum to 1 exactly; the rows converge with L, "
                 "more slowly at small τ."
             )
@@ -242,7 +253,7 @@ def finish_sorting() -> None:
 @st.fragment(run_every=0.5)
 def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
     """Polls the worker twice a second; reruns the page once when it ends."""
-    snap = ui.poll_worker(worker, "sort_stop")
+    snap = layout.poll_worker(worker, "sort_stop")
     progress = snap.latest
     if progress is None:
         st.progress(0.0, text="Starting…")
@@ -251,7 +262,7 @@ def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
         progress.step / config.steps,
         text=f"Step {progress.step} / {config.steps}: element accuracy {progress.element_accuracy:.0%}",
     )
-    ui.chart(progress_figure(list(snap.items), config), "sorting", width="stretch", key="sort_live_progress")
+    layout.chart(progress_figure(list(snap.items), config), "sorting", width="stretch", key="sort_live_progress")
 
 
 def show_sort_result(result: dict, current: SortingConfig) -> None:
@@ -270,7 +281,7 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
     )
     second.metric("Whole-list accuracy", f"{final.list_accuracy:.1%}", help="Share of test lists sorted exactly.")
     third.metric("Steps", final.step)
-    ui.chart(progress_figure(history, config), "sorting", width="stretch", key="sort_progress")
+    layout.chart(progress_figure(history, config), "sorting", width="stretch", key="sort_progress")
     axes = (
         "position in the sorted list",
         "number",
@@ -279,7 +290,7 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
     )
     left, right = st.columns(2)
     with left:
-        ui.chart(
+        layout.chart(
             figures.matrix_figure(
                 example.soft_permutation.numpy(), f"Relaxed permutation at τ = {config.tau:g}", *axes
             ),
@@ -288,14 +299,14 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
             key="sort_soft",
         )
     with right:
-        ui.chart(
+        layout.chart(
             figures.matrix_figure(permutation_matrix(example.permutation).numpy(), "Hard permutation", *axes),
             "hard_permutation",
             width="stretch",
             key="sort_hard",
         )
     order = ", ".join(f"{v:.2f}" for v in example.sorted_values.tolist())
-    ui.note(
+    layout.note(
         f"One test list through the trained model, without noise. The hard permutation puts it in the "
         f"order {order}; the relaxed one can stay soft at the training temperature and still point the "
         "assignment the right way."
@@ -303,28 +314,29 @@ def show_sort_result(result: dict, current: SortingConfig) -> None:
 
 
 def sorting_section() -> None:
-    controls, view = ui.section(
+    controls, view = layout.section(
         "A live task: learning to sort",
         "A small network scores where each number should go; Gumbel-Sinkhorn turns the scores into a "
         "relaxed permutation, and the loss compares the permuted list with the sorted one (Mena et al. "
         "2018). Accuracy is measured with the hard permutation. Training runs off the page; Stop ends it early.",
     )
     with controls:
-        st.slider("List length", 3, 12, key="sort_n")
-        st.slider("Training steps", 50, 500, step=50, key="sort_steps")
-        st.select_slider("Training temperature τ", SORT_TAUS, key="sort_tau")
-        st.number_input("Training seed", min_value=0, max_value=ui.SEED_MAX, step=1, key="sort_seed")
+        st.slider("List length", 3, MAX_SORT_ITEMS, SORT_DEFAULTS.n, key="sort_n", **urls.BOUND)
+        st.slider("Training steps", 50, 500, SORT_DEFAULTS.steps, step=50, key="sort_steps", **urls.BOUND)
+        st.select_slider(
+            "Training temperature τ", SORT_TAUS, SORT_DEFAULTS.tau, "{:g}".format, key="sort_tau", **urls.BOUND
+        )
+        st.number_input("Training seed", 0, urls.SEED_MAX, 0, step=1, key="sort_seed", **urls.BOUND)
         train = st.button("Train", icon=":material/play_arrow:", type="primary", width="stretch")
     state = st.session_state
-    ui.write_url(SORT_FIELDS)
     with view:
-        config = ui.guarded(
+        config = layout.guarded(
             lambda: SortingConfig(n=state.sort_n, steps=state.sort_steps, tau=state.sort_tau, seed=int(state.sort_seed))
         )
         if config is None:
             return
         if train:
-            ui.guarded(lambda: start_sorting(config))
+            layout.guarded(lambda: start_sorting(config))
         running = state.get(SORT_RUN_KEY)
         if running is not None and not running[0].done:
             sort_live(running[0], running[2])
@@ -337,7 +349,8 @@ def sorting_section() -> None:
             st.info("Press Train: it takes a few seconds on a CPU.")
 
 
-init_from_url()
+urls.open_bookmark(SUBSETS + PERMUTATIONS + SORTING)
+init_weights()
 st.title("Subsets & permutations")
 subsets_section()
 st.divider()

@@ -8,7 +8,6 @@ import time
 
 import streamlit as st
 
-import ui
 from core.figures.compare import sweep_figure
 from core.names import SHORT_LABELS
 from core.runtime.jobs import Status
@@ -18,6 +17,7 @@ from core.sweeps.ray_backend import ray_address
 from core.training.config import ESTIMATORS
 from core.training.run import TooManyRunsError
 from core.vae import PRESETS
+from ui import layout, runs, urls
 
 SWEEP_KEY = "sweep_run"
 REFRESH_SECONDS = 1.0
@@ -26,29 +26,45 @@ LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 SUBSET_LABELS = {"tiny": "Tiny (1k / 500)", "demo": "Quick demo (5k / 1k)", "full": "All of MNIST (60k / 10k)"}
 
 
+SEEDS = urls.Param("sweep_seeds", low=1, high=10)
+EPOCHS = urls.Param("sweep_epochs", low=1, high=100)
+
+
 def grid_form(busy: bool) -> tuple[dict, dict, bool]:
-    """The grid, the settings every trial shares, and whether Start was pressed."""
+    """The grid, the settings every trial shares, and whether Start was pressed; the URL keeps them."""
+    bound: dict = {"format_func": "{:g}".format, **urls.BOUND}
     with st.form("sweep_form"):
         grid = {
-            "tau": st.multiselect("Temperatures τ", TAUS, default=[0.5, 1.0], key="sweep_tau"),
+            "tau": st.multiselect("Temperatures τ", TAUS, [0.5, 1.0], key="sweep_tau", **bound),
             "estimator": st.multiselect(
                 "Estimators",
                 ESTIMATORS,
-                default=["gumbel_softmax"],
-                format_func=lambda e: SHORT_LABELS.get(e, e),
+                ["gumbel_softmax"],
+                lambda e: SHORT_LABELS.get(e, e),
                 key="sweep_est",
+                **urls.BOUND,
             ),
             "anneal": st.multiselect(
-                "Annealing", [False, True], default=[False], format_func=lambda a: "annealed" if a else "constant τ"
+                "Annealing",
+                [False, True],
+                [False],
+                lambda a: "annealed" if a else "constant τ",
+                key="sweep_anneal",
+                **urls.BOUND,
             ),
-            "lr": st.multiselect("Learning rates", LRS, default=[1e-3], format_func=lambda v: f"{v:g}"),
-            "preset": st.multiselect("Model presets", list(PRESETS), default=["faithful"]),
+            "lr": st.multiselect("Learning rates", LRS, [1e-3], key="sweep_lr", **bound),
+            "preset": st.multiselect("Model presets", list(PRESETS), ["faithful"], key="sweep_preset", **urls.BOUND),
         }
         left, right = st.columns(2)
-        grid["seed"] = list(range(left.number_input("Seeds per setting", 1, 10, 1, key="sweep_seeds")))
-        epochs = right.number_input("Epochs", 1, 100, 2, key="sweep_epochs")
+        grid["seed"] = list(range(left.number_input("Seeds per setting", 1, 10, 1, key=SEEDS.key, **urls.BOUND)))
+        epochs = right.number_input("Epochs", 1, 100, 2, key=EPOCHS.key, **urls.BOUND)
         data = st.selectbox(
-            "Data", list(SUBSETS), index=list(SUBSETS).index("tiny"), format_func=lambda d: SUBSET_LABELS[d]
+            "Data",
+            list(SUBSETS),
+            list(SUBSETS).index("tiny"),
+            SUBSET_LABELS.__getitem__,
+            key="sweep_data",
+            **urls.BOUND,
         )
         train_subset, test_subset = SUBSETS[data or "tiny"]
         fixed = {"epochs": epochs, "train_subset": train_subset, "test_subset": test_subset}
@@ -61,21 +77,21 @@ def start_sweep(grid: dict, fixed: dict) -> None:
 
     A local sweep runs as many trials at once as the server's run limit has free slots (the
     Train page's runs take from the same pool); a cluster's sweep is bounded by the cluster."""
-    slots, taken = ui.run_slots(), 0
+    slots, taken = runs.run_slots(), 0
     try:
         trials = expand_grid(grid, fixed)
         if ray_address() is None:
-            taken = slots.acquire_up_to(min(ui.run_limit(), len(trials)))
+            taken = slots.acquire_up_to(min(runs.run_limit(), len(trials)))
         sweep = SweepRun(
             trials,
-            f"page-{ui.session_id()}-{time.strftime('%H%M%S')}",
+            f"page-{runs.session_id()}-{time.strftime('%H%M%S')}",
             parallel=taken or None,
             on_release=lambda: slots.release(taken),
         )
         st.session_state[SWEEP_KEY] = sweep.start()
     except (ValueError, TooManyRunsError) as err:
         slots.release(taken)
-        ui.show_error(err)
+        layout.show_error(err)
 
 
 def trial_table(snap: SweepSnapshot) -> None:
@@ -103,7 +119,7 @@ def draw(snap: SweepSnapshot) -> None:
     trial_table(snap)
     keys = varying([t.trial for t in snap.trials])
     labels = [trial_label(t.trial, keys) for t in snap.trials]
-    st.plotly_chart(sweep_figure(labels, [t.points for t in snap.trials]), width="stretch", key="sweep_overlay")
+    layout.chart(sweep_figure(labels, [t.points for t in snap.trials]), width="stretch", key="sweep_overlay")
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -127,7 +143,7 @@ def outcome(sweep: SweepRun) -> None:
     draw(snap)
     saved = [f"sweeps/{snap.sweep_id}/{t.trial.name}" for t in snap.trials if t.saved]
     if saved:
-        st.page_link("views/compare.py", label="Open these runs in Compare", query_params={"runs": ",".join(saved)})
+        st.page_link("views/compare.py", label="Open these runs in Compare", query_params={"compare_runs": saved})
 
 
 st.title("Sweep")
@@ -136,6 +152,7 @@ st.caption(
     "tasks: on a local Ray sized to this machine (one thread per trial, at most the server's run limit at "
     "once), or on the cluster RAY_ADDRESS names. Every trial lands in the run store."
 )
+urls.open_bookmark((SEEDS, EPOCHS))
 sweep: SweepRun | None = st.session_state.get(SWEEP_KEY)
 form_column, run_column = st.columns([1.2, 3], gap="large")
 with form_column:

@@ -5,22 +5,24 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui
 from core.figures import temperature as figures
 from core.studies import temperature
 from core.studies.temperature import MAX_CLASSES, PRESET_NAMES, logit_preset
+from ui import layout, urls
 
 TAU_CHOICES = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DRAW_CHOICES = (1000, 10000, 100000)
 MAX_TAUS = 6
 LOGIT_RANGE = (-5.0, 5.0)
-CLASSES = ui.IntField("classes", "k", 3, low=2, high=MAX_CLASSES)
-PRESET = ui.ChoiceField("preset", "preset", "two modes", choices=PRESET_NAMES)
-TAUS = ui.ListField("taus", "taus", [0.1, 0.5, 1.0, 5.0], choices=TAU_CHOICES, max_count=MAX_TAUS)
-SEED = ui.IntField("seed", "seed", 0, high=ui.SEED_MAX, fold=True)
-DRAWS = ui.ChoiceField("draws", "n", 10000, choices=DRAW_CHOICES)
-LOGITS = ui.FloatListField("logits", "logits", [], *LOGIT_RANGE, max_count=MAX_CLASSES)
-FIELDS = (CLASSES, PRESET, TAUS, SEED, DRAWS)
+MIN_CLASSES = 2
+PRESET_DEFAULT = "two modes"
+TAU_DEFAULT = [0.1, 0.5, 1.0, 5.0]
+CLASSES = urls.Param("classes", old="k", low=MIN_CLASSES, high=MAX_CLASSES)
+PRESET = urls.Param("preset", options=PRESET_NAMES)
+TAUS = urls.Param("taus", options=TAU_CHOICES, label="{:g}".format, many=True)
+SEED = urls.Param("seed", low=0, high=urls.SEED_MAX)
+DRAWS = urls.Param("draws", old="n", options=DRAW_CHOICES, label="{:,}".format)
+LOGITS = "logits"  # the row of logit sliders, as long as the number of classes, in one parameter
 
 
 def logit_key(i: int) -> str:
@@ -34,32 +36,49 @@ def apply_preset() -> None:
 
 
 def resample() -> None:
-    st.session_state[SEED.key] = (st.session_state[SEED.key] + 1) % (ui.SEED_MAX + 1)
+    st.session_state[SEED.key] = (st.session_state[SEED.key] + 1) % (urls.SEED_MAX + 1)
 
 
-def init_logits() -> None:
+def init_logits(classes: int, preset: str) -> None:
     """Logit sliders missing from the session: the URL's values, else the preset's."""
     state = st.session_state
-    if all(logit_key(i) in state for i in range(state[CLASSES.key])):
+    if all(logit_key(i) in state for i in range(classes)):
         return
-    preset = logit_preset(state[PRESET.key], state[CLASSES.key])
-    url = ui.url_value(LOGITS) or []
-    for i, value in enumerate(preset):
+    url = urls.numbers(LOGITS, *LOGIT_RANGE, MAX_CLASSES)
+    for i, value in enumerate(logit_preset(preset, classes)):
         state.setdefault(logit_key(i), url[i] if i < len(url) else value)
 
 
 def controls() -> list[float]:
-    st.slider("Number of classes", CLASSES.low, CLASSES.high, key=CLASSES.key, on_change=apply_preset)
-    st.selectbox("Preset", PRESET.choices, key=PRESET.key, on_change=apply_preset)
+    classes = st.slider(
+        "Number of classes", MIN_CLASSES, MAX_CLASSES, 3, key=CLASSES.key, on_change=apply_preset, **urls.BOUND
+    )
+    preset = st.selectbox(
+        "Preset",
+        PRESET_NAMES,
+        PRESET_NAMES.index(PRESET_DEFAULT),
+        key=PRESET.key,
+        on_change=apply_preset,
+        **urls.BOUND,
+    )
+    init_logits(classes, preset or PRESET_DEFAULT)
     with st.expander("Logits", expanded=True):
         logits = [
-            st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i))
-            for i in range(st.session_state[CLASSES.key])
+            st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i), persist_state="session")
+            for i in range(classes)
         ]
-    st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
-    st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
+    st.multiselect(
+        "Temperatures τ",
+        TAU_CHOICES,
+        TAU_DEFAULT,
+        format_func=TAUS.label,
+        key=TAUS.key,
+        max_selections=MAX_TAUS,
+        **urls.BOUND,
+    )
+    st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
     st.button("Resample", on_click=resample, icon=":material/casino:", width="stretch")
-    st.selectbox("Gumbel-max draws", DRAW_CHOICES, key=DRAWS.key, format_func="{:,}".format)
+    st.selectbox("Gumbel-max draws", DRAW_CHOICES, DRAW_CHOICES.index(10000), DRAWS.label, key=DRAWS.key, **urls.BOUND)
     return logits
 
 
@@ -82,7 +101,7 @@ def view_pictures(key: tuple[float, ...], taus: tuple[float, ...], seed: int, dr
 
     Shared read-only: st.plotly_chart sends a copy of a figure (`to_dict`), never changes it."""
     logits = list(key)
-    with ui.one_thread():
+    with layout.one_thread():
         view = temperature.temperature_view(logits, taus, seed, draws)
     study, check = view.study, view.check
     return Pictures(
@@ -98,39 +117,36 @@ def view_pictures(key: tuple[float, ...], taus: tuple[float, ...], seed: int, dr
 
 def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> None:
     key = tuple(round(v, 6) for v in logits)
-    shown = ui.guarded(lambda: view_pictures(key, tuple(taus), seed, draws))
+    shown = layout.guarded(lambda: view_pictures(key, tuple(taus), seed, draws))
     if shown is None:
         return
-    ui.chart(shown.means, "relaxed_means", width="stretch", key="means")
-    ui.chart(shown.samples, "gumbel_softmax", width="stretch", key="samples")
+    layout.chart(shown.means, "relaxed_means", width="stretch", key="means")
+    layout.chart(shown.samples, "gumbel_softmax", width="stretch", key="samples")
     left, right = st.columns(2)
     with left:
-        ui.chart(shown.curve, "one_hotness", width="stretch", key="curve")
+        layout.chart(shown.curve, "one_hotness", width="stretch", key="curve")
     with right:
-        ui.chart(shown.frequencies, "gumbel_max", width="stretch", key="frequencies")
-        ui.note(
+        layout.chart(shown.frequencies, "gumbel_max", width="stretch", key="frequencies")
+        layout.note(
             f"χ² = {shown.chi2:.2f}, p = {shown.p_value:.3f}: a p-value that is not tiny means the "
             "frequencies agree with softmax(logits) up to sampling noise."
         )
     if shown.simplex is not None:
-        ui.chart(shown.simplex, "gumbel_softmax_density", width="stretch", key="simplex")
+        layout.chart(shown.simplex, "gumbel_softmax_density", width="stretch", key="simplex")
     else:
         st.info("Set the number of classes to 3 to see the samples on the simplex.")
 
 
 @st.fragment
-@ui.timed("temperature")
+@layout.timed("temperature")
 def temperature_view() -> None:
     """Controls and charts: a slider move reruns this part only, not the sidebar and title."""
-    ui.url_state(FIELDS)
-    init_logits()
     left_column, view = st.columns([1, 3], gap="large")
     with left_column:
         logits = controls()
     state = st.session_state
     taus = sorted(state[TAUS.key])
-    ui.write_url(FIELDS)
-    ui.write_param(LOGITS, logits)
+    urls.keep_numbers(LOGITS, logits)
     with view:
         if not taus:
             st.warning("Pick at least one temperature.")
@@ -138,6 +154,7 @@ def temperature_view() -> None:
             pictures(logits, taus, int(state[SEED.key]), state[DRAWS.key])
 
 
+urls.open_bookmark((CLASSES, PRESET, TAUS, SEED, DRAWS))
 st.title("Temperature")
 st.caption(
     "A Gumbel-Softmax sample is softmax((logits + Gumbel noise) / τ). Small τ: nearly one-hot, "

@@ -11,7 +11,6 @@ from typing import Any
 
 import streamlit as st
 
-import ui
 from core.data import BINARIZE, BINARIZE_LABELS, MNISTSplit
 from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
 from core.names import ALIASES, SHORT_LABELS
@@ -22,6 +21,7 @@ from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainCon
 from core.training.curves import training_curves
 from core.training.run import RunSnapshot, TooManyRunsError, TrainingRun
 from core.vae import PRESETS
+from ui import layout, mnist, models, runs, urls
 
 ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"
 DEFAULT_ABANDON_SECONDS = 120.0
@@ -51,26 +51,26 @@ ESTIMATOR_HELP = (
     "the score-function gradient with a leave-one-out baseline over 4 samples per image."
 )
 SUBSETS_BY_SIZE = {sizes: name for name, sizes in SUBSETS.items()}
-# The form's settings, mirrored in the URL; the defaults are the seed's preset (TrainConfig's).
 DEFAULT = TrainConfig()
-FIELDS = {
-    "preset": ui.ChoiceField("train_preset", "preset", "faithful", choices=tuple(PRESETS)),
-    "estimator": ui.ChoiceField(
-        "train_estimator", "estimator", DEFAULT.estimator, choices=ESTIMATORS, aliases=tuple(ALIASES.items())
-    ),
-    "rao_samples": ui.IntField("train_rao", "rao", DEFAULT.rao_samples, low=1, high=100),
-    "tau": ui.FloatField("train_tau", "tau", DEFAULT.tau, low=0.01, high=10.0),
-    "anneal": ui.FlagField("train_anneal", "anneal", False),
-    "anneal_rate": ui.FloatField("train_anneal_rate", "anneal_rate", ANNEAL_RATE, low=0.0, high=1.0),
-    "anneal_every": ui.IntField("train_anneal_every", "anneal_every", ANNEAL_EVERY, low=1, high=100_000),
-    "tau_min": ui.FloatField("train_tau_min", "tau_min", DEFAULT.tau_min, low=0.01, high=10.0),
-    "epochs": ui.IntField("train_epochs", "epochs", DEFAULT.epochs, low=1, high=200),
-    "batch_size": ui.IntField("train_batch", "batch", DEFAULT.batch_size, low=1, high=10_000),
-    "lr": ui.FloatField("train_lr", "lr", DEFAULT.lr, low=1e-6, high=1.0),
-    "seed": ui.IntField("train_seed", "seed", DEFAULT.seed, high=ui.SEED_MAX, fold=True),
-    "data": ui.ChoiceField("train_data", "data", "full", choices=tuple(SUBSETS)),
-    "binarize": ui.ChoiceField("train_binarize", "binarize", DEFAULT.binarize, choices=BINARIZE),
-}
+# The form's settings in the URL (older bookmarks name them without "train_"); the defaults
+# are the seed's preset (TrainConfig's).
+PRESET = urls.Param("train_preset", old="preset", options=tuple(PRESETS), label=lambda p: PRESET_LABELS.get(p, p))
+ESTIMATOR = urls.Param(
+    "train_estimator", old="estimator", options=ESTIMATORS, aliases=ALIASES, label=lambda e: SHORT_LABELS.get(e, e)
+)
+RAO = urls.Param("train_rao", old="rao", low=1, high=100)
+TAU = urls.Param("train_tau", old="tau", low=0.01, high=10.0)
+ANNEAL = urls.switch("train_anneal", old="anneal")
+RATE = urls.Param("train_anneal_rate", old="anneal_rate", low=0.0, high=1.0)
+EVERY = urls.Param("train_anneal_every", old="anneal_every", low=1, high=100_000)
+TAU_MIN = urls.Param("train_tau_min", old="tau_min", low=0.01, high=10.0)
+EPOCHS = urls.Param("train_epochs", old="epochs", low=1, high=200)
+BATCH = urls.Param("train_batch", old="batch", low=1, high=10_000)
+LR = urls.Param("train_lr", old="lr", low=1e-6, high=1.0)
+SEED = urls.Param("train_seed", old="seed", low=0, high=urls.SEED_MAX)
+DATA = urls.Param("train_data", old="data", options=tuple(SUBSETS), label=SUBSET_LABELS.__getitem__)
+PIXELS = urls.Param("train_binarize", old="binarize", options=BINARIZE, label=BINARIZE_LABELS.__getitem__)
+PARAMS = (PRESET, ESTIMATOR, RAO, TAU, ANNEAL, RATE, EVERY, TAU_MIN, EPOCHS, BATCH, LR, SEED, DATA, PIXELS)
 # The run area redraws twice a second and the whole page once per epoch; Streamlit's fade of
 # elements waiting to be redrawn would make it blink on a projector.
 NO_FADE = (
@@ -89,18 +89,17 @@ def abandon_seconds() -> float:
 def run_threads() -> int:
     """The most torch threads a run may use (it uses fewer when other processes hold cores):
     the cores shared by as many runs as the server allows."""
-    return max(1, (os.cpu_count() or 1) // ui.run_limit())
+    return max(1, (os.cpu_count() or 1) // runs.run_limit())
 
 
 def session_dir() -> Path:
     """This browser session's own folder in the run store: runs/page/<session>."""
-    return ui.session_dir()
+    return runs.session_dir()
 
 
-def _number(label: str, name: str, step: float | int, **kwargs: Any) -> Any:
-    field = FIELDS[name]
-    assert isinstance(field, ui.IntField | ui.FloatField)
-    return st.number_input(label, field.low, field.high, step=step, key=field.key, **kwargs)
+def _number(label: str, param: urls.Param, default: float, step: float, **kwargs: Any) -> Any:
+    """A number in the form, bounded by its parameter's range."""
+    return st.number_input(label, param.low, param.high, default, step=step, key=param.key, **kwargs, **urls.BOUND)
 
 
 def annealing_settings() -> dict[str, Any]:
@@ -108,12 +107,14 @@ def annealing_settings() -> dict[str, Any]:
         return {
             "anneal": st.checkbox(
                 "Anneal τ during training",
-                key="train_anneal",
+                False,
+                key=ANNEAL.key,
                 help="τ = max(τ min, τ·exp(−rate·step)), updated every few steps (Jang et al. 2017).",
+                **urls.BOUND,
             ),
-            "anneal_rate": _number("Rate per step", "anneal_rate", 1e-5, format="%.1e"),
-            "anneal_every": _number("Update every (steps)", "anneal_every", 100),
-            "tau_min": _number("τ min", "tau_min", 0.1),
+            "anneal_rate": _number("Rate per step", RATE, ANNEAL_RATE, 1e-5, format="%.1e"),
+            "anneal_every": _number("Update every (steps)", EVERY, ANNEAL_EVERY, 100),
+            "tau_min": _number("τ min", TAU_MIN, DEFAULT.tau_min, 0.1),
         }
 
 
@@ -123,53 +124,62 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
         values = {
             "preset": st.selectbox(
                 "Model",
-                list(PRESETS),
-                format_func=lambda p: PRESET_LABELS.get(p, p),
-                key="train_preset",
+                PRESET.options,
+                PRESET.options.index("faithful"),
+                PRESET.label,
+                key=PRESET.key,
+                **urls.BOUND,
                 help="Faithful and linear: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
                 "Faithful keeps the seed's ReLU on the encoder's logits; linear drops it. "
                 "Jang et al.: 20 variables of 10 classes, plain logits.",
             ),
             "estimator": st.radio(
                 "Gradient estimator",
-                list(ESTIMATORS),
-                format_func=lambda e: SHORT_LABELS.get(e, e.replace("_", " ")),
-                key="train_estimator",
+                ESTIMATORS,
+                ESTIMATORS.index(DEFAULT.estimator),
+                ESTIMATOR.label,
+                key=ESTIMATOR.key,
                 help=ESTIMATOR_HELP,
+                **urls.BOUND,
             ),
             "rao_samples": _number(
                 "Gumbel-Rao draws",
-                "rao_samples",
+                RAO,
+                DEFAULT.rao_samples,
                 1,
                 help="Conditional Gumbel draws averaged per step; used by Gumbel-Rao only.",
             ),
-            "tau": _number("Temperature τ", "tau", 0.1, help="The start value when annealing."),
+            "tau": _number("Temperature τ", TAU, DEFAULT.tau, 0.1, help="The start value when annealing."),
         }
         values |= annealing_settings()
         left, right = st.columns(2)
         with left:
-            values["epochs"] = _number("Epochs", "epochs", 1)
-            values["lr"] = _number("Learning rate", "lr", 1e-4, format="%.1e", help="Adam.")
+            values["epochs"] = _number("Epochs", EPOCHS, DEFAULT.epochs, 1)
+            values["lr"] = _number("Learning rate", LR, DEFAULT.lr, 1e-4, format="%.1e", help="Adam.")
         with right:
-            values["batch_size"] = _number("Batch size", "batch_size", 10)
-            values["seed"] = _number("Seed", "seed", 1)
+            values["batch_size"] = _number("Batch size", BATCH, DEFAULT.batch_size, 10)
+            values["seed"] = _number("Seed", SEED, DEFAULT.seed, 1)
         values["data"] = st.selectbox(
             "Data",
-            list(SUBSETS),
-            format_func=lambda name: SUBSET_LABELS[name],
-            key="train_data",
+            DATA.options,
+            DATA.options.index("full"),
+            DATA.label,
+            key=DATA.key,
+            **urls.BOUND,
             help="Training / test images. A subset trains in seconds: good for a quick demo.",
         )
         values["binarize"] = st.selectbox(
             "Pixels",
-            list(BINARIZE),
-            format_func=lambda name: BINARIZE_LABELS[name],
-            key="train_binarize",
+            PIXELS.options,
+            PIXELS.options.index(DEFAULT.binarize),
+            PIXELS.label,
+            key=PIXELS.key,
+            **urls.BOUND,
             help="Grey levels scored with binary cross-entropy, as the seed; or binarized MNIST as the "
             "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
         )
         devices = available_devices()
-        current = ui.current_device()
+        current = models.current_device()
         values["device"] = st.selectbox(
             "Device",
             devices,
@@ -187,7 +197,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
 
 def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     """Build the config, take a server slot and start the worker; errors become messages."""
-    active = st.session_state.get(ui.RUN_KEY)
+    active = st.session_state.get(runs.RUN_KEY)
     if active is not None and not active.done:
         st.warning("A run is already in progress: stop it first.")
         return False
@@ -201,7 +211,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             checkpoint_dir=session_dir(),
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
             history=HISTORY_STEPS,
-            slots=ui.run_slots(),
+            slots=runs.run_slots(),
             threads=requested_threads(),
             max_threads=run_threads(),
             abandon_after=abandon_seconds(),
@@ -209,13 +219,13 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
                 "preset": values["preset"],
                 "device": device_name(config.device),
                 "source": "Train page",
-                "session": ui.session_id(),
+                "session": runs.session_id(),
             },
         ).start()
     except (ValueError, TooManyRunsError) as err:
-        ui.show_error(err)
+        layout.show_error(err)
         return False
-    st.session_state[ui.RUN_KEY] = run
+    st.session_state[runs.RUN_KEY] = run
     return True
 
 
@@ -262,18 +272,18 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
         delta_color="inverse",
         help="The objective with exact one-hot samples on the test images, after each epoch.",
     )
-    ui.chart(
+    layout.chart(
         objectives_figure(curves, snap.epochs, snap.total_steps, revision=run.name, changes=snap.changes),
         "relaxed_vs_exact",
         width="stretch",
         key="train_objectives",
     )
-    ui.maths("vae_objective")
-    ui.note(
+    layout.maths("vae_objective")
+    layout.note(
         "Training: each step's batch objective, exponentially smoothed; relaxed is what the gradient "
         "sees, exact samples decode a one-hot draw from q. Test: exact samples, after each epoch."
     )
-    ui.chart(
+    layout.chart(
         diagnostics_figure(curves, snap.total_steps, revision=run.name, changes=snap.changes),
         "diagnostics",
         width="stretch",
@@ -299,13 +309,9 @@ def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
     tau, lr = (last.tau, last.lr) if last else (run.config.tau, run.config.lr)
     st.session_state.setdefault(LIVE_TAU_KEY, tau)
     st.session_state.setdefault(LIVE_LR_KEY, lr)
-    tau_field, lr_field = FIELDS["tau"], FIELDS["lr"]
-    assert isinstance(tau_field, ui.FloatField) and isinstance(lr_field, ui.FloatField)
     with st.container(horizontal=True, vertical_alignment="bottom"):
-        st.number_input("New τ", tau_field.low, tau_field.high, step=0.1, key=LIVE_TAU_KEY, width=140)
-        st.number_input(
-            "New learning rate", lr_field.low, lr_field.high, step=1e-4, format="%.1e", key=LIVE_LR_KEY, width=180
-        )
+        st.number_input("New τ", TAU.low, TAU.high, step=0.1, key=LIVE_TAU_KEY, width=140)
+        st.number_input("New learning rate", LR.low, LR.high, step=1e-4, format="%.1e", key=LIVE_LR_KEY, width=180)
         st.button(
             "Apply now",
             on_click=apply_changes,
@@ -325,7 +331,7 @@ def live(run: TrainingRun, shown_epoch: int, shown_at: float) -> None:
     due = shown_epoch == 0 or time.monotonic() - shown_at >= PREVIEW_SECONDS
     if snap.done or (newer and due):
         if snap.checkpoint:
-            ui.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
+            runs.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
     with st.container(horizontal=True):  # buttons as wide as their labels, at any page width
         if snap.status == Status.PAUSED:
@@ -361,7 +367,7 @@ def outcome(snap: RunSnapshot) -> None:
     if snap.checkpoint is None:
         st.info("The run was stopped before its first step; nothing was saved.")
         return
-    ui.add_session_model(snap.checkpoint)
+    runs.add_session_model(snap.checkpoint)
     for notice in snap.notices:  # what the run store's quota deleted to make room
         st.warning(notice, icon=":material/delete_sweep:")
     verb = "Finished" if snap.status == Status.FINISHED else "Stopped"
@@ -372,7 +378,7 @@ def outcome(snap: RunSnapshot) -> None:
         icon=":material/check_circle:",
     )
     with st.container(horizontal=True):
-        ui.download_buttons(snap.checkpoint, "train")
+        models.download_buttons(snap.checkpoint, "train")
 
 
 def show_run(run: TrainingRun) -> None:
@@ -403,15 +409,17 @@ def show_run(run: TrainingRun) -> None:
             icon=":material/image:",
         )
         return
-    ui.note(
+    layout.note(
         f"After epoch {snap.preview.epoch}: 8 test digits (top) over their reconstructions, and 64 digits "
         "decoded from codes drawn from the uniform prior."
     )
     left, right = st.columns([3, 2])
     with left:
-        ui.chart(reconstructions_figure(snap.preview), "reconstructions", width="stretch", key="train_reconstructions")
+        layout.chart(
+            reconstructions_figure(snap.preview), "reconstructions", width="stretch", key="train_reconstructions"
+        )
     with right:
-        ui.chart(prior_samples_figure(snap.preview), "prior_samples", width="stretch", key="train_prior")
+        layout.chart(prior_samples_figure(snap.preview), "prior_samples", width="stretch", key="train_prior")
 
 
 st.title("Train")
@@ -421,15 +429,14 @@ st.caption(
     "30 variables × 10 classes, τ 1.0, batch 100, Adam 1e-3, 10 epochs."
 )
 
-run: TrainingRun | None = st.session_state.get(ui.RUN_KEY)
+urls.open_bookmark(PARAMS)
+run: TrainingRun | None = st.session_state.get(runs.RUN_KEY)
 form_column, run_column = st.columns([1.4, 3], gap="large")
 with form_column:
-    ui.url_state(list(FIELDS.values()))
     values, pressed = settings_form(busy=run is not None and not run.done)
-    ui.write_url(list(FIELDS.values()))
 with run_column, st.container(key="train_run_area"):
     st.html(NO_FADE)
-    train, test = ui.mnist_or_stop()
+    train, test = mnist.splits_or_stop()
     if pressed and start_run(values, train, test):
         st.rerun()  # redraw the form disabled, with the run below it
     if run is None:

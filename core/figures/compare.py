@@ -1,7 +1,10 @@
-"""Figures of the Compare page: chosen runs' per-epoch curves on shared axes."""
+"""Figures of the Compare page: chosen runs' per-epoch curves on shared axes, and its table's
+settings written by their kind."""
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +19,18 @@ PANELS: tuple[tuple[str, str], ...] = (
     ("tau", "Temperature τ"),
 )
 DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def setting_text(value: Any) -> str:
+    """A setting as its kind reads: a whole number as one (a seed, a batch, τ = 1), any other
+    number to 3 significant figures (an annealing rate of 3e-5 stays 3e-05, not 0.0000), text
+    as it is, a missing value as a dash."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return "—" if value is None else str(value)
+    number = float(value)
+    if math.isnan(number):
+        return "—"
+    return str(int(number)) if number.is_integer() else f"{number:.3g}"
 
 
 def comparison_figure(labels: Sequence[str], histories: Sequence[Sequence[dict]], height: int = 460) -> go.Figure:

@@ -369,6 +369,11 @@ def _settings(metadata: dict) -> dict:
     }
 
 
+def _comparable(value: object) -> object:
+    """A setting compared by its value (0 and 0.0 are the same rate); a list or a table by its text."""
+    return repr(value) if isinstance(value, list | dict) else value
+
+
 def compare_runs(runs: Mapping[str, tuple[str, dict]]) -> Comparison:
     """A comparison of runs given as label -> (source, their JSON metadata)."""
     rows, histories = [], []
@@ -388,5 +393,5 @@ def compare_runs(runs: Mapping[str, tuple[str, dict]]) -> Comparison:
             }
         )
         histories.append(history)
-    differing = [c for c in SETTING_COLUMNS if len({repr(r[c]) for r in rows}) > 1]
+    differing = [c for c in SETTING_COLUMNS if len({_comparable(r[c]) for r in rows}) > 1]
     return Comparison(list(runs), rows, differing, histories)

@@ -1,6 +1,6 @@
 """The maths beside every picture: each figure's defining formula (LaTeX) and one sentence on
-how to read it. Pages show them under the figure when "Show the maths" is on (`ui.chart`,
-`ui.maths`); the text lives here so every page says the same thing the same way."""
+how to read it. Pages show them under the figure when "Show the maths" is on (`ui.layout.chart`,
+`ui.layout.maths`); the text lives here so every page says the same thing the same way."""
 
 from __future__ import annotations
 
