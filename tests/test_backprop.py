@@ -269,3 +269,18 @@ def test_bf16_weights_are_one_buffer_of_the_float32_weights_refreshed_on_demand(
     assert torch.equal(copies[0][0], layers[0].weight.detach().to(torch.bfloat16))
     with pytest.raises(ValueError, match="FlatAdam"):
         Bf16Weights(small_model().float(), adam)
+
+
+def test_the_trainer_steps_in_bf16_by_hand_and_refreshes_the_copies_after_adam(mnist):
+    config = TrainConfig(
+        model=VAEConfig(latent_vars=4, classes=5, hidden=(32, 16)), batch_size=50, train_subset=400, test_subset=100,
+        epochs=1, precision="bf16",
+    )  # fmt: skip
+    trainer = Trainer(config, *mnist)
+    assert trainer.handwritten and trainer.precision == "bf16"
+    before = trainer.optimizer.flat.clone()
+    with DtypeLog() as log:
+        trainer.train_step(trainer.x_train[:50], 1.0)
+    assert not torch.equal(before, trainer.optimizer.flat)  # Adam moved the float32 weights
+    assert torch.equal(trainer.bf16_weights.flat, trainer.optimizer.flat.to(torch.bfloat16))
+    assert all(dtypes == {torch.bfloat16} for name, dtypes in log.calls if name in ("mm", "addmm"))

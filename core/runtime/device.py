@@ -46,12 +46,9 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def resolve_precision(precision: str) -> str:
-    """The precision a run uses. "auto" is float32 on every device: float32 runs the hand-written
-    backward pass (core.training.backprop), which beats bfloat16 autocast through autograd even
-    where bfloat16 is native (an AMX Xeon, 2 threads: 6.56 against 10.11 ms per step; an H200:
-    1.46 against 3.76 ms, measured)."""
-    return "fp32" if check_precision(precision) == "auto" else precision
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (x86 "flags", Arm "Features"); empty where there is no /proc/cpuinfo."""
+    return set((_cpuinfo("flags") or _cpuinfo("Features")).split())
 
 
 def _cpuinfo(field: str) -> str:

@@ -45,6 +45,7 @@ def _description(trainer: Trainer) -> dict:
         "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0], "test_images": trainer.x_test.shape[0]},
         "seed": trainer.config.seed,
         "precision": trainer.precision,
+        "precision_reason": trainer.precision_choice.reason,
         "total_steps": trainer.total_steps,
     }
 
