@@ -200,3 +200,14 @@ def test_a_trial_reports_both_precisions():
     seconds = time_products(budget=0.0, batch=4, widths=(8, 6, 4))
     assert set(seconds) == {"fp32", "bf16"}
     assert all(math.isfinite(s) and s > 0 for s in seconds.values())
+
+
+def test_a_benchmarks_cpu_line_names_the_model_the_features_and_the_libraries(monkeypatch):
+    monkeypatch.setattr(device, "cpu_flags", lambda: {"fpu", "avx2", "avx512f", "avx512_bf16"})
+    monkeypatch.setattr(device.platform, "machine", lambda: "x86_64")
+    line = device.describe_cpu()
+    assert line.startswith(f"CPU: {device.cpu_model()}, ")
+    assert "(avx2, avx512f, avx512_bf16; no amx_bf16)" in line and "fpu" not in line
+    assert f"torch {torch.__version__}" in line and "BLAS " in line and "oneDNN " in line
+    monkeypatch.setattr(device, "cpu_flags", set)
+    assert "(no avx2, avx512f, avx512_bf16, amx_bf16)" in device.describe_cpu()
