@@ -32,6 +32,7 @@ from streamlit import config as streamlit_config
 
 from core.data import load_mnist
 from core.figures.training import diagnostics_figure, objectives_figure, prior_samples_figure, reconstructions_figure
+from core.runtime.device import describe_cpu
 from core.training.config import TrainConfig
 from core.training.curves import training_curves
 from core.training.run import TrainingRun
@@ -115,10 +116,8 @@ def main() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # as app.py leaves a core for the page
     train, test = load_mnist("train", download=False), load_mnist("test", download=False)
     batch = config(0).batch_size
-    print(
-        f"{os.cpu_count()} CPU cores, torch {torch.__version__}, {args.pages} pages every {args.every:g} s, "
-        f"post-script GC {'on' if args.post_script_gc else 'off'}"
-    )
+    print(describe_cpu())
+    print(f"{args.pages} pages every {args.every:g} s, post-script GC {'on' if args.post_script_gc else 'off'}")
 
     with tempfile.TemporaryDirectory() as folder:
 

@@ -22,7 +22,7 @@ import torch
 
 from benchmarks.train_throughput import our_steps, run_for
 from core.data import MNISTSplit, load_mnist
-from core.runtime.device import device_name
+from core.runtime.device import describe_cpu, device_name
 from core.training.config import TrainConfig
 from core.training.loop import EpochMetrics, Trainer
 
@@ -97,6 +97,7 @@ def main() -> None:
 
     train: MNISTSplit = load_mnist("train", download=False)
     test: MNISTSplit = load_mnist("test", download=False)
+    print(describe_cpu())
     print(f"torch {torch.__version__} on {device_name(args.device)}; seed preset, batch 100, {args.epochs} epochs")
     print(f"{'variant':<10} {'warm-up s':>9} {'ms/step':>8} {'images/s':>9} {'run s':>7} {'run img/s':>9} {'test':>7}")
     for variant in args.variants:

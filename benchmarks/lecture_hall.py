@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.live_server import REPO, Server, chromium, rss_mb, serve, settle
+from core.runtime.device import describe_cpu
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext
@@ -165,6 +166,7 @@ def main() -> None:
         parser.error("needs Debian's chromium (apt-get install -y chromium)")
     with serve(args.repo.resolve(), timing=True, prefix="hall-") as server:
         time.sleep(1)
+        print(describe_cpu())
         print(f"server RSS before: {rss_mb(server.pid):.0f} MB ({args.repo.resolve()}, {server.url})")
         asyncio.run(hall(args, server))
         print(f"server RSS after: {rss_mb(server.pid):.0f} MB")

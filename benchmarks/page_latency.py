@@ -18,6 +18,7 @@ import subprocess
 import time
 
 from benchmarks.live_server import REPO, free_port, stop, streamlit_command
+from core.runtime.device import describe_cpu
 
 
 def timed_reruns(page: str, change, repeats: int) -> list[float]:
@@ -87,6 +88,7 @@ def main() -> None:
 
     layout.leave_a_core_for_the_page()  # as app.py does for the server
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(describe_cpu())
     print(f"server time per interaction over {args.repeats} reruns (load average {load}):")
     report("Temperature: logit slider move", timed_reruns("views/temperature.py", slider_move, args.repeats))
     report("Latent editor: class change", timed_reruns("views/latent_editor.py", class_edit, args.repeats))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.live_server import REPO, Server, chromium, descendants, rss_mb, serve, settle, tree_rss_mb
+from core.runtime.device import describe_cpu
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -141,6 +142,7 @@ def main() -> None:
     if shutil.which("chromium") is None:
         parser.error("needs Debian's chromium (apt-get install -y chromium)")
     with serve(args.repo.resolve(), prefix="run-memory-") as server:
+        print(describe_cpu())
         print(f"{args.repo.resolve()} on {server.url}, {args.runs} runs of data={args.data}, epochs={args.epochs}")
         growth = asyncio.run(measure(args, server))
     if growth is None:

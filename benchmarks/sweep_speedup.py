@@ -21,7 +21,7 @@ from dataclasses import replace
 import torch
 
 from core.data import load_mnist
-from core.runtime.device import cpu_model
+from core.runtime.device import describe_cpu
 from core.runtime.jobs import Status
 from core.store.runs import RunStore
 from core.sweeps.driver import SweepRun
@@ -60,7 +60,8 @@ def main() -> None:
     fixed = {"epochs": args.epochs, "train_subset": train_subset, "test_subset": test_subset}
     trials = expand_grid({"tau": [0.5, 1.0], "estimator": ["gumbel_softmax", "straight_through"]}, fixed)
     cores = os.cpu_count() or 1
-    print(f"{len(trials)} trials, {args.epochs} epochs on {args.data}; {cores} cores ({cpu_model()})")
+    print(describe_cpu())
+    print(f"{len(trials)} trials, {args.epochs} epochs on {args.data}; {cores} cores")
     with tempfile.TemporaryDirectory() as root:
         store = RunStore(root)
         single = sequential(trials, 1)

@@ -86,10 +86,11 @@ def main() -> None:
         worker(args.worker, args.steps, args.warmup, args.burn_from_half)
         return
 
-    from core.runtime.device import cpu_model
+    from core.runtime.device import describe_cpu
 
     cores = len(os.sched_getaffinity(0))
-    print(f"CPU: {cpu_model()}, {cores} usable cores; load average at start {load_average()}")
+    print(describe_cpu())
+    print(f"{cores} usable cores; load average at start {load_average()}")
     results: dict[tuple[str, str], list[dict]] = {(load, c): [] for load in args.loads for c in CONFIGS}
     configs = list(CONFIGS)
     for repeat in range(args.repeats):

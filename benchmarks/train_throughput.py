@@ -27,7 +27,7 @@ from benchmarks.busy_core import start_burner
 from benchmarks.textbook import BATCH, TAU, textbook_loader, textbook_model, textbook_step
 from core.data import batch_indices, load_mnist, resolve_data_root
 from core.gumbel import gumbel_softmax
-from core.runtime.device import PRECISIONS, cpu_model
+from core.runtime.device import PRECISIONS, describe_cpu
 from core.runtime.threads import ThreadPolicy
 from core.training.config import TrainConfig
 from core.training.loop import Trainer
@@ -105,10 +105,8 @@ def measure(args: argparse.Namespace) -> None:
     policy.start()  # loading the data is its first measuring interval
     baseline_threads = args.threads or torch.get_num_threads()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {cpu_model()} "
-        f"({os.cpu_count()} logical cores, load average {load})"
-    )
+    print(describe_cpu())
+    print(f"load average {load}")
 
     root = resolve_data_root()
     config = TrainConfig(epochs=1, batch_size=BATCH, precision=args.precision)
@@ -134,8 +132,8 @@ def measure(args: argparse.Namespace) -> None:
 
     rate = {k: args.steps * BATCH / v for k, v in seconds.items()}
     print(
-        f"training step ({trainer.precision}), batch {BATCH}, {args.steps} timed steps each after "
-        f"{args.warmup} warm-up, alternating in chunks of {args.chunk}"
+        f"training step (precision {trainer.precision_choice.describe()}), batch {BATCH}, "
+        f"{args.steps} timed steps each after {args.warmup} warm-up, alternating in chunks of {args.chunk}"
         f"{', one core kept busy by another process' if args.competing_load else ''}; torch threads: "
         f"ours {'/'.join(map(str, sorted(set(used))))} ({'fixed' if args.threads else 'auto policy'}), "
         f"baseline {baseline_threads}:"

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from core.names import THREADS_ENV
-from core.runtime.device import cpu_model
+from core.runtime.device import describe_cpu
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,8 @@ def main() -> None:
     if args.repeats < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--repeats and --threads must be at least 1")
 
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical cores, load average {load_average()} (1, 5, 15 min)")
+    print(describe_cpu())
+    print(f"load average {load_average()} (1, 5, 15 min)")
     with tempfile.TemporaryDirectory(prefix="whole-process-") as scratch:
         env = os.environ | {"GUMBEL_LAB_RUNS": str(Path(scratch) / "runs")}
         if args.threads:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -43,12 +44,24 @@ def mnist(data_root):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _runs_in_a_temporary_store(tmp_path_factory):
-    """No test writes to the real run store: runs go to a temporary GUMBEL_LAB_RUNS unless a test sets its own."""
-    previous = os.environ.get("GUMBEL_LAB_RUNS")
-    os.environ["GUMBEL_LAB_RUNS"] = str(tmp_path_factory.mktemp("runs"))
+def _runs_and_caches_in_temporary_folders(tmp_path_factory):
+    """No test writes to the real run store or the user's cache folder: GUMBEL_LAB_RUNS and
+    XDG_CACHE_HOME point at temporary folders unless a test sets its own. The cache starts with
+    product timings that make "auto" float32 at every thread count, so no test times the CPU
+    and every machine runs the tests' steps in float32 (tests of auto use a cache of their own)."""
+    names = ("GUMBEL_LAB_RUNS", "XDG_CACHE_HOME")
+    previous = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ[name] = str(tmp_path_factory.mktemp(name.lower()))
+    from core.runtime.precision import cache_path, machine_key
+
+    cache = cache_path()
+    cache.parent.mkdir(parents=True)
+    fp32_faster = {"fp32": 1.0, "bf16": 2.0}
+    cache.write_text(json.dumps({machine_key(n): fp32_faster for n in range(1, (os.cpu_count() or 1) + 1)}))
     yield
-    if previous is None:
-        os.environ.pop("GUMBEL_LAB_RUNS", None)
-    else:
-        os.environ["GUMBEL_LAB_RUNS"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

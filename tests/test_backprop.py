@@ -1,14 +1,17 @@
 """The hand-written backward pass and the flat Adam: held to autograd and torch.optim.Adam."""
 
+import copy
 import subprocess
 import sys
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from core.gumbel import one_hot_argmax
 from core.training.adam import FlatAdam
-from core.training.backprop import relaxed_step
+from core.training.backprop import Bf16Weights, relaxed_step
 from core.training.config import TrainConfig
 from core.training.loop import Trainer
 from core.vae import CategoricalVAE, VAEConfig, reconstruction_nll, vae_loss
@@ -164,3 +167,120 @@ def test_the_trainer_trains_the_same_by_hand_and_by_autograd(mnist, estimator):
         assert a.kl == pytest.approx(b.kl, rel=1e-4, abs=1e-5)
     for a, b in zip(by_hand.model.parameters(), by_autograd.model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+# --- the bfloat16 step ---------------------------------------------------------------------
+
+MEDIUM = VAEConfig(latent_vars=6, classes=10, hidden=(64, 32))
+BF16_TOLERANCE = 2.0**-4  # norm-wise, per parameter: see the test below
+
+
+def step_gradients(model: CategoricalVAE, x: torch.Tensor, hard: bool, bf16: bool):
+    """The hand-written step's losses and gradients on a copy of `model`, in float32 or with bfloat16 products."""
+    model = copy.deepcopy(model)
+    weights = Bf16Weights(model, FlatAdam(model, 1e-3)) if bf16 else None
+    losses = relaxed_step(model, x, 1.0, torch.Generator().manual_seed(3), hard, weights)
+    return losses, [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("relu_logits", [True, False])
+@pytest.mark.parametrize("hard", [False, True])
+def test_bf16_gradients_equal_the_float32_steps_to_bfloat16_rounding(mnist, relu_logits, hard):
+    """bfloat16 keeps 8 significant bits: a rounding is off by at most u = 2^-9 relative. A
+    gradient here ends a chain of up to 11 products (the encoder's first weight: 6 forward, 5
+    backward), each with rounded operands and output; independent roundings add in quadrature,
+    about sqrt(22) u = 0.9e-2, and a product's sum multiplies its operands' relative error by its
+    cancellation (sum |a_k b_k| / |sum a_k b_k|), which a gradient summed over a batch has.
+    Measured on these models and the faithful preset: 1e-4 to 3.4e-2 norm-wise per parameter,
+    the first weights of the encoder and the decoder the worst. The bound, 2^-4 (32 u), is about
+    twice that; a wrong step (a term left out, a layer's weight swapped) is off by O(1). The
+    float32 step is held to float64 autograd above; and some parameter must differ by 2^-14 or
+    more, where float32 against itself differs by ~1e-7: the products really were rounded."""
+    torch.manual_seed(0)
+    model = CategoricalVAE(VAEConfig(**(MEDIUM.to_dict() | {"relu_logits": relu_logits})))
+    x = mnist[0].pixels()[:50]
+    (exact_losses, exact), (losses, got) = (step_gradients(model, x, hard, bf16) for bf16 in (False, True))
+    errors = [((g - e).norm() / e.norm()).item() for g, e in zip(got, exact, strict=True)]
+    assert max(errors) < BF16_TOLERANCE, errors
+    assert max(errors) > 2.0**-14, errors
+    # float32 sums of many terms, whose roundings average out: within one rounding (1.7e-4 measured)
+    measured = (losses.relaxed, losses.unrelaxed, losses.kl, losses.reconstruction)
+    expected = (exact_losses.relaxed, exact_losses.unrelaxed, exact_losses.kl, exact_losses.reconstruction)
+    assert measured == pytest.approx(expected, rel=2.0**-9)
+
+
+# Operations a bfloat16 value may pass through: the products, the ReLU and its backward, casts,
+# views, and writing the code the decoder reads. Everything else (the sampler, the softmax, the
+# KL, the losses) must see float32 only.
+BF16_CARRIERS = {"mm", "addmm", "relu_", "threshold_backward", "_to_copy", "copy_", "add", "sum", "t", "view",
+                 "slice", "permute", "new_empty", "scatter_", "zero_"}  # fmt: skip
+LOSS_OPS = {"softplus", "mv", "sigmoid", "_log_softmax", "_softmax", "exp", "log_", "rand"}
+
+
+class DtypeLog(TorchDispatchMode):
+    """Every aten operation run under it, with the floating dtypes of its inputs and outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, set[torch.dtype]]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = tree_leaves((args, kwargs, out))
+        dtypes = {t.dtype for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point()}
+        self.calls.append((func.overloadpacket.__name__, dtypes))
+        return out
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_the_bf16_step_multiplies_in_bf16_and_samples_and_scores_in_float32(hard):
+    """Fails if a product silently stays float32 or a loss (or the sampler) is computed in bfloat16."""
+    model = small_model().float()
+    weights = Bf16Weights(model, FlatAdam(model, 1e-3))
+    x = torch.rand(8, 6, generator=torch.Generator().manual_seed(2))
+    with DtypeLog() as log:
+        relaxed_step(model, x, 0.7, torch.Generator().manual_seed(3), hard, weights)
+    products = [dtypes for name, dtypes in log.calls if name in ("mm", "addmm")]
+    # forward: 3 + 3 layers; backward: every weight's gradient, every input's but the encoder's
+    assert len(products) == 6 + 6 + 5
+    assert all(dtypes == {torch.bfloat16} for dtypes in products)
+    in_bf16 = {name for name, dtypes in log.calls if torch.bfloat16 in dtypes}
+    assert in_bf16 <= BF16_CARRIERS, in_bf16 - BF16_CARRIERS
+    scoring = [(name, dtypes) for name, dtypes in log.calls if name in LOSS_OPS]
+    assert {name for name, _ in scoring} == LOSS_OPS
+    assert all(dtypes == {torch.float32} for _, dtypes in scoring), scoring
+    assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+
+
+def test_bf16_weights_are_one_buffer_of_the_float32_weights_refreshed_on_demand():
+    model = small_model().float()
+    adam = FlatAdam(model, lr=1e-3)
+    weights = Bf16Weights(model, adam)
+    layers = [layer for layer in model.modules() if isinstance(layer, torch.nn.Linear)]
+    copies = weights.encoder + weights.decoder
+    assert len(copies) == len(layers)
+    for (w, b), layer in zip(copies, layers, strict=True):
+        assert torch.equal(w, layer.weight.detach().to(torch.bfloat16))
+        assert torch.equal(b, layer.bias.detach().to(torch.bfloat16))
+        assert w.untyped_storage().data_ptr() == weights.flat.untyped_storage().data_ptr()
+    adam.flat.add_(1.0)  # an update
+    assert not torch.equal(copies[0][0], layers[0].weight.detach().to(torch.bfloat16))
+    weights.refresh()
+    assert torch.equal(copies[0][0], layers[0].weight.detach().to(torch.bfloat16))
+    with pytest.raises(ValueError, match="FlatAdam"):
+        Bf16Weights(small_model().float(), adam)
+
+
+def test_the_trainer_steps_in_bf16_by_hand_and_refreshes_the_copies_after_adam(mnist):
+    config = TrainConfig(
+        model=VAEConfig(latent_vars=4, classes=5, hidden=(32, 16)), batch_size=50, train_subset=400, test_subset=100,
+        epochs=1, precision="bf16",
+    )  # fmt: skip
+    trainer = Trainer(config, *mnist)
+    assert trainer.handwritten and trainer.precision == "bf16"
+    before = trainer.optimizer.flat.clone()
+    with DtypeLog() as log:
+        trainer.train_step(trainer.x_train[:50], 1.0)
+    assert not torch.equal(before, trainer.optimizer.flat)  # Adam moved the float32 weights
+    assert torch.equal(trainer.bf16_weights.flat, trainer.optimizer.flat.to(torch.bfloat16))
+    assert all(dtypes == {torch.bfloat16} for name, dtypes in log.calls if name in ("mm", "addmm"))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.data import RAW_FILES
-from core.runtime.device import resolve_precision
+from core.runtime.precision import choose_precision
 from core.store.checkpoints import load_checkpoint
 from core.training.__main__ import main
 
@@ -37,7 +37,8 @@ def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     side = json.loads((tmp_path / "x.json").read_text())
     assert side["command"].startswith("python -m core.training --epochs 1 --max-steps 20")
     assert side["steps"] == 20 and side["status"] == "finished"
-    assert side["train_config"]["precision"] == "auto" and side["precision"] == resolve_precision("auto")
+    assert side["train_config"]["precision"] == "auto"
+    assert f"{side['precision']} ({side['precision_reason']})" == choose_precision("auto").describe()
     assert load_checkpoint(tmp_path / "x.pt").metadata == side
 
 

@@ -93,6 +93,7 @@ def test_renders_the_form_with_the_seed_preset(runs_dir):
         "rao": 10,
     }
     assert _widget(at, "device").value in ("cpu", "cuda")
+    assert _widget(at, "precision").value == "auto"
     assert any("Start training" in b.label for b in at.button)
     assert "Start training" in at.info[0].value
     assert bound(at)["train_estimator"] == "gumbel_softmax" and bound(at)["train_epochs"] == 10
@@ -249,6 +250,23 @@ def test_binarized_data_and_reinforce_reach_the_run(runs_dir):
     assert bound(at)["train_binarize"] == "dynamic"
     assert run.join(60)
     assert run.snapshot().status == "finished"
+
+
+def test_precision_reaches_the_run_and_its_device_line_says_which_and_why(runs_dir):
+    """The form's precision (from the URL here) goes into the run's config; once the run has
+    decided, the line under the run's name gives the precision its products use, and why."""
+    at = _page()
+    at.query_params.update(precision="fp32")
+    at.run()
+    assert _widget(at, "precision").value == "fp32"
+    at = _start(at, epochs=1)
+    assert not at.exception and not at.error
+    run = at.session_state["train_run"]
+    assert run.config.precision == "fp32" and at.query_params["precision"] == "fp32"
+    assert run.join(60)
+    at.run()
+    assert run.snapshot().precision == "fp32 (asked for)"
+    assert any("precision fp32 (asked for)" in c.value for c in at.caption)
 
 
 def test_tau_and_lr_change_mid_run_from_the_page(runs_dir):

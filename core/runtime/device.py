@@ -5,12 +5,18 @@ One place for `core`, the CLI and the app, so every surface names a device the s
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 from pathlib import Path
 
 import torch
 
 from core.names import PRECISIONS
+
+# The CPU features a benchmark's figures depend on, by architecture: the vector width and
+# whether bfloat16 products are native (AVX-512 BF16 or AMX on x86, BF16 on Arm).
+SPEED_FLAGS = {"x86_64": ("avx2", "avx512f", "avx512_bf16", "amx_bf16"), "aarch64": ("asimd", "sve", "bf16")}
 
 
 def default_device() -> str:
@@ -46,12 +52,26 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def resolve_precision(precision: str) -> str:
-    """The precision a run uses. "auto" is float32 on every device: float32 runs the hand-written
-    backward pass (core.training.backprop), which beats bfloat16 autocast through autograd even
-    where bfloat16 is native (an AMX Xeon, 2 threads: 6.56 against 10.11 ms per step; an H200:
-    1.46 against 3.76 ms, measured)."""
-    return "fp32" if check_precision(precision) == "auto" else precision
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (x86 "flags", Arm "Features"); empty where there is no /proc/cpuinfo."""
+    return set((_cpuinfo("flags") or _cpuinfo("Features")).split())
+
+
+def describe_cpu() -> str:
+    """One line for a benchmark's figures: the CPU, the features that decide its speed (vector
+    width, native bfloat16), the BLAS and oneDNN torch was built with, and torch's version."""
+    flags, wanted = cpu_flags(), SPEED_FLAGS.get(platform.machine(), ())
+    has = ", ".join(f for f in wanted if f in flags)
+    lacks = ", ".join(f for f in wanted if f not in flags)
+    features = "; ".join(part for part in (has, f"no {lacks}" if lacks else "") if part)
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    onednn = re.search(r"MKL-DNN (v[\d.]+)", config)
+    return (
+        f"CPU: {cpu_model()}, {os.cpu_count()} logical cores ({features or 'flags unknown'}); "
+        f"BLAS {blas.group(1) if blas else 'unknown'}, oneDNN {onednn.group(1) if onednn else 'none'}; "
+        f"torch {torch.__version__}"
+    )
 
 
 def _cpuinfo(field: str) -> str:

@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="bf16: matrix products in bfloat16 through autograd (weights, losses and sampler stay float32); "
-        "auto: fp32, whose hand-written backward pass is the faster on every machine measured",
+        help="bf16: matrix products in bfloat16 (weights, Adam, sampler and losses stay float32); "
+        "auto: bf16 where this CPU has native bfloat16 and its products measured faster (once per machine), "
+        "else fp32",
     )
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--train-subset", type=int, default=None, help="train on the first N images only")
@@ -159,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     recorder.start(trainer)
     print(
-        f"Training {args.preset} preset, {config.estimator}, on {config.device}, threads {threads.describe()}: "
-        f"{trainer.total_steps} steps",
+        f"Training {args.preset} preset, {config.estimator}, on {config.device}, threads {threads.describe()}, "
+        f"precision {trainer.precision_choice.describe()}: {trainer.total_steps} steps",
         file=sys.stderr,
     )
     epochs: list[EpochMetrics] = []

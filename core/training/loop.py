@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -15,9 +16,9 @@ from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli
 from core.evaluation import ExactSampleObjective, exact_sample_objective
 from core.guards import positive_number
 from core.gumbel import gumbel_rao, one_hot_argmax
-from core.runtime.device import resolve_precision
+from core.runtime.precision import PrecisionChoice, choose_precision
 from core.training.adam import FlatAdam
-from core.training.backprop import relaxed_step
+from core.training.backprop import Bf16Weights, relaxed_step
 from core.training.config import TrainConfig
 from core.training.losses import StepLosses
 from core.vae import CategoricalVAE, Forward, reconstruction_nll, score_function_loss, vae_loss
@@ -74,15 +75,15 @@ class Trainer:
     def __init__(self, config: TrainConfig, train: MNISTSplit, test: MNISTSplit) -> None:
         self.config = config
         self.device = torch.device(config.device)
-        self.precision = resolve_precision(config.precision)
         # One seed, a stream per purpose (TrainConfig.generator): the initial weights are drawn
         # on the CPU (the same on every device) and are no function of the training noise.
         self.model = CategoricalVAE(config.model, config.generator("init"))
         self.model.to(self.device).train()
         self.optimizer = FlatAdam(self.model, config.lr)
-        # The Gumbel-Softmax and straight-through steps in float32 run a hand-written backward
-        # pass (core.training.backprop), ~15 % faster on a CPU; the rest go through autograd.
-        self.handwritten = config.estimator in ("gumbel_softmax", "straight_through") and self.precision == "fp32"
+        # The Gumbel-Softmax and straight-through steps run a hand-written backward pass
+        # (core.training.backprop), ~15 % faster on a CPU, in either precision; the rest go
+        # through autograd (bfloat16 by autocast).
+        self.handwritten = config.estimator in ("gumbel_softmax", "straight_through")
         self.x_train = train.subset(config.train_subset).pixels(self.device)
         if config.binarize == "static":
             self.x_train = binarized(self.x_train.cpu(), STATIC_BINARIZE_SEED).to(self.device)
@@ -95,6 +96,24 @@ class Trainer:
         self.epoch = 0
         self.tau_override: float | None = None  # set mid-run: replaces the schedule from then on
         self.changes: list[Change] = []
+
+    @cached_property
+    def precision_choice(self) -> PrecisionChoice:
+        """The products' precision and why, decided the first time it is asked for (by the run's
+        record or the first step): after the thread policy has set the thread count, which auto's
+        timing depends on."""
+        if self.config.precision == "auto" and not self.handwritten:
+            return PrecisionChoice("fp32", "auto: bfloat16 is tried for the hand-written step only")
+        return choose_precision(self.config.precision, self.device)
+
+    @property
+    def precision(self) -> str:
+        return self.precision_choice.precision
+
+    @cached_property
+    def bf16_weights(self) -> Bf16Weights:
+        """The weights' bfloat16 copies the hand-written bfloat16 step multiplies with."""
+        return Bf16Weights(self.model, self.optimizer)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -148,14 +167,17 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, tau: float) -> StepLosses:
         """One Adam step, and the batch means it measured before the update."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return self._train_step(x, tau)
-
-    def _train_step(self, x: torch.Tensor, tau: float) -> StepLosses:
         if self.handwritten:
-            losses = relaxed_step(self.model, x, tau, self.noise, hard=self.config.estimator == "straight_through")
+            bf16 = self.bf16_weights if self.precision == "bf16" else None
+            losses = relaxed_step(self.model, x, tau, self.noise, self.config.estimator == "straight_through", bf16)
             self.optimizer.step()
+            if bf16 is not None:
+                bf16.refresh()
             return losses
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self._autograd_step(x, tau)
+
+    def _autograd_step(self, x: torch.Tensor, tau: float) -> StepLosses:
         if self.config.estimator == "score_function":
             # Exact samples in the forward pass: the objective is the unrelaxed one.
             sf, surrogate = score_function_loss(self.model, x, self.config.sf_samples, self.noise)

@@ -44,6 +44,7 @@ def _description(trainer: Trainer) -> dict:
         "train_config": trainer.config.to_dict(),
         "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0], "test_images": trainer.x_test.shape[0]},
         "precision": trainer.precision,
+        "precision_reason": trainer.precision_choice.reason,
         "total_steps": trainer.total_steps,
     }
 

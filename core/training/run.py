@@ -108,6 +108,7 @@ class RunSnapshot:
     abandoned: bool = False  # stopped by the watchdog: nobody polled it for too long
     notices: tuple[str, ...] = ()  # what the run store's quota deleted when this run was saved
     changes: list[Change] = field(default_factory=list)  # τ or lr changed mid-run, at the step it took effect
+    precision: str = ""  # the products' precision and why, e.g. "bf16 (auto: ...)"; "" until the run decides
 
     @property
     def done(self) -> bool:
@@ -206,6 +207,7 @@ class TrainingRun(JobThread):
         self._step = 0
         self._epoch = 0
         self._total = 0
+        self._precision = ""
         self._paused_at: float | None = None
         self._paused_for = 0.0
         self._last_step_at = 0.0
@@ -285,6 +287,7 @@ class TrainingRun(JobThread):
                 abandoned=self._abandoned,
                 notices=tuple(self._notices),
                 changes=list(self._changes),
+                precision=self._precision,
             )
 
     def _unpause(self) -> None:
@@ -341,7 +344,7 @@ class TrainingRun(JobThread):
             return False
         with self._lock:
             if kind == "total":
-                (self._total,) = payload
+                self._total, self._precision = payload
             elif kind == "steps":
                 self._steps.extend(payload[0])
                 self._step, self._epoch = payload[0][-1].step, payload[0][-1].epoch
@@ -388,7 +391,7 @@ class TrainingRun(JobThread):
             if recorder:
                 recorder.metadata["threads"] = threads.describe()
                 recorder.start(trainer)
-            send(("total", trainer.total_steps))
+            send(("total", trainer.total_steps, trainer.precision_choice.describe()))
             pending: list[StepMetrics] = []
             flushed = time.perf_counter()
 
