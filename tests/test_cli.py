@@ -13,6 +13,7 @@ from core.data import RAW_FILES
 from core.runtime.device import resolve_precision
 from core.store.checkpoints import load_checkpoint
 from core.training.__main__ import main
+from tests.tensorboard_events import assert_log_matches_record
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,6 +40,9 @@ def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     assert side["steps"] == 20 and side["status"] == "finished"
     assert side["train_config"]["precision"] == "auto" and side["precision"] == resolve_precision("auto")
     assert load_checkpoint(tmp_path / "x.pt").metadata == side
+    # TensorBoard: the epoch's scalars and the run's settings, beside the record
+    log = assert_log_matches_record(tmp_path / "x", side)
+    assert log.hparams["preset"] == "faithful" and log.status == "STATUS_SUCCESS"
 
 
 BAD_ARGS = [
