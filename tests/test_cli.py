@@ -13,6 +13,7 @@ from core.data import RAW_FILES
 from core.runtime.precision import choose_precision
 from core.store.checkpoints import load_checkpoint
 from core.training.__main__ import main
+from tests.tensorboard_events import assert_log_matches_record
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,6 +41,9 @@ def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     assert side["train_config"]["precision"] == "auto"
     assert f"{side['precision']} ({side['precision_reason']})" == choose_precision("auto").describe()
     assert load_checkpoint(tmp_path / "x.pt").metadata == side
+    # TensorBoard: the epoch's scalars and the run's settings, beside the record
+    log = assert_log_matches_record(tmp_path / "x", side)
+    assert log.hparams["preset"] == "faithful" and log.status == "STATUS_SUCCESS"
 
 
 BAD_ARGS = [

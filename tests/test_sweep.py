@@ -8,10 +8,11 @@ import time
 import pytest
 
 from core.runtime.jobs import Status
-from core.store.runs import RunStore
+from core.store.runs import RunStore, tensorboard_dir
 from core.sweeps.__main__ import build_parser, main, results_table, trials_from_args
 from core.sweeps.driver import SweepRun
 from core.sweeps.grid import expand_grid, trial_name, varying
+from tests.tensorboard_events import assert_log_matches_record
 
 TINY = {"epochs": 1, "train_subset": 300, "test_subset": 100, "batch_size": 50}
 
@@ -77,6 +78,8 @@ def test_a_four_trial_sweep_on_local_ray_writes_four_runs(local_ray, store, data
     assert sorted(r.name for r in records) == sorted(t.name for t in trials)
     assert all(r.status == "finished" and r.has_weights and r.metadata["sweep"] == "four" for r in records)
     assert all(len(r.metadata["history"]) == 1 for r in records)
+    for record in records:  # each trial's TensorBoard log, beside its record
+        assert assert_log_matches_record(tensorboard_dir(record.path), record.metadata).status == "STATUS_SUCCESS"
     assert "straight_through" in results_table(snap)
     # resume: every trial is already finished, so nothing runs again
     again = SweepRun(trials, "four", store=store, data_root=data_root, resume=True).start()

@@ -7,6 +7,9 @@ of `core.store.checkpoints` (`<name>.pt` weights + `<name>.json` side-file), in 
     runs/cli/<name>              python -m core.training
     runs/sweeps/<sweep>/<name>   a sweep's trials (python -m core.sweeps, the Sweep page)
 
+Beside each record, a folder of the run's name holds its TensorBoard events
+(`core.training.tensorboard_log`), so `tensorboard --logdir runs` names every run by its id.
+
 A record's status is a word of `core.runtime.jobs.Status`. A record is written atomically when
 the run starts (running, its pid and host and a heartbeat), again after every epoch (history
 so far) and when it ends (finished or stopped with weights, failed with the error and no
@@ -22,6 +25,7 @@ in checkpoints/, outside the store, and are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -38,6 +42,7 @@ from core.store.checkpoints import FORMAT, atomic_write_json, metadata_path, rea
 RUNS_ENV = "GUMBEL_LAB_RUNS"
 MAX_COUNT_ENV = "GUMBEL_LAB_RUNS_MAX_COUNT"
 MAX_MB_ENV = "GUMBEL_LAB_RUNS_MAX_MB"
+TENSORBOARD_EVENTS = "events.out.tfevents.*"  # how SummaryWriter names its files
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("page", "cli", "sweeps")
 SOURCE_LABELS = {"page": "Train page", "cli": "CLI", "sweeps": "sweep", "shipped": "shipped"}
@@ -110,7 +115,8 @@ class RunRecord:
         return f"{self.name} ({where})"
 
     def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in (self.path, metadata_path(self.path)) if p.is_file())
+        files = (self.path, metadata_path(self.path), *tensorboard_events(self.path))
+        return sum(p.stat().st_size for p in files if p.is_file())
 
 
 class RunStore:
@@ -267,6 +273,7 @@ class RunStore:
                 break
             for p in (record.path, metadata_path(record.path)):
                 p.unlink(missing_ok=True)
+            remove_tensorboard(record.path)
             count, total = count - 1, total - sizes[record.run_id]
             why = f"more than {max_count} runs" if over_count else f"more than {max_mb:g} MB"
             message = (
@@ -275,6 +282,27 @@ class RunStore:
             log.warning(message)
             messages.append(message)
         return messages
+
+
+def tensorboard_dir(path: Path) -> Path:
+    """The folder of a run's TensorBoard events: beside its record, named as the run (`path` is
+    its `.pt`), so TensorBoard shows the run under its id (cli/x, sweeps/tau/t1)."""
+    return path.parent / path.stem
+
+
+def tensorboard_events(path: Path) -> list[Path]:
+    """The run's TensorBoard event files (none when it has no log)."""
+    folder = tensorboard_dir(path)
+    return sorted(folder.glob(TENSORBOARD_EVENTS)) if folder.is_dir() else []
+
+
+def remove_tensorboard(path: Path) -> None:
+    """Delete a run's TensorBoard events, and their folder once empty. Only event files go: an
+    `--out` path may name a folder of someone else's files, which stay."""
+    for events in tensorboard_events(path):
+        events.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty, or not there
+        tensorboard_dir(path).rmdir()
 
 
 def stored_status(metadata: Mapping, has_weights: bool = True) -> tuple[Status, str | None]:

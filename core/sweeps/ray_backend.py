@@ -2,18 +2,25 @@
 (`Board`) through which trials report progress and learn that the sweep was stopped.
 
 Locally Ray is sized to the machine's cores (`ray.init(num_cpus=os.cpu_count(),
-include_dashboard=False, ...)`); with RAY_ADDRESS (or `address=`) set it joins that cluster,
-shipping this repository as the trials' working directory."""
+include_dashboard=False, ...)`) and listens on 127.0.0.1 only, unless $GUMBEL_LAB_RAY_HOST names
+the machine's address for other machines to join it; with RAY_ADDRESS (or `address=`) set it joins
+that cluster, shipping this repository as the trials' working directory. `simulated_cluster`
+starts several nodes on this machine (tests, benchmarks), on the same address."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent.parent
+RAY_HOST_ENV = "GUMBEL_LAB_RAY_HOST"
+LOOPBACK = "127.0.0.1"
 
 _ray_lock = threading.Lock()
 
@@ -21,6 +28,61 @@ _ray_lock = threading.Lock()
 def ray_address(address: str | None = None) -> str | None:
     """The cluster to use: `address`, else $RAY_ADDRESS, else None (a local Ray)."""
     return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def ray_host() -> str:
+    """The address the Ray this process starts listens on: 127.0.0.1 (this machine only) unless
+    $GUMBEL_LAB_RAY_HOST gives this machine's address on a network, for other machines to join."""
+    raw = (os.environ.get(RAY_HOST_ENV) or "").strip()
+    if not raw:
+        return LOOPBACK
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        raise ValueError(
+            f"{RAY_HOST_ENV}={raw!r} is not an IP address: leave it unset to keep Ray on {LOOPBACK}, "
+            "or set it to this machine's address on the network its worker nodes reach (such as 10.0.0.5)."
+        ) from None
+    return LOOPBACK if address.is_loopback else str(address)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a Ray address ("127.0.0.1:6379", "localhost", "10.0.0.5:6379") is this machine's loopback."""
+    if "://" in address:  # ray://: Ray Client, which does not go through Ray's address rewriting
+        return False
+    if address.startswith("["):  # [::1]:6379
+        host = address[1 : address.find("]")]
+    else:  # 127.0.0.1:6379, localhost, ::1
+        host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextlib.contextmanager
+def loopback_kept(keep: bool = True) -> Iterator[None]:
+    """While Ray starts or connects, keep a loopback address loopback.
+
+    On Linux `ray.init` replaces 127.0.0.1 — as `_node_ip_address`, and as the host of an address
+    like 127.0.0.1:6379 — by the machine's network address (`ray._private.services.
+    resolve_ip_for_localhost`), and Ray's servers then listen on every interface: they listen on
+    127.0.0.1 alone only when the node's address is 127.0.0.1. Ray keeps loopback where its
+    multi-node clusters are switched off (`ray_constants.ENABLE_RAY_CLUSTER`, off on Windows and
+    macOS), so it is off for the start, and restored after it."""
+    if not keep:
+        yield
+        return
+    from ray._private import ray_constants
+
+    previous = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous
 
 
 def ensure_ray(address: str | None = None) -> str:
@@ -62,17 +124,38 @@ def _init_ray(address: str | None) -> None:
     repo = str(REPO)
     if address:
         runtime_env = {"working_dir": repo, "excludes": ["runs", "data", "artifacts", ".git", "*.pt"]}
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        with loopback_kept(is_loopback(address)):  # a cluster on this machine's loopback (simulated_cluster)
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         return
-    ray.init(
-        address="local",  # a Ray of our own, even when another local one runs beside it
-        num_cpus=os.cpu_count() or 1,
-        include_dashboard=False,
-        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-        log_to_driver=False,
-        configure_logging=False,
-        runtime_env={"env_vars": {"PYTHONPATH": repo, "OMP_NUM_THREADS": "1"}},
-    )
+    host = ray_host()
+    with loopback_kept(host == LOOPBACK):
+        ray.init(
+            address="local",  # a Ray of our own, even when another local one runs beside it
+            _node_ip_address=host,
+            num_cpus=os.cpu_count() or 1,
+            include_dashboard=False,
+            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={"env_vars": {"PYTHONPATH": repo, "OMP_NUM_THREADS": "1"}},
+        )
+
+
+def simulated_cluster(nodes: int = 2, cpus_per_node: int = 1, **node_args: Any) -> Any:
+    """A Ray cluster of `nodes` nodes on this machine (`ray.cluster_utils.Cluster`, for tests and
+    benchmarks), every node on `ray_host()` (127.0.0.1 unless $GUMBEL_LAB_RAY_HOST says otherwise)
+    and without a dashboard; join it with `ensure_ray(cluster.address)`, end it with `shutdown()`.
+    `node_args` go to every node (`resources=`, `temp_dir=`, ...)."""
+    if nodes < 1 or cpus_per_node < 1:
+        raise ValueError(f"a cluster needs at least one node of one CPU, not {nodes} of {cpus_per_node}.")
+    from ray.cluster_utils import Cluster
+
+    host = ray_host()
+    with loopback_kept(host == LOOPBACK):
+        cluster = Cluster()
+        for _ in range(nodes):
+            cluster.add_node(node_ip_address=host, num_cpus=cpus_per_node, include_dashboard=False, **node_args)
+    return cluster
 
 
 def cluster_gpus() -> int:

@@ -1,7 +1,8 @@
 """One way every run is recorded in the run store (`core.store.runs`), whoever drives it: the Train
 page's process, the CLI and a sweep's trials all wrap `Trainer.events()` in a `RunRecorder`,
 so their records are identical — running at the start, history after every epoch, the
-weights and final metrics (or the error) at the end."""
+weights and final metrics (or the error) at the end — and each has the same TensorBoard log
+beside its record (`core.training.tensorboard_log`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from core.runtime.jobs import Status
 from core.store.checkpoints import save_checkpoint
 from core.store.runs import RunStore
 from core.training.loop import EpochMetrics, Trainer
+from core.training.tensorboard_log import TensorBoardLog
 
 
 def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -> dict:
@@ -49,6 +51,26 @@ def _description(trainer: Trainer) -> dict:
     }
 
 
+def run_hparams(trainer: Trainer, metadata: dict) -> dict[str, bool | int | float | str]:
+    """A run's settings as TensorBoard hyperparameters: its training config (the model's sizes as
+    model.<name>), the precision it ran in, its data's size and its preset; unset ones left out."""
+    config = trainer.config.to_dict()
+    model = config.pop("model")
+    settings = (
+        config
+        | {f"model.{name}": value for name, value in model.items()}
+        | {
+            "precision": trainer.precision,
+            "train_images": trainer.x_train.shape[0],
+            "test_images": trainer.x_test.shape[0],
+            "preset": metadata.get("preset"),
+        }
+    )
+    return {
+        name: str(value) if isinstance(value, list) else value for name, value in settings.items() if value is not None
+    }
+
+
 class RunRecorder:
     """A run's record in the store at `path` (its `.pt`; the `.json` beside it), kept current."""
 
@@ -57,24 +79,31 @@ class RunRecorder:
         self.metadata = metadata or {}
         self.store = store or RunStore()
         self.notices: list[str] = []
+        self.tensorboard = TensorBoardLog(self.path)
 
     def start(self, trainer: Trainer) -> None:
         self.store.begin(self.path, {**self.metadata, **_description(trainer), "epochs": 0, "steps": 0})
+        self.tensorboard.start(run_hparams(trainer, self.metadata))
 
     def epoch(self, trainer: Trainer, epochs: list[EpochMetrics]) -> None:
         self.store.beat(self.path, history=[asdict(e) for e in epochs], epochs=trainer.epoch, steps=trainer.step)
+        self.tensorboard.epochs(epochs)
 
     def end(self, trainer: Trainer, epochs: list[EpochMetrics], status: Status) -> Path | None:
         """Save the weights and the record atomically (None when no step was taken), then
         apply the store's quota; what it deleted is in `notices`."""
         if trainer.step == 0:
             self.store.close(self.path, status, error="stopped before its first step; nothing to save")
+            self.tensorboard.end(status)
             return None
         metadata = checkpoint_metadata(trainer, epochs, **self.metadata) | self.store.ended_metadata(self.path, status)
         saved = save_checkpoint(trainer.model, self.path, metadata | {"name": self.path.stem})
+        self.tensorboard.epochs(epochs)
+        self.tensorboard.end(status, metadata["final_metrics"], trainer.epoch)
         self.notices = self.store.enforce_quota(keep=self.path)
         return saved
 
     def fail(self, error: str) -> None:
         """The run failed (at any point, before its start's record too): say so, with its error."""
         self.store.fail(self.path, error, **self.metadata)
+        self.tensorboard.end(Status.FAILED)
