@@ -262,7 +262,7 @@ def test_precision_reaches_the_run_and_its_device_line_says_which_and_why(runs_d
     at = _start(at, epochs=1)
     assert not at.exception and not at.error
     run = at.session_state["train_run"]
-    assert run.config.precision == "fp32" and at.query_params["precision"] == "fp32"
+    assert run.config.precision == "fp32" and at.query_params["train_precision"] == "float32"
     assert run.join(60)
     at.run()
     assert run.snapshot().precision == "fp32 (asked for)"

@@ -33,7 +33,7 @@ PAGE_PARAMS = {
     "views/train.py": [
         *("train_preset", "train_estimator", "train_rao", "train_tau", "train_anneal", "train_anneal_rate"),
         *("train_anneal_every", "train_tau_min", "train_epochs", "train_batch", "train_lr", "train_seed"),
-        *("train_data", "train_binarize"),
+        *("train_data", "train_binarize", "train_precision"),
     ],
     "views/sweep.py": [
         *("sweep_tau", "sweep_est", "sweep_anneal", "sweep_lr", "sweep_preset"),
