@@ -1,11 +1,11 @@
 """Which precision a run's matrix products use: float32, or bfloat16 where this CPU makes them faster.
 
 Why by measurement (issue 27): on a CPU with native bfloat16 products (AVX-512 BF16 or AMX on
-x86, BF16 on Arm) the step's own products ran 3.3-3.8x faster in bfloat16 than in float32 on one
-2-core AMD EPYC, while float32 won everywhere else measured; a vendor or flag list cannot say
+x86, BF16 on Arm) the step's own products can run several times faster in bfloat16 than in
+float32, while float32 won on the other machines measured; a vendor or flag list cannot say
 which side of that a laptop is on. So "auto" times the step's products in both precisions, only
 on a CPU whose flags say bfloat16 is native (elsewhere it is emulated, tens of times slower, and
-never chosen), within TRIAL_SECONDS, and keeps the faster. The decision is cached once per
+never chosen), within TRIAL_SECONDS, and keeps the faster. The timings are cached once per
 machine in the user's cache folder ($XDG_CACHE_HOME, else ~/.cache), keyed by the CPU model,
 torch's version and the thread count, so a run normally starts without measuring.
 """
