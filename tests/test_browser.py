@@ -149,12 +149,7 @@ def url_params(page) -> dict[str, list[str]]:
 
 
 def slider_value(page, label: str) -> str:
-    return (
-        page.locator('[data-testid="stSlider"]')
-        .filter(has_text=label)
-        .get_by_role("slider")
-        .get_attribute("aria-valuenow")
-    )
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider").input_value()
 
 
 def test_a_bookmark_opens_with_its_values_and_the_url_follows_the_widgets(server, page):

@@ -38,9 +38,8 @@ def bookmarked_code(model: CategoricalVAE) -> list[int] | None:
     return [int(c) for c in text] if fits and all(int(c) < model.config.classes for c in text) else None
 
 
-def url_params(model: CategoricalVAE) -> tuple[urls.Param, ...]:
-    variable = urls.Param(VARIABLE_KEY, old="var", low=0, high=model.config.latent_vars - 1)
-    return variable, START_SEED, START_DIGIT, TARGET_SEED
+def variable_param(model: CategoricalVAE) -> urls.Param:
+    return urls.Param(VARIABLE_KEY, old="var", low=0, high=model.config.latent_vars - 1)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -99,7 +98,7 @@ def randomize(model: CategoricalVAE) -> None:
 def init(model: CategoricalVAE) -> None:
     """First visit, or a model with another code shape: start from the URL's code or a prior sample."""
     state.setdefault(GRID_VERSION_KEY, 0)
-    state[VARIABLE_KEY] = min(int(urls.first(url_params(model)[0], 0)), model.config.latent_vars - 1)
+    state[VARIABLE_KEY] = min(int(urls.first(variable_param(model), 0)), model.config.latent_vars - 1)
     bookmarked = bookmarked_code(model)
     if bookmarked:
         state[CODE_KEY] = bookmarked
@@ -272,7 +271,7 @@ checkpoint = layout.guarded(lambda: models.load_model(model_path))
 if checkpoint is None:
     st.stop()
 model = checkpoint.model
-urls.open_bookmark(url_params(model))
+urls.open_bookmark((variable_param(model), START_SEED, START_DIGIT, TARGET_SEED))
 if state.get(SHAPE_KEY) != (model.config.latent_vars, model.config.classes):
     init(model)
 
