@@ -25,6 +25,7 @@ with st.sidebar:
         help="Where models run. CUDA is used when a GPU is present.",
     )
     models.model_picker()
+    models.share_switch()
     models.model_transfer()
     layout.lecture_toggles()
     runs.keep_run_alive()
