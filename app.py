@@ -7,7 +7,7 @@ page file alone (no sidebar, no wide layout) until app.py has run once on the se
 import streamlit as st
 
 from core.runtime.device import available_devices, device_label
-from ui import layout, models, pages, runs
+from ui import layout, models, pages, runs, tasks
 
 st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
 layout.leave_a_core_for_the_page()
@@ -25,8 +25,10 @@ with st.sidebar:
         help="Where models run. CUDA is used when a GPU is present.",
     )
     models.model_picker()
+    models.share_switch()
     models.model_transfer()
     layout.lecture_toggles()
     runs.keep_run_alive()
+    tasks.keep_tasks_alive()
 
 navigation.run()

@@ -18,7 +18,6 @@ import streamlit as st
 import torch
 
 from core.figures.style import presenter_view
-from core.runtime.background import BackgroundWorker, Snapshot
 from core.studies.formulas import formula
 from ui import urls
 
@@ -79,16 +78,6 @@ def section(title: str, caption: str) -> tuple[Any, Any]:
     note(caption)
     controls, view = st.columns([1, 3], gap="large")
     return controls, view
-
-
-def poll_worker(worker: BackgroundWorker, stop_key: str) -> Snapshot:
-    """Inside a polling fragment: the worker's snapshot under a Stop button; once the worker
-    has ended, the whole page reruns to show the result."""
-    snap = worker.snapshot()
-    if snap.done:
-        st.rerun()
-    st.button("Stop", on_click=worker.stop, icon=":material/stop:", key=stop_key)
-    return snap
 
 
 def show_error(err: BaseException) -> None:

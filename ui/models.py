@@ -1,6 +1,7 @@
-"""The models pages work with: the catalogue (shipped, this session's, every run in the store),
-the sidebar's picker and its way out and in (download, upload), and loading a checkpoint once
-for every session."""
+"""The models pages work with: the catalogue (shipped, this session's, and the runs in the
+store this visitor may see: shared ones, or all under GUMBEL_LAB_SHARE_RUNS=all), the sidebar's
+picker, its way out and in (download, upload) and its Share switch, and loading a checkpoint
+once for every session."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import streamlit as st
 
 from core.runtime.device import available_devices
 from core.store.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
-from core.store.runs import RunRecord
+from core.store.runs import RunRecord, share_everything
 from core.store.transfer import MAX_UPLOAD_BYTES, ZIP_MIME, export_model, import_model, metrics_csv
 from ui.layout import guarded, one_thread
-from ui.runs import add_session_model, register_finished_run, run_store, session_dir, session_models
+from ui.runs import add_session_model, register_finished_run, run_store, session_dir, session_id, session_models
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = REPO / "checkpoints"
@@ -25,6 +26,7 @@ MODEL_KEY = "model_label"
 SHIPPED_SUFFIX = " (shipped)"
 SESSION_SUFFIX = " (this session)"
 UPLOAD_KEY, UPLOAD_NOTE_KEY = "upload_model", "upload_note"
+SHARE_NOTE_KEY = "share_note"
 CSV_MIME = "text/csv"
 
 
@@ -32,14 +34,22 @@ def current_device() -> str:
     return st.session_state.get(DEVICE_KEY, available_devices()[0])
 
 
+def visible(records: list[RunRecord]) -> list[RunRecord]:
+    """The runs this visitor may list and open: shared ones and their own, or every one when the
+    server shares everything (GUMBEL_LAB_SHARE_RUNS=all)."""
+    session, everyone = session_id(), share_everything()
+    return [r for r in records if r.visible_to(session, everyone)]
+
+
 def stored_models() -> list[RunRecord]:
-    """Every saved run with weights on this server (any session, the CLI, sweeps), oldest first."""
-    return run_store().models()
+    """The saved runs with weights this visitor may see (shared, their own), oldest first."""
+    return visible(run_store().models())
 
 
 def available_models() -> dict[str, Path]:
-    """Label -> checkpoint path, in groups: the shipped models, this session's runs, then every
-    other saved run on the server (CLI, sweeps, other sessions), each labelled by where it came from."""
+    """Label -> checkpoint path, in groups: the shipped models, this session's runs, then the
+    other saved runs this visitor may see (the CLI's, sweeps', shared ones), each labelled by
+    where it came from."""
     models = {f"{p.stem}{SHIPPED_SUFFIX}": p for p in list_checkpoints(SHIPPED_DIR)}
     mine = session_models()
     models |= {f"{p.stem}{SESSION_SUFFIX}": p for p in mine}
@@ -52,7 +62,7 @@ def available_models() -> dict[str, Path]:
 
 @dataclass(frozen=True)
 class RunEntry:
-    """A run anyone can pick for comparison: shipped, this session's, or any in the run store."""
+    """A run this visitor can pick for comparison: shipped, this session's, or a shared one."""
 
     label: str
     source: str  # shipped, this session, page, cli, sweeps
@@ -61,7 +71,8 @@ class RunEntry:
 
 def run_catalogue() -> dict[str, RunEntry]:
     """Run id -> entry, grouped: shipped models ("shipped/<name>"), this session's runs, then
-    every other run in the store (its id is its path there: "cli/x", "sweeps/<sweep>/<trial>")."""
+    the other runs in the store this visitor may see (its id is its path there: "cli/x",
+    "sweeps/<sweep>/<trial>"). Another visitor's unshared run is not in it."""
     shipped = {
         f"shipped/{p.stem}": RunEntry(f"{p.stem}{SHIPPED_SUFFIX}", "shipped", read_metadata(p))
         for p in list_checkpoints(SHIPPED_DIR)
@@ -69,7 +80,7 @@ def run_catalogue() -> dict[str, RunEntry]:
     mine = {Path(p).resolve() for p in session_models()}
     session: dict[str, RunEntry] = {}
     others: dict[str, RunEntry] = {}
-    for record in sorted(run_store().records(), key=lambda r: (r.source, r.group, r.started_at)):
+    for record in sorted(visible(run_store().records()), key=lambda r: (r.source, r.group, r.started_at)):
         if record.path.resolve() in mine:
             session[record.run_id] = RunEntry(f"{record.name}{SESSION_SUFFIX}", "this session", record.metadata)
         else:
@@ -106,9 +117,49 @@ def model_picker() -> None:
         "Model",
         labels,
         key=MODEL_KEY,
-        help="Shipped models first, then this session's runs, then every other run saved on this server "
-        "(CLI, sweeps, other sessions), labelled by where each came from.",
+        help="Shipped models first, then this session's runs, then the runs shared on this server "
+        "(CLI, sweeps, and other visitors' runs they shared), labelled by where each came from.",
     )
+
+
+def own_record(path: Path | None) -> RunRecord | None:
+    """The run store's record of `path` when it is this session's own ended run, else None."""
+    store = run_store()
+    try:
+        run_id = Path(path or "").resolve().relative_to(store.root.resolve()).with_suffix("").as_posix()
+    except ValueError:
+        return None
+    record = store.get(run_id) if run_id.startswith(f"page/{session_id()}/") else None
+    return record if record is not None and record.status.ended else None
+
+
+def _share(run_id: str, key: str) -> None:
+    try:
+        run_store().set_shared(run_id, bool(st.session_state[key]))
+    except (ValueError, OSError) as err:
+        st.session_state[SHARE_NOTE_KEY] = str(err)
+
+
+def share_switch() -> None:
+    """For the picked model when it is one of this session's runs: list it to every visitor, or not."""
+    record = own_record(current_model_path())
+    if record is None:
+        return
+    if share_everything():
+        st.caption("This server lists every visitor's runs to everyone (GUMBEL_LAB_SHARE_RUNS=all).")
+        return
+    key = f"share_{record.run_id}"
+    st.session_state.setdefault(key, record.shared)
+    st.toggle(
+        "Share this run",
+        key=key,
+        on_change=_share,
+        args=(record.run_id, key),
+        help="List it in every visitor's Model list and on Compare. Off: yours alone again.",
+    )
+    note = st.session_state.pop(SHARE_NOTE_KEY, None)
+    if note:
+        st.error(note, icon=":material/error:")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -1,8 +1,10 @@
-"""Compare: any runs — shipped, this session's, the CLI's, sweep trials — side by side. Their
+"""Compare: runs — shipped, this session's, the CLI's, sweep trials, others' shared ones — side by side. Their
 per-epoch curves on shared axes, a table of settings and final metrics with the settings that
 differ highlighted, the selection in the URL and the table as CSV."""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import streamlit as st
@@ -12,6 +14,10 @@ from core.store.runs import SETTING_COLUMNS, compare_runs
 from ui import layout, models, urls
 
 MAX_RUNS = 12
+MISSING_KEY = "compare_missing"
+RUN_ID = re.compile(r"[\w.-]+(/[\w.-]+)*", re.ASCII)  # how the run store names runs; anything else is hidden
+SHOW_MISSING = 5
+LISTED = "Compare lists your runs, the command line's and sweeps', and runs their owners shared."
 HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
 
 
@@ -31,17 +37,29 @@ def table(comparison) -> None:
     )
 
 
+def missing_text(runs: list[str]) -> str:
+    """A URL's run ids as code (the first few that look like ids; a URL's text is never markdown)."""
+    shown = [run for run in runs if len(run) <= 120 and RUN_ID.fullmatch(run)][:SHOW_MISSING]
+    rest = len(runs) - len(shown)
+    return ", ".join(f"`{run}`" for run in shown) + (f" and {rest} more" if rest else "")
+
+
 def _css() -> dict[str, str]:
     return dict(part.split(": ") for part in HIGHLIGHT.split("; "))
 
 
 st.title("Compare")
 st.caption(
-    "Pick runs from anywhere — shipped models, this session's, the command line's, sweep trials — "
+    "Pick runs from anywhere — shipped models, yours, the command line's, sweep trials, runs others shared — "
     "to see their per-epoch objectives and temperature on shared axes. The URL keeps the selection."
 )
 catalogue = models.run_catalogue()
 RUNS = urls.Param("compare_runs", old="runs", options=tuple(catalogue), many=True)  # by run id
+if RUNS.key not in st.session_state:  # a bookmark's runs this visitor may not see: said, then dropped
+    asked = [p.strip() for name in (RUNS.key, RUNS.old) for t in st.query_params.get_all(name) for p in t.split(",")]
+    unknown = [run for run in dict.fromkeys(asked) if run and run not in catalogue]
+    if unknown:
+        st.session_state[MISSING_KEY] = unknown
 urls.open_bookmark([RUNS])
 picked = st.multiselect(
     "Runs",
@@ -49,10 +67,14 @@ picked = st.multiselect(
     [i for i in catalogue if i.startswith("shipped/")][:2],
     key=RUNS.key,
     max_selections=MAX_RUNS,
-    help="Shipped models first, then this session's runs, then every other run saved on this server. A run is "
-    "named by where it is kept: shipped/, page/<session>/, cli/, sweeps/<sweep>/.",
+    help="Shipped models first, then this session's runs, then the runs shared on this server (the CLI's, "
+    "sweeps', and other visitors' they shared). A run is named by where it is kept: shipped/, page/<session>/, "
+    "cli/, sweeps/<sweep>/.",
     **urls.BOUND,
 )
+missing = st.session_state.pop(MISSING_KEY, [])
+if missing:
+    st.warning(f"Not found or not shared: {missing_text(missing)}. {LISTED}", icon=":material/visibility_off:")
 chosen = [i for i in catalogue if i in picked]  # the picker's order, whatever the order of the clicks
 if not chosen:
     st.info("Pick one or more runs to compare.", icon=":material/compare_arrows:")

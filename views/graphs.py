@@ -14,7 +14,7 @@ from core.graphs.learning import (
 )
 from core.runtime.background import BackgroundWorker, Snapshot
 from core.studies.graphs import EXACT_STUDY_NODES, PRESETS, GraphsView, graphs_view
-from ui import layout, urls
+from ui import layout, tasks, urls
 
 PRESET_LABELS = {
     "uniform": "Uniform",
@@ -109,11 +109,9 @@ def learning_config() -> TreeLearningConfig:
 
 
 def start_learning(config: TreeLearningConfig) -> None:
-    """A new run replaces this session's last one (stopped, if it was still going)."""
-    old = st.session_state.get(WORKER_KEY)
-    if old is not None:
-        old[0].stop()
-    worker = BackgroundWorker(lambda: learn_estimators(config, report_every=REPORT_EVERY)).start()
+    """A new run replaces this session's last one (stopped, if it was still going); it waits
+    in line when the server already runs its limit of background tasks."""
+    worker = tasks.start_task(WORKER_KEY, lambda: learn_estimators(config, report_every=REPORT_EVERY))
     st.session_state[WORKER_KEY] = (worker, config)
 
 
@@ -131,6 +129,7 @@ def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearning
         st.progress(((position - 1) * config.steps + progress.step) / (len(ESTIMATORS) * config.steps), text=text)
     if snap.error:
         st.error(f"The run failed: {snap.error}", icon=":material/error:")
+    tasks.abandoned_note(snap)
     title = f"Recovering a planted tree (n = {config.n}, τ = {config.tau:g}, seed {config.seed})"
     fig = figures.learning_curves_figure(histories, SHORT_LABELS, title, config.steps)
     layout.chart(fig, "tree_learning", width="stretch", key="learning_curves")
@@ -139,7 +138,7 @@ def show_learning(snap: Snapshot[tuple[str, TreeProgress]], config: TreeLearning
 @st.fragment(run_every=0.5)
 def live(worker: BackgroundWorker, config: TreeLearningConfig) -> None:
     """Polls the worker; reruns the page once when it ends."""
-    show_learning(layout.poll_worker(worker, "graphs_stop"), config)
+    show_learning(tasks.poll_worker(worker, "graphs_stop"), config)
 
 
 def learning_section() -> None:

@@ -11,7 +11,7 @@ from core.structures.permutations import permutation_matrix
 from core.structures.sorting import SortingConfig, SortingTask, SortProgress
 from core.structures.subsets import MAX_EXACT_ITEMS, weights_to_logits
 from core.studies.structures import REFERENCE_SAMPLES, SinkhornGrid, SubsetSummary, sinkhorn_view, subset_summary
-from ui import layout, urls
+from ui import layout, tasks, urls
 
 MAX_ITEMS = 20
 MAX_WEIGHT = 10.0
@@ -231,12 +231,10 @@ def progress_figure(history: list[SortProgress], config: SortingConfig) -> go.Fi
 
 
 def start_sorting(config: SortingConfig) -> None:
-    """Train off the script thread; a new run replaces this session's last one."""
-    old = st.session_state.get(SORT_RUN_KEY)
-    if old is not None:
-        old[0].stop()
+    """Train off the script thread (in line when the server runs its limit of background
+    tasks); a new run replaces this session's last one."""
     task = SortingTask(config)
-    worker = BackgroundWorker(lambda: task.run(report_every=REPORT_EVERY)).start()
+    worker = tasks.start_task(SORT_RUN_KEY, lambda: task.run(report_every=REPORT_EVERY))
     st.session_state[SORT_RUN_KEY] = (worker, task, config)
 
 
@@ -244,6 +242,7 @@ def finish_sorting() -> None:
     """A run that has ended becomes the result shown (its last progress, a stopped one too)."""
     worker, task, config = st.session_state.pop(SORT_RUN_KEY)
     snap = worker.snapshot()
+    tasks.abandoned_note(snap)
     if snap.error:
         st.error(f"Training failed: {snap.error}", icon=":material/error:")
     elif snap.items:
@@ -253,7 +252,7 @@ def finish_sorting() -> None:
 @st.fragment(run_every=0.5)
 def sort_live(worker: BackgroundWorker, config: SortingConfig) -> None:
     """Polls the worker twice a second; reruns the page once when it ends."""
-    snap = layout.poll_worker(worker, "sort_stop")
+    snap = tasks.poll_worker(worker, "sort_stop")
     progress = snap.latest
     if progress is None:
         st.progress(0.0, text="Starting…")

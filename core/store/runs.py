@@ -18,6 +18,11 @@ unexpectedly"): a crash or a kill leaves a readable record, never a half-written
 (weights are only ever renamed into place). Records written with older words ("cancelled")
 read as their status today; a word that is no status lists as failed, saying so.
 
+Who sees a run: the CLI's and sweeps' runs are shared with every visitor; a Train page run
+(or an upload) belongs to its browser session, listed to others only once its owner shares it
+(`set_shared`, "shared": true in its JSON) or when the server sets GUMBEL_LAB_SHARE_RUNS=all,
+the lecture-hall view where everyone's runs are listed (`RunRecord.visible_to`).
+
 Disk use is bounded by GUMBEL_LAB_RUNS_MAX_COUNT and GUMBEL_LAB_RUNS_MAX_MB: past either, the
 oldest ended, unpinned runs are deleted, and `enforce_quota` says which. Shipped models live
 in checkpoints/, outside the store, and are never touched.
@@ -44,7 +49,9 @@ MAX_COUNT_ENV = "GUMBEL_LAB_RUNS_MAX_COUNT"
 MAX_MB_ENV = "GUMBEL_LAB_RUNS_MAX_MB"
 TENSORBOARD_EVENTS = "events.out.tfevents.*"  # how SummaryWriter names its files
 REPO = Path(__file__).resolve().parent.parent
+SHARE_ENV = "GUMBEL_LAB_SHARE_RUNS"
 SOURCES = ("page", "cli", "sweeps")
+SHARED_SOURCES = ("cli", "sweeps")  # runs the server itself made: every visitor sees them
 SOURCE_LABELS = {"page": "Train page", "cli": "CLI", "sweeps": "sweep", "shipped": "shipped"}
 # A record from another machine that has not beaten for this long is taken for dead.
 REMOTE_STALE_SECONDS = 1800.0
@@ -55,6 +62,12 @@ log = logging.getLogger(__name__)
 def runs_root() -> Path:
     """The runs folder: $GUMBEL_LAB_RUNS, else ./runs beside the code."""
     return Path(os.environ.get(RUNS_ENV) or REPO / "runs")
+
+
+def share_everything() -> bool:
+    """GUMBEL_LAB_SHARE_RUNS=all: every visitor sees every run (a lecture hall). Anything else,
+    or unset: a visitor sees the shared runs and their own."""
+    return os.environ.get(SHARE_ENV, "").strip().lower() == "all"
 
 
 def now_iso() -> str:
@@ -102,6 +115,17 @@ class RunRecord:
     @property
     def pinned(self) -> bool:
         return bool(self.metadata.get("pinned"))
+
+    @property
+    def shared(self) -> bool:
+        """Listed to every visitor: the CLI's and sweeps' runs, and any its owner shared."""
+        return self.source in SHARED_SOURCES or self.metadata.get("shared") is True
+
+    def visible_to(self, session: str | None, everyone: bool = False) -> bool:
+        """Whether browser session `session` may list and open this run: a shared one, one of its
+        own (runs/page/<session>/...), or any when the server shares everything (`everyone`)."""
+        own = session is not None and self.run_id.startswith(f"page/{session}/")
+        return everyone or self.shared or own
 
     @property
     def started_at(self) -> str:
@@ -199,7 +223,7 @@ class RunStore:
             previous = read_metadata(record_path)
         except ValueError:
             previous = {}
-        kept = {k: previous[k] for k in ("started_at", "pid", "host", "pinned", "sweep") if k in previous}
+        kept = {k: previous[k] for k in ("started_at", "pid", "host", "pinned", "shared", "sweep") if k in previous}
         return kept | {"status": status, "ended_at": now_iso()}
 
     # --- reading ---------------------------------------------------------------------------
@@ -252,6 +276,18 @@ class RunStore:
         if record is None:
             raise ValueError(f"no run {run_id!r} in {self.root}.")
         atomic_write_json(metadata_path(record.path), record.metadata | {"pinned": pinned})
+
+    def set_shared(self, run_id: str, shared: bool = True) -> RunRecord:
+        """Share an ended run with every visitor (or take it back); returns the record as now
+        stored. A running run is refused: its own process still writes its record."""
+        record = self.get(run_id)
+        if record is None:
+            raise ValueError(f"no run {run_id!r} in {self.root}.")
+        if not record.status.ended:
+            raise ValueError(f"run {run_id!r} is still {record.status}; share it once it has ended.")
+        metadata = record.metadata | {"shared": bool(shared)}
+        atomic_write_json(metadata_path(record.path), metadata)
+        return RunRecord(record.path, metadata, record.status, record.error, record.run_id)
 
     def enforce_quota(
         self, max_count: int | None = None, max_mb: float | None = None, keep: Path | None = None

@@ -3,7 +3,8 @@ uploaded model validated exactly like a checkpoint on disk, and metrics as CSV.
 
 An upload is untrusted bytes. It is size-capped, never unpacked by member name (a zip's paths
 are ignored; only its one `.pt` and one `.json` are read, each size-capped, so no zip bomb or
-path escapes), written to a private temporary folder, and loaded with
+path escapes; a side-file's "shared" mark is dropped, as sharing is the uploader's choice
+here), written to a private temporary folder, and loaded with
 `core.store.checkpoints.load_checkpoint` (weights_only, format tag, the settings' bounds, every
 weight's name, shape and dtype, finiteness) before it is moved into place. Every refusal is a
 `CheckpointError` whose message says why.
@@ -95,12 +96,16 @@ def _parts(data: bytes) -> tuple[bytes, bytes | None]:
         weights = _member(bundle, ".pt", MAX_UPLOAD_BYTES, required=True)
         assert weights is not None
         side = _member(bundle, ".json", MAX_METADATA_BYTES, required=False)
-    if side is not None:
-        try:
-            if not isinstance(json.loads(side), dict):
-                raise CheckpointError("its JSON file should hold a JSON object.")
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:  # as in read_metadata
-            raise CheckpointError(f"its JSON file is not readable JSON ({err}).") from err
+    if side is None:
+        return weights, None
+    try:
+        metadata = json.loads(side)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:  # as in read_metadata
+        raise CheckpointError(f"its JSON file is not readable JSON ({err}).") from err
+    if not isinstance(metadata, dict):
+        raise CheckpointError("its JSON file should hold a JSON object.")
+    if "shared" in metadata:  # shared where it was downloaded; here its uploader decides
+        side = json.dumps({k: v for k, v in metadata.items() if k != "shared"}).encode()
     return weights, side
 
 
