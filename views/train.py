@@ -384,9 +384,9 @@ def outcome(snap: RunSnapshot) -> None:
         st.warning(notice, icon=":material/delete_sweep:")
     verb = "Finished" if snap.status == Status.FINISHED else "Stopped"
     st.success(
-        f"{verb} after {snap.step:,} steps. Saved as `{snap.checkpoint.name}` in "
-        f"`{snap.checkpoint.parent}`; pick **{snap.checkpoint.stem} (this session)** in the sidebar's "
-        "Model list to explore it in the Latent editor.",
+        f"{verb} after {snap.step:,} steps. Saved as run **{snap.checkpoint.stem}**: pick "
+        f"**{snap.checkpoint.stem} (this session)** in the sidebar's Model list to explore it in the "
+        "Latent editor, or compare it on the Compare page.",
         icon=":material/check_circle:",
     )
     with st.container(horizontal=True):
