@@ -89,7 +89,7 @@ def test_renders_the_form_with_the_seed_preset(runs_dir):
         "batch": 100,
         "lr": 1e-3,
         "seed": 0,
-        "data": "full",
+        "data": "demo",
         "rao": 10,
     }
     assert _widget(at, "device").value in ("cpu", "cuda")

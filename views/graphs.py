@@ -55,15 +55,7 @@ def controls() -> None:
     st.slider("Nodes n", MIN_NODES, MAX_NODES, 6, key=N.key, **urls.BOUND)
     st.selectbox("Scores", PRESETS, PRESETS.index("planted_tree"), preset_label, key=PRESET.key, **urls.BOUND)
     st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
-    st.multiselect(
-        "Temperatures τ",
-        TAU_CHOICES,
-        [0.1, 0.5, 2.0],
-        TAUS.label,
-        key=TAUS.key,
-        max_selections=MAX_TAUS,
-        **urls.BOUND,
-    )
+    layout.toggles("Temperatures τ", TAU_CHOICES, [0.1, 0.5, 2.0], TAUS.key, MAX_TAUS)
     st.selectbox("Draws", DRAW_CHOICES, DRAW_CHOICES.index(1000), DRAWS.label, key=DRAWS.key, **urls.BOUND)
 
 
@@ -177,7 +169,11 @@ state = st.session_state
 with main:
     shown = layout.guarded(
         lambda: cached_view(
-            state[PRESET.key], state[N.key], int(state[SEED.key]), tuple(sorted(state[TAUS.key])), state[DRAWS.key]
+            state[PRESET.key],
+            state[N.key],
+            int(state[SEED.key]),
+            tuple(layout.picked(TAUS.key, MAX_TAUS)),
+            state[DRAWS.key],
         )
     )
     if shown is not None:

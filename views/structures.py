@@ -134,7 +134,9 @@ def subsets_section() -> None:
     )
     with controls:
         n = st.slider("Number of items", 2, MAX_ITEMS, 6, key="subsets_n", on_change=clamp_k, **urls.BOUND)
-        st.slider("k (items drawn)", 1, MAX_ITEMS, 3, key="subsets_k", **urls.BOUND)
+        if st.session_state.get("subsets_k", 0) > n:  # a bookmark's k beyond its n
+            st.session_state.subsets_k = n
+        st.slider("k (items drawn)", 1, n, min(3, n), key="subsets_k", **urls.BOUND)  # k ≤ n: never an error
         st.select_slider(
             "Temperature τ of the relaxed k-hot", KHOT_TAUS, 0.5, "{:g}".format, key="subsets_tau", **urls.BOUND
         )
@@ -163,15 +165,7 @@ def permutations_section() -> None:
     )
     with controls:
         st.slider("Matrix size n", 2, MAX_MATRIX, 5, key="perm_n", **urls.BOUND)
-        st.multiselect(
-            "Temperatures τ (rows)",
-            SINKHORN_TAUS,
-            [0.1, 0.3, 1.0],
-            "{:g}".format,
-            key="perm_taus",
-            max_selections=MAX_SINKHORN_TAUS,
-            **urls.BOUND,
-        )
+        layout.toggles("Temperatures τ (rows)", SINKHORN_TAUS, [0.1, 0.3, 1.0], "perm_taus", MAX_SINKHORN_TAUS)
         st.multiselect(
             "Sinkhorn iterations L (columns)",
             SINKHORN_ITERATIONS,
@@ -183,7 +177,7 @@ def permutations_section() -> None:
         st.toggle("Add Gumbel noise", True, key="perm_noise", help="Off: plain Sinkhorn of the scores.", **urls.BOUND)
         st.number_input("Permutation seed", 0, urls.SEED_MAX, 0, step=1, key="perm_seed", **urls.BOUND)
     state = st.session_state
-    taus, iterations = sorted(state.perm_taus), sorted(state.perm_iters)
+    taus, iterations = layout.picked("perm_taus", MAX_SINKHORN_TAUS), sorted(state.perm_iters)
     n, seed = state.perm_n, int(state.perm_seed)
     with view:
         grid = layout.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
