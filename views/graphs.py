@@ -34,6 +34,7 @@ DRAW_CHOICES = (200, 1000, 2000, 5000)
 STEP_CHOICES = tuple(range(50, 501, 50))
 LEARN_TAUS = (0.1, 0.25, 0.5, 1.0)
 REPORT_EVERY = 10
+LIVE_SECONDS = 12.0  # the three estimators' run lasts at least this long: a room sees the curves rise
 MIN_NODES, MAX_NODES = 3, 10
 WORKER_KEY = "graphs_worker"
 N = urls.Param("graphs_n", old="n", low=MIN_NODES, high=MAX_NODES)
@@ -105,7 +106,10 @@ def start_learning(config: TreeLearningConfig) -> None:
     old = st.session_state.get(WORKER_KEY)
     if old is not None:
         old[0].stop()
-    worker = BackgroundWorker(lambda: learn_estimators(config, report_every=REPORT_EVERY)).start()
+    reports = len(ESTIMATORS) * config.steps / REPORT_EVERY
+    worker = BackgroundWorker(
+        lambda: learn_estimators(config, report_every=REPORT_EVERY), pace=LIVE_SECONDS / reports
+    ).start()
     st.session_state[WORKER_KEY] = (worker, config)
 
 

@@ -24,6 +24,7 @@ SORT_TAUS = [0.3, 0.5, 1.0, 2.0]
 MAX_SINKHORN_TAUS, MAX_SINKHORN_ITERATIONS = 4, 5
 MAX_MATRIX, MAX_SORT_ITEMS = 10, 12
 REPORT_EVERY = 10
+LIVE_SECONDS = 12.0  # the sorting run lasts at least this long: time to watch it, and to press Stop
 SORT_RUN_KEY = "sort_run"
 SORT_DEFAULTS = SortingConfig()
 
@@ -230,7 +231,8 @@ def start_sorting(config: SortingConfig) -> None:
     if old is not None:
         old[0].stop()
     task = SortingTask(config)
-    worker = BackgroundWorker(lambda: task.run(report_every=REPORT_EVERY)).start()
+    pace = LIVE_SECONDS / (config.steps / REPORT_EVERY)
+    worker = BackgroundWorker(lambda: task.run(report_every=REPORT_EVERY), pace=pace).start()
     st.session_state[SORT_RUN_KEY] = (worker, task, config)
 
 

@@ -45,8 +45,15 @@ class BackgroundWorker(JobThread, Generic[T]):
     """Runs `source()` (a callable returning an iterable, called on the worker thread, so the
     work of building the task also happens off the caller's thread) to its end or a stop."""
 
-    def __init__(self, source: Callable[[], Iterable[T]], max_history: int = DEFAULT_HISTORY) -> None:
+    def __init__(
+        self, source: Callable[[], Iterable[T]], max_history: int = DEFAULT_HISTORY, pace: float = 0.0
+    ) -> None:
+        """`pace`: at least this many seconds between items, so a task that computes in a blink
+        runs long enough for a room to watch it (a stop ends the wait at once)."""
         super().__init__("gumbel-lab-worker")
+        if not 0 <= pace < float("inf"):
+            raise ValueError(f"pace must be a finite number of seconds >= 0, got {pace}.")
+        self._pace = pace
         self._source = source
         self._history: deque[T] = deque(maxlen=whole_number(max_history, "max_history", minimum=1))
         self._count = 0
@@ -69,7 +76,7 @@ class BackgroundWorker(JobThread, Generic[T]):
                 with self._lock:
                     self._history.append(item)
                     self._count += 1
-                if self._stop_asked.is_set():
+                if self._stop_asked.is_set() or (self._pace and self._stop_asked.wait(self._pace)):
                     self._end(Status.STOPPED)
                     return
             self._end(Status.FINISHED)
