@@ -159,7 +159,7 @@ PRESENTER_CSS = """<style>
 [data-testid="stMain"] h1 {font-size: 3.6rem}
 [data-testid="stMain"] h2 {font-size: 2.6rem}
 [data-testid="stMain"] h3 {font-size: 2.1rem}
-[data-testid="stMain"] .stLatex {font-size: 1.5em}
+[data-testid="stMain"] .katex-display {font-size: 1.5em}
 </style>"""
 
 

@@ -17,6 +17,7 @@ TITLE_SIZE = 20
 PANEL_TITLE_SIZE = 17
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 HEATMAP_SCALE = "Blues"
+TITLE_CHARS = 40  # a longer title wraps: ~420 px at the house size, ~650 px in presenter view
 
 
 def house_layout(title: str | None, height: int | None, panels: bool = False) -> dict[str, Any]:
@@ -29,18 +30,17 @@ def house_layout(title: str | None, height: int | None, panels: bool = False) ->
         legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0),
     )
     if title:
-        layout["title"] = dict(
-            text=title,
-            font=dict(size=TITLE_SIZE),
-            yref="container",
-            y=1,
-            yanchor="top",
-            pad=dict(t=12),
-            automargin=True,
-        )
+        layout["title"] = title_layout(wrap(title, TITLE_CHARS), TITLE_SIZE)
     if height:
         layout["height"] = height
     return layout
+
+
+def title_layout(text: str, size: float) -> dict[str, Any]:
+    """A title pinned to the top. plotly hangs a wrapped title's first line from the top edge, so
+    the pad pushes it down by the lines below it."""
+    pad = 12 + text.count("<br>") * size * 1.1
+    return dict(text=text, font=dict(size=size), yref="container", y=1, yanchor="top", pad=dict(t=pad), automargin=True)
 
 
 def figure(
@@ -106,7 +106,6 @@ def tau_titles(taus: Sequence[float]) -> list[str]:
 PRESENTER_SCALE = 1.5  # fonts, line widths, marker sizes and the top margin; the page's text scales alike
 PRESENTER_HEIGHT = 1.2  # a little taller, so the larger text does not squash the plot
 TICK_SIZE = FONT_SIZE - 2
-TITLE_CHARS = 40  # a presenter title longer than this wraps: ~650 px at its size, a half-width chart
 PANEL_ROW_CHARS = 64  # the characters a row of panel titles holds at presenter size, shared by the panels
 _FONT_KEYS = frozenset({"font", "tickfont", "titlefont", "title_font", "insidetextfont", "outsidetextfont", "textfont"})
 _COLOUR_BARS = ("heatmap", "contour", "histogram2d")
@@ -164,20 +163,19 @@ def _fit_titles(layout: dict, scale: float) -> None:
     figure's title past TITLE_CHARS, panel titles (annotations on the plot's top edge) past their
     share of a row; the top margin grows with the text."""
     title = layout.get("title")
-    if isinstance(title, dict) and isinstance(title.get("text"), str) and "<br>" not in title["text"]:
-        title["text"] = wrap(title["text"], TITLE_CHARS)
-        # plotly hangs a wrapped title's first line from the top edge: push it down by the lines below
-        extra = title["text"].count("<br>") * TITLE_SIZE * scale * 1.1
-        title["pad"] = (title.get("pad") or {}) | {"t": (title.get("pad") or {}).get("t", 12) + extra}
-    tops = [
+    if isinstance(title, dict) and isinstance(title.get("text"), str):
+        text = title["text"] if "<br>" in title["text"] else wrap(title["text"], TITLE_CHARS)
+        title |= title_layout(text, title.get("font", {}).get("size") or TITLE_SIZE * scale)
+    tops = [  # panel titles: on a panel's top edge (ours and make_subplots')
         note
         for note in layout.get("annotations") or []
-        if note.get("yref") == "paper" and note.get("y") == 1.0 and note.get("yanchor") == "bottom"
+        if note.get("yref") == "paper" and note.get("yanchor") == "bottom" and isinstance(note.get("text"), str)
     ]
     for note in tops:
-        if isinstance(note.get("text"), str) and "<br>" not in note["text"]:
-            note["text"] = wrap(note["text"], max(10, PANEL_ROW_CHARS // len(tops)))
-    lines = max([1, *(n["text"].count("<br>") + 1 for n in tops)])
+        in_row = sum(other.get("y") == note.get("y") for other in tops)
+        if "<br>" not in note["text"]:
+            note["text"] = wrap(note["text"], max(10, PANEL_ROW_CHARS // in_row))
+    lines = max([1, *(n["text"].count("<br>") + 1 for n in tops if n.get("y") == 1.0)])
     margin = layout.setdefault("margin", {})
     margin["t"] = (margin.get("t") or 60) * scale + (lines - 1) * PANEL_TITLE_SIZE * scale * 1.2
 
