@@ -9,7 +9,13 @@ import streamlit as st
 from core.runtime.device import available_devices, device_label
 from ui import layout, models, pages, runs, tasks
 
-st.set_page_config(page_title="Gumbel Lab", page_icon=":material/casino:", layout="wide")
+st.set_page_config(
+    page_title="Gumbel Lab",
+    page_icon=":material/casino:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if layout.presenter_on() else "auto",  # the room sees the page
+)
+layout.presenter_style()
 layout.leave_a_core_for_the_page()
 
 navigation = st.navigation(

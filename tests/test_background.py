@@ -49,6 +49,18 @@ def test_stop_ends_an_endless_run_within_a_bounded_wait() -> None:
     assert snap.status == "stopped" and 0 < len(snap.items) < 10**9
 
 
+def test_a_paced_worker_waits_between_items_and_a_stop_ends_the_wait() -> None:
+    worker = BackgroundWorker(lambda: counting(3), pace=3600.0).start()
+    while not worker.snapshot().items:
+        time.sleep(0.01)
+    worker.stop()  # during the hour's wait after the first item
+    assert worker.join(WAIT)
+    snap = worker.snapshot()
+    assert snap.items == (0,) and snap.status == "stopped"  # unpaced, all three would be in at once
+    with pytest.raises(ValueError, match="pace"):
+        BackgroundWorker(lambda: counting(1), pace=-1.0)
+
+
 def test_history_is_bounded_and_counts_what_fell_off() -> None:
     worker = BackgroundWorker(lambda: counting(100), max_history=10).start()
     assert worker.join(WAIT)

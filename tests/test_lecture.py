@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from core.figures.style import FONT_SIZE, figure, presenter_view
+from core.figures.style import FONT_SIZE, TICK_SIZE, figure, panels, presenter_view
 from core.studies.formulas import FORMULAS, formula
 from tests.apptest import bound, run_page
 
@@ -72,3 +72,33 @@ def test_presenter_view_scales_a_copy():
     assert big.layout.font.size > FONT_SIZE and big.data[0].line.width > 2 and big.layout.height > 300
     assert fig.data[0].line.width == 2 and fig.layout.height == 300
     assert presenter_view(fig, presenter=False) is fig
+
+
+def test_presenter_view_enlarges_every_text_the_theme_would_draw_small():
+    """Axes, ternary corners, legends, annotations and colour bars without a size of their own
+    (Streamlit's chart theme draws those at 12 px) get one, at least 1.5 × the house size."""
+    ids, layout = panels(2, ["a panel title long enough to wrap", "b"])
+    data = [dict(type="scatter", x=[0, 1], y=[0, 1], xaxis=f"x{i}", yaxis=f"y{i}") for i in ids]
+    data += [dict(type="heatmap", z=[[0, 1]], colorbar=dict()), dict(type="scatterternary", a=[1], subplot="ternary")]
+    layout |= dict(ternary=dict(aaxis=dict(title="0")), annotations=[*layout["annotations"], dict(text="note")])
+    big = presenter_view(figure(data, layout, "A title far too long for one line on a projector's chart", 300))
+    spec = big.to_dict()["layout"]
+    axes = [spec["xaxis"], spec["yaxis"], spec["xaxis2"], spec["yaxis2"], spec["ternary"]["aaxis"]]
+    assert all(axis["tickfont"]["size"] >= 1.5 * TICK_SIZE for axis in axes)
+    assert spec["legend"]["font"]["size"] >= 1.5 * FONT_SIZE
+    assert big.data[2].colorbar.tickfont.size >= 1.5 * TICK_SIZE
+    assert all(note["font"]["size"] >= 1.5 * TICK_SIZE for note in spec["annotations"])
+    assert spec["title"]["text"] == "A title far too long for one line on a<br>projector's chart"  # wrapped, not cut
+    assert "<br>" in spec["annotations"][0]["text"] and spec["annotations"][1]["text"] == "b"
+
+
+def test_long_formulas_break_into_lines_at_their_top_level_spaces():
+    for name, shown in FORMULAS.items():
+        lines = shown.lines
+        assert lines.count("{") == lines.count("}") and lines.count(r"\begin") == lines.count(r"\end"), name
+    assert FORMULAS["vae_objective"].lines.count(r" \\ ") == 2  # three lines, each fits a column
+    assert FORMULAS["gumbel_softmax"].lines == FORMULAS["gumbel_softmax"].latex  # one part: as it is
+    cases = FORMULAS["code_path"].lines  # the space after the cases, not inside them, breaks the line
+    assert cases.startswith(r"\begin{gathered}z^{(t)}_n = \begin{cases}") and cases.endswith(
+        r"\\ t = 0,\dots,30\end{gathered}"
+    )

@@ -47,7 +47,7 @@ def test_the_comparison_flags_the_settings_that_differ():
     b = {"train_config": {"tau": 2.0, "lr": 1e-3}, "history": [{"epoch": 1, "test": 140.0}]}
     comparison = compare_runs({"a": ("cli", a), "b": ("sweeps", b)})
     assert comparison.differing == ["tau"] and [r["test"] for r in comparison.rows] == [150.0, 140.0]
-    assert comparison.csv().splitlines()[0].startswith("run,source,preset,estimator,tau")
+    assert comparison.csv().splitlines()[0].startswith("run,source,relaxed,unrelaxed,test,status,epochs_done")
     fig = comparison_figure(comparison.labels, comparison.histories)
     assert len(fig.data) == 2 * len(PANELS) and [t.name for t in fig.data if t.showlegend] == ["a", "b"]
 

@@ -48,7 +48,7 @@ def test_url_settings_fill_the_widgets_and_round_trip() -> None:
     assert at.slider(key="graphs_n").value == 8
     assert at.selectbox(key="graphs_preset").value == "two_clusters"
     assert at.number_input(key="graphs_seed").value == 7
-    assert at.multiselect(key="graphs_taus").value == [0.2, 1.0, 5.0]
+    assert at.button_group(key="graphs_taus").value == [0.2, 1.0, 5.0]
     assert at.selectbox(key="graphs_draws").value == 200
     assert at.select_slider(key="graphs_steps").value == 100
     assert at.select_slider(key="graphs_learn_tau").value == 1.0
@@ -81,13 +81,13 @@ def test_hostile_urls_give_a_page_not_a_traceback(query: dict[str, str]) -> None
     assert not at.exception and not at.error
     assert 3 <= at.slider(key="graphs_n").value <= 10
     assert at.selectbox(key="graphs_preset").value in ("uniform", "planted_tree", "two_clusters", "random")
-    assert at.multiselect(key="graphs_taus").value
+    assert at.button_group(key="graphs_taus").value
 
 
 def test_moving_tau_changes_the_drawing_and_the_url() -> None:
     at = page()
     before = chart(at, "tree_draw")
-    at.multiselect(key="graphs_taus").set_value([0.05, 2.0]).run()
+    at.button_group(key="graphs_taus").set_value([0.05, 2.0]).run()
     assert not at.exception
     after = chart(at, "tree_draw")
     assert [a["text"] for a in after["layout"]["annotations"]] == [
@@ -100,7 +100,7 @@ def test_moving_tau_changes_the_drawing_and_the_url() -> None:
 
 def test_no_temperature_is_a_message_not_a_traceback() -> None:
     at = page()
-    at.multiselect(key="graphs_taus").set_value([]).run()
+    at.button_group(key="graphs_taus").set_value([]).run()
     assert not at.exception
     assert len(at.error) == 1 and "temperature" in at.error[0].value
     assert at.header[0].value == "A live task: recovering a planted tree"

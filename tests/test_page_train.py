@@ -89,7 +89,7 @@ def test_renders_the_form_with_the_seed_preset(runs_dir):
         "batch": 100,
         "lr": 1e-3,
         "seed": 0,
-        "data": "full",
+        "data": "demo",
         "rao": 10,
     }
     assert _widget(at, "device").value in ("cpu", "cuda")
@@ -138,6 +138,7 @@ def test_start_builds_the_config_from_the_form_and_saves_a_model(runs_dir):
     assert snap.checkpoint.parent.parent == runs_dir / "page"  # one folder per browser session
     assert snap.checkpoint in at.session_state["trained_models"]  # offered in the sidebar and the editor
     assert "Finished" in at.success[0].value and snap.checkpoint.stem in at.success[0].value
+    assert str(runs_dir) not in at.success[0].value  # the run's name, never the server's folder
     assert len(at.get("plotly_chart")) == 4  # curves, diagnostics, reconstructions, prior samples
 
 

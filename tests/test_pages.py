@@ -53,7 +53,7 @@ def test_temperature_preset_and_classes_set_the_sliders():
 def test_temperature_reads_a_bookmarked_view():
     app = run("views/temperature.py", k="4", preset="uniform", taus="0.5,2", seed="7", logits="1,2,3,4")
     assert app.slider(key="classes").value == 4
-    assert sorted(app.multiselect(key="taus").value) == [0.5, 2.0]
+    assert sorted(app.button_group(key="taus").value) == [0.5, 2.0]
     assert app.slider(key="logit_3").value == 4.0
     assert app.number_input(key="seed").value == 7
 
@@ -66,7 +66,7 @@ def test_temperature_ignores_malformed_url_values():
 
 def test_temperature_without_temperatures_warns():
     app = run("views/temperature.py")
-    app.multiselect(key="taus").set_value([]).run()
+    app.button_group(key="taus").set_value([]).run()
     assert not app.exception
     assert app.warning and "at least one temperature" in app.warning[0].value
 

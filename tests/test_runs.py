@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -15,10 +16,11 @@ from core.runtime.jobs import Status
 from core.store.runs import RunStore, compare_runs
 from core.training.__main__ import main as train_cli
 from core.training.config import TrainConfig
-from core.training.loop import Trainer
+from core.training.loop import EpochMetrics, Trainer
 from core.training.record import RunRecorder
 from core.training.run import TrainingRun
 from tests.apptest import REPO
+from tests.test_page_compare import table_text
 
 TINY = {"epochs": 1, "train_subset": 200, "test_subset": 100, "batch_size": 50}
 
@@ -52,6 +54,39 @@ def test_a_run_is_recorded_from_start_to_end(store, mnist):
     # The seed is recorded once, in the run's settings, and read back from there.
     assert "seed" not in record.metadata and record.metadata["train_config"]["seed"] == 0
     assert compare_runs({"a": ("cli", record.metadata)}).rows[0]["seed"] == 0
+
+
+def test_a_run_records_what_it_did_and_compare_shows_it_beside_what_it_was_asked(store, mnist):
+    """τ changed to 0.5 after step 2, stopped after the first of 3 epochs (4 steps of 50 images)."""
+    trainer = Trainer(TrainConfig.from_settings(TINY | {"epochs": 3}), *mnist)
+    recorder = RunRecorder(store.path_for("cli", "early"), {"name": "early"}, store)
+    recorder.start(trainer)
+    epochs: list[EpochMetrics] = []
+    for event in trainer.events():
+        if trainer.step == 2 and not trainer.changes:
+            trainer.change("tau", 0.5)
+        if isinstance(event, EpochMetrics):
+            epochs.append(event)
+            break  # the lecturer pressed Stop
+    recorder.end(trainer, epochs, Status.STOPPED)
+    (record,) = store.records()
+    assert (record.metadata["epochs"], record.metadata["steps"], record.metadata["final_tau"]) == (1, 4, 0.5)
+    assert record.metadata["final_lr"] == 1e-3 and record.metadata["train_config"]["tau"] == 1.0
+    (row,) = compare_runs({"early": ("cli", record.metadata)}).rows
+    assert (row["epochs"], row["epochs_done"], row["steps"]) == (3, 1, 4)  # asked, then did
+    assert (row["tau"], row["final_tau"], row["changes"]) == (1.0, 0.5, "τ → 0.5 after step 2")
+    at = AppTest.from_file(str(REPO / "views/compare.py"), default_timeout=60)
+    at.query_params["compare_runs"] = record.run_id
+    at.run()
+    assert not at.exception and not at.error
+    shown = table_text(at)
+    assert [shown[("early (CLI)", c)] for c in ("epochs", "epochs_done", "tau", "final_tau")] == ["3", "1", "1", "0.5"]
+    assert shown[("early (CLI)", "changes")] == "τ → 0.5 after step 2"
+    assert list(_columns(at))[:4] == ["source", "relaxed", "unrelaxed", "test"]  # results first, on screen
+
+
+def _columns(at):
+    return pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_all().schema.names
 
 
 def test_a_running_record_whose_process_is_gone_lists_as_failed(store):

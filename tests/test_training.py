@@ -307,8 +307,10 @@ def test_run_pauses_resumes_and_stops_with_a_checkpoint(mnist, tmp_path):
         paused_at = run.snapshot().step
         time.sleep(0.5)
         assert run.snapshot().step == paused_at
+        assert run.snapshot().stalled_seconds == 0.0  # a paused run is not stalled
         run.resume()
-        assert run.snapshot().status == "running"
+        resumed = run.snapshot()
+        assert resumed.status == "running" and resumed.stalled_seconds < 0.4  # the pause is not counted
         wait_until(lambda: run.snapshot().step > paused_at + 2)
     finally:
         run.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
@@ -80,6 +80,27 @@ def section(title: str, caption: str) -> tuple[Any, Any]:
     return controls, view
 
 
+def toggles(label: str, options: Sequence[Any], default: Sequence[Any], key: str, most: int) -> None:
+    """Values (temperatures) as a row of toggles bound to the URL under `key`: every option and
+    whether it is on stays in view, where a multiselect hides its chips past its width. Read the
+    choice with `picked`."""
+    st.pills(
+        label,
+        options,
+        selection_mode="multi",
+        default=default,
+        format_func="{:g}".format,
+        key=key,
+        help=f"Up to {most} at once; with more on, the {most} smallest are drawn.",
+        **urls.BOUND,
+    )
+
+
+def picked(key: str, most: int) -> list[Any]:
+    """What a row of `toggles` has on, in order, at most `most` (the smallest)."""
+    return sorted(st.session_state.get(key) or [])[:most]
+
+
 def show_error(err: BaseException) -> None:
     """An error as a message a user can act on, never a traceback."""
     st.error(str(err) or type(err).__name__, icon=":material/error:")
@@ -116,6 +137,28 @@ def lecture_toggles() -> None:
     )
 
 
+# Presenter view's page text, ×PRESENTER_SCALE: the main area's paragraphs, captions, widget
+# labels, metrics, headings and formulas (KaTeX sizes itself in em of its container).
+PRESENTER_CSS = """<style>
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] :is(p, li) {font-size: 1.5em}
+[data-testid="stMain"] [data-testid="stCaptionContainer"] {font-size: 1.5em}
+[data-testid="stMain"] [data-testid="stWidgetLabel"] p {font-size: 1.35em}
+[data-testid="stMain"] [data-testid="stMetricValue"] {font-size: 3.4rem}
+[data-testid="stMain"] [data-testid="stMetricLabel"] p {font-size: 1.35em}
+[data-testid="stMain"] h1 {font-size: 3.6rem}
+[data-testid="stMain"] h2 {font-size: 2.6rem}
+[data-testid="stMain"] h3 {font-size: 2.1rem}
+[data-testid="stMain"] .katex-display {font-size: 1.5em}
+</style>"""
+
+
+def presenter_style() -> None:
+    """Presenter view's larger page text (app.py calls it on every page); its figures scale in
+    `chart`."""
+    if presenter_on():
+        st.html(PRESENTER_CSS)
+
+
 def maths_on() -> bool:
     return bool(urls.first(MATHS, True))
 
@@ -128,7 +171,7 @@ def maths(name: str) -> None:
     """A figure's formula and one sentence on how to read it, when the maths is shown."""
     if maths_on():
         shown = formula(name)
-        st.latex(shown.latex)
+        st.latex(shown.lines)
         st.caption(shown.reading)
 
 

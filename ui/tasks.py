@@ -54,14 +54,15 @@ def task_pool() -> TaskPool:
     return _pool(task_limit())
 
 
-def start_task(name: str, source: Callable[[], Iterable[Any]]) -> BackgroundWorker:
+def start_task(name: str, source: Callable[[], Iterable[Any]], pace: float = 0.0) -> BackgroundWorker:
     """Start `source` as this session's task `name` under the server's limit (queued when the
-    pool is full); it replaces the session's last task of that name, which is stopped."""
+    pool is full), at most one item every `pace` seconds; it replaces the session's last task of
+    that name, which is stopped."""
     tasks: dict[str, BackgroundWorker] = st.session_state.setdefault(TASKS_KEY, {})
     old = tasks.get(name)
     if old is not None:
         old.stop()
-    tasks[name] = BackgroundWorker(source, pool=task_pool(), abandon_after=abandon_seconds()).start()
+    tasks[name] = BackgroundWorker(source, pool=task_pool(), abandon_after=abandon_seconds(), pace=pace).start()
     return tasks[name]
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.figures.compare import comparison_figure, setting_text
-from core.store.runs import SETTING_COLUMNS, compare_runs
+from core.store.runs import DONE_COLUMNS, METRIC_COLUMNS, SETTING_COLUMNS, compare_runs
 from ui import layout, models, urls
 
 MAX_RUNS = 12
@@ -22,9 +22,11 @@ HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
 
 
 def table(comparison) -> None:
+    """Results first (on screen at any width), then what each run did beside what it was asked."""
     frame = pd.DataFrame(comparison.rows).set_index("run")
-    by_kind = {column: setting_text for column in SETTING_COLUMNS}
-    styled = frame.style.format(by_kind, precision=4, na_rep="—").set_properties(subset=comparison.differing, **_css())
+    by_kind = {column: setting_text for column in (*DONE_COLUMNS, *SETTING_COLUMNS)}
+    results = {column: "{:.2f}" for column in METRIC_COLUMNS if column != "status"}
+    styled = frame.style.format(by_kind | results, na_rep="—").set_properties(subset=comparison.differing, **_css())
     st.dataframe(styled, width="stretch", key="compare_table")
     note = ", ".join(comparison.differing) if comparison.differing else "none: the runs share every setting"
     st.caption(f"Highlighted: the settings that differ between the chosen runs ({note}).")

@@ -84,64 +84,60 @@ def settings() -> None:
         key=PRESET.key,
         **urls.BOUND,
     )
-    left, middle, right = st.columns(3)
-    with left:
-        st.select_slider(
-            "Draws N", DRAW_CHOICES, 1000, key=DRAWS.key, help="Draws per estimator and temperature.", **urls.BOUND
-        )
-        st.select_slider(
-            "Temperatures τ",
-            TAU_GRID,
-            (0.1, 10.0),
-            TAUS.label,
-            key=TAUS.key,
-            help="Every grid value in this range is computed.",
+    st.select_slider(
+        "Draws N", DRAW_CHOICES, 1000, key=DRAWS.key, help="Draws per estimator and temperature.", **urls.BOUND
+    )
+    st.select_slider(
+        "Temperatures τ",
+        TAU_GRID,
+        (0.1, 10.0),
+        TAUS.label,
+        key=TAUS.key,
+        help="Every grid value in this range is computed.",
+        **urls.BOUND,
+    )
+    st.select_slider(
+        "Gumbel-Rao draws M",
+        RAO_CHOICES,
+        10,
+        key=RAO.key,
+        help="Gumbel draws conditioned on the sampled class, averaged per estimate.",
+        **urls.BOUND,
+    )
+    st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
+    if preset == "decoder":
+        st.number_input("Test digit", 0, TEST_DIGITS - 1, 0, step=1, key=DIGIT.key, **urls.BOUND)
+        st.number_input(
+            "Latent variable edited",
+            0,
+            MAX_VARIABLE,
+            0,
+            step=1,
+            key=VARIABLE.key,
+            help="This variable is the categorical; the others keep the encoder's most likely class.",
             **urls.BOUND,
         )
-    with middle:
-        st.select_slider(
-            "Gumbel-Rao draws M",
-            RAO_CHOICES,
-            10,
-            key=RAO.key,
-            help="Gumbel draws conditioned on the sampled class, averaged per estimate.",
+    else:
+        st.slider("Classes K", 2, MAX_CLASSES, 10, key=CLASSES.key, **urls.BOUND)
+        st.slider(
+            "Variables V",
+            1,
+            MAX_VARIABLES,
+            1,
+            key=VARIABLES.key,
+            help="Independent categoricals; the exact gradient enumerates all K^V outcomes.",
             **urls.BOUND,
         )
-        st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
-    with right:
-        if preset == "decoder":
-            st.number_input("Test digit", 0, TEST_DIGITS - 1, 0, step=1, key=DIGIT.key, **urls.BOUND)
-            st.number_input(
-                "Latent variable edited",
-                0,
-                MAX_VARIABLE,
-                0,
-                step=1,
-                key=VARIABLE.key,
-                help="This variable is the categorical; the others keep the encoder's most likely class.",
-                **urls.BOUND,
-            )
-        else:
-            st.slider("Classes K", 2, MAX_CLASSES, 10, key=CLASSES.key, **urls.BOUND)
-            st.slider(
-                "Variables V",
-                1,
-                MAX_VARIABLES,
-                1,
-                key=VARIABLES.key,
-                help="Independent categoricals; the exact gradient enumerates all K^V outcomes.",
-                **urls.BOUND,
-            )
-            st.number_input(
-                "Rewarded class",
-                0,
-                MAX_REWARDED_CLASS,
-                0,
-                step=1,
-                key=REWARDED.key,
-                disabled=preset != "reward",
-                **urls.BOUND,
-            )
+        st.number_input(
+            "Rewarded class",
+            0,
+            MAX_REWARDED_CLASS,
+            0,
+            step=1,
+            key=REWARDED.key,
+            disabled=preset != "reward",
+            **urls.BOUND,
+        )
 
 
 def comparison_for(state) -> tuple[Comparison | None, str]:
@@ -211,7 +207,10 @@ st.caption(
     "is known; every number below comes from N seeded draws."
 )
 urls.open_bookmark(PARAMS)
-settings()
-comparison, note = comparison_for(st.session_state)
-if comparison is not None:
-    results(comparison, note)
+controls, view = st.columns([1, 3], gap="large")  # the settings beside the charts: a chart on the first screen
+with controls:
+    settings()
+with view:
+    comparison, note = comparison_for(st.session_state)
+    if comparison is not None:
+        results(comparison, note)

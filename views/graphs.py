@@ -34,6 +34,7 @@ DRAW_CHOICES = (200, 1000, 2000, 5000)
 STEP_CHOICES = tuple(range(50, 501, 50))
 LEARN_TAUS = (0.1, 0.25, 0.5, 1.0)
 REPORT_EVERY = 10
+LIVE_SECONDS = 12.0  # the three estimators' run lasts at least this long: a room sees the curves rise
 MIN_NODES, MAX_NODES = 3, 10
 WORKER_KEY = "graphs_worker"
 N = urls.Param("graphs_n", old="n", low=MIN_NODES, high=MAX_NODES)
@@ -55,15 +56,7 @@ def controls() -> None:
     st.slider("Nodes n", MIN_NODES, MAX_NODES, 6, key=N.key, **urls.BOUND)
     st.selectbox("Scores", PRESETS, PRESETS.index("planted_tree"), preset_label, key=PRESET.key, **urls.BOUND)
     st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
-    st.multiselect(
-        "Temperatures τ",
-        TAU_CHOICES,
-        [0.1, 0.5, 2.0],
-        TAUS.label,
-        key=TAUS.key,
-        max_selections=MAX_TAUS,
-        **urls.BOUND,
-    )
+    layout.toggles("Temperatures τ", TAU_CHOICES, [0.1, 0.5, 2.0], TAUS.key, MAX_TAUS)
     st.selectbox("Draws", DRAW_CHOICES, DRAW_CHOICES.index(1000), DRAWS.label, key=DRAWS.key, **urls.BOUND)
 
 
@@ -111,7 +104,10 @@ def learning_config() -> TreeLearningConfig:
 def start_learning(config: TreeLearningConfig) -> None:
     """A new run replaces this session's last one (stopped, if it was still going); it waits
     in line when the server already runs its limit of background tasks."""
-    worker = tasks.start_task(WORKER_KEY, lambda: learn_estimators(config, report_every=REPORT_EVERY))
+    reports = len(ESTIMATORS) * config.steps / REPORT_EVERY
+    worker = tasks.start_task(
+        WORKER_KEY, lambda: learn_estimators(config, report_every=REPORT_EVERY), pace=LIVE_SECONDS / reports
+    )
     st.session_state[WORKER_KEY] = (worker, config)
 
 
@@ -176,7 +172,11 @@ state = st.session_state
 with main:
     shown = layout.guarded(
         lambda: cached_view(
-            state[PRESET.key], state[N.key], int(state[SEED.key]), tuple(sorted(state[TAUS.key])), state[DRAWS.key]
+            state[PRESET.key],
+            state[N.key],
+            int(state[SEED.key]),
+            tuple(layout.picked(TAUS.key, MAX_TAUS)),
+            state[DRAWS.key],
         )
     )
     if shown is not None:

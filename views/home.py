@@ -33,8 +33,11 @@ layout.note(
 )
 
 st.subheader("Pages")
+CARDS_PER_ROW = 4  # more in a row leave a card too narrow for its title at 1280 px
 links = pages.PAGES[1:]
-for column, entry in zip(st.columns(len(links)), links):
-    with column.container(border=True, height="stretch"):
-        st.page_link(entry.path, label=f"**{entry.title}**", icon=entry.icon)
-        layout.note(entry.blurb)
+for start in range(0, len(links), CARDS_PER_ROW):
+    row = links[start : start + CARDS_PER_ROW]
+    for column, entry in zip(st.columns(CARDS_PER_ROW), row):
+        with column.container(border=True, height="stretch"):
+            st.page_link(entry.path, label=f"**{entry.title}**", icon=entry.icon)
+            layout.note(entry.blurb)

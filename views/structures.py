@@ -24,6 +24,7 @@ SORT_TAUS = [0.3, 0.5, 1.0, 2.0]
 MAX_SINKHORN_TAUS, MAX_SINKHORN_ITERATIONS = 4, 5
 MAX_MATRIX, MAX_SORT_ITEMS = 10, 12
 REPORT_EVERY = 10
+LIVE_SECONDS = 12.0  # the sorting run lasts at least this long: time to watch it, and to press Stop
 SORT_RUN_KEY = "sort_run"
 SORT_DEFAULTS = SortingConfig()
 
@@ -134,7 +135,9 @@ def subsets_section() -> None:
     )
     with controls:
         n = st.slider("Number of items", 2, MAX_ITEMS, 6, key="subsets_n", on_change=clamp_k, **urls.BOUND)
-        st.slider("k (items drawn)", 1, MAX_ITEMS, 3, key="subsets_k", **urls.BOUND)
+        if st.session_state.get("subsets_k", 0) > n:  # a bookmark's k beyond its n
+            st.session_state.subsets_k = n
+        st.slider("k (items drawn)", 1, n, min(3, n), key="subsets_k", **urls.BOUND)  # k ≤ n: never an error
         st.select_slider(
             "Temperature τ of the relaxed k-hot", KHOT_TAUS, 0.5, "{:g}".format, key="subsets_tau", **urls.BOUND
         )
@@ -163,15 +166,7 @@ def permutations_section() -> None:
     )
     with controls:
         st.slider("Matrix size n", 2, MAX_MATRIX, 5, key="perm_n", **urls.BOUND)
-        st.multiselect(
-            "Temperatures τ (rows)",
-            SINKHORN_TAUS,
-            [0.1, 0.3, 1.0],
-            "{:g}".format,
-            key="perm_taus",
-            max_selections=MAX_SINKHORN_TAUS,
-            **urls.BOUND,
-        )
+        layout.toggles("Temperatures τ (rows)", SINKHORN_TAUS, [0.1, 0.3, 1.0], "perm_taus", MAX_SINKHORN_TAUS)
         st.multiselect(
             "Sinkhorn iterations L (columns)",
             SINKHORN_ITERATIONS,
@@ -183,7 +178,7 @@ def permutations_section() -> None:
         st.toggle("Add Gumbel noise", True, key="perm_noise", help="Off: plain Sinkhorn of the scores.", **urls.BOUND)
         st.number_input("Permutation seed", 0, urls.SEED_MAX, 0, step=1, key="perm_seed", **urls.BOUND)
     state = st.session_state
-    taus, iterations = sorted(state.perm_taus), sorted(state.perm_iters)
+    taus, iterations = layout.picked("perm_taus", MAX_SINKHORN_TAUS), sorted(state.perm_iters)
     n, seed = state.perm_n, int(state.perm_seed)
     with view:
         grid = layout.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))
@@ -234,7 +229,8 @@ def start_sorting(config: SortingConfig) -> None:
     """Train off the script thread (in line when the server runs its limit of background
     tasks); a new run replaces this session's last one."""
     task = SortingTask(config)
-    worker = tasks.start_task(SORT_RUN_KEY, lambda: task.run(report_every=REPORT_EVERY))
+    pace = LIVE_SECONDS / (config.steps / REPORT_EVERY)
+    worker = tasks.start_task(SORT_RUN_KEY, lambda: task.run(report_every=REPORT_EVERY), pace=pace)
     st.session_state[SORT_RUN_KEY] = (worker, task, config)
 
 

@@ -33,10 +33,12 @@ EPOCHS = urls.Param("sweep_epochs", low=1, high=100)
 def grid_form(busy: bool) -> tuple[dict, dict, bool]:
     """The grid, the settings every trial shares, and whether Start was pressed; the URL keeps them."""
     bound: dict = {"format_func": "{:g}".format, **urls.BOUND}
-    with st.form("sweep_form"):
+    with st.form("sweep_form", border=False):
+        tau, estimator, anneal = st.columns(3)
+        lr, preset, data_column = st.columns(3)
         grid = {
-            "tau": st.multiselect("Temperatures τ", TAUS, [0.5, 1.0], key="sweep_tau", **bound),
-            "estimator": st.multiselect(
+            "tau": tau.multiselect("Temperatures τ", TAUS, [0.5, 1.0], key="sweep_tau", **bound),
+            "estimator": estimator.multiselect(
                 "Estimators",
                 ESTIMATORS,
                 ["gumbel_softmax"],
@@ -44,7 +46,7 @@ def grid_form(busy: bool) -> tuple[dict, dict, bool]:
                 key="sweep_est",
                 **urls.BOUND,
             ),
-            "anneal": st.multiselect(
+            "anneal": anneal.multiselect(
                 "Annealing",
                 [False, True],
                 [False],
@@ -52,13 +54,10 @@ def grid_form(busy: bool) -> tuple[dict, dict, bool]:
                 key="sweep_anneal",
                 **urls.BOUND,
             ),
-            "lr": st.multiselect("Learning rates", LRS, [1e-3], key="sweep_lr", **bound),
-            "preset": st.multiselect("Model presets", list(PRESETS), ["faithful"], key="sweep_preset", **urls.BOUND),
+            "lr": lr.multiselect("Learning rates", LRS, [1e-3], key="sweep_lr", **bound),
+            "preset": preset.multiselect("Presets", list(PRESETS), ["faithful"], key="sweep_preset", **urls.BOUND),
         }
-        left, right = st.columns(2)
-        grid["seed"] = list(range(left.number_input("Seeds per setting", 1, 10, 1, key=SEEDS.key, **urls.BOUND)))
-        epochs = right.number_input("Epochs", 1, 100, 2, key=EPOCHS.key, **urls.BOUND)
-        data = st.selectbox(
+        data = data_column.selectbox(
             "Data",
             list(SUBSETS),
             list(SUBSETS).index("tiny"),
@@ -66,9 +65,14 @@ def grid_form(busy: bool) -> tuple[dict, dict, bool]:
             key="sweep_data",
             **urls.BOUND,
         )
+        seeds, epochs_column, start = st.columns(3, vertical_alignment="bottom")
+        grid["seed"] = list(range(seeds.number_input("Seeds per setting", 1, 10, 1, key=SEEDS.key, **urls.BOUND)))
+        epochs = epochs_column.number_input("Epochs", 1, 100, 2, key=EPOCHS.key, **urls.BOUND)
         train_subset, test_subset = SUBSETS[data or "tiny"]
         fixed = {"epochs": epochs, "train_subset": train_subset, "test_subset": test_subset}
-        pressed = st.form_submit_button("Start sweep", type="primary", disabled=busy, icon=":material/play_arrow:")
+        pressed = start.form_submit_button(
+            "Start sweep", type="primary", disabled=busy, icon=":material/play_arrow:", width="stretch"
+        )
     return grid, fixed, pressed
 
 
@@ -154,16 +158,15 @@ st.caption(
 )
 urls.open_bookmark((SEEDS, EPOCHS))
 sweep: SweepRun | None = st.session_state.get(SWEEP_KEY)
-form_column, run_column = st.columns([1.2, 3], gap="large")
-with form_column:
+# The grid above the sweep, folded once a sweep exists so its table and overlay take the screen.
+with st.expander("Grid" if sweep is None else "Grid for the next sweep", expanded=sweep is None):
     grid, fixed, pressed = grid_form(busy=sweep is not None and not sweep.done)
 if pressed:
     start_sweep(grid, fixed)
     st.rerun()
-with run_column:
-    if sweep is None:
-        st.info("Choose a grid and press **Start sweep**.", icon=":material/grid_view:")
-    elif sweep.done:
-        outcome(sweep)
-    else:
-        live(sweep)
+if sweep is None:
+    st.info("Choose a grid and press **Start sweep**.", icon=":material/grid_view:")
+elif sweep.done:
+    outcome(sweep)
+else:
+    live(sweep)

@@ -67,15 +67,7 @@ def controls() -> list[float]:
             st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i), persist_state="session")
             for i in range(classes)
         ]
-    st.multiselect(
-        "Temperatures τ",
-        TAU_CHOICES,
-        TAU_DEFAULT,
-        format_func=TAUS.label,
-        key=TAUS.key,
-        max_selections=MAX_TAUS,
-        **urls.BOUND,
-    )
+    layout.toggles("Temperatures τ", TAU_CHOICES, TAU_DEFAULT, TAUS.key, MAX_TAUS)
     st.number_input("Seed", 0, urls.SEED_MAX, 0, step=1, key=SEED.key, **urls.BOUND)
     st.button("Resample", on_click=resample, icon=":material/casino:", width="stretch")
     st.selectbox("Gumbel-max draws", DRAW_CHOICES, DRAW_CHOICES.index(10000), DRAWS.label, key=DRAWS.key, **urls.BOUND)
@@ -145,7 +137,7 @@ def temperature_view() -> None:
     with left_column:
         logits = controls()
     state = st.session_state
-    taus = sorted(state[TAUS.key])
+    taus = layout.picked(TAUS.key, MAX_TAUS)
     urls.keep_numbers(LOGITS, logits)
     with view:
         if not taus:

@@ -105,7 +105,7 @@ def _number(label: str, param: urls.Param, default: float, step: float, **kwargs
 
 
 def annealing_settings() -> dict[str, Any]:
-    with st.expander("Temperature annealing"):
+    with st.container(border=True):
         return {
             "anneal": st.checkbox(
                 "Anneal τ during training",
@@ -120,91 +120,96 @@ def annealing_settings() -> dict[str, Any]:
         }
 
 
+def _choice(label: str, param: urls.Param, default: Any, help: str) -> Any:
+    """A choice in the form, its options and their names from its parameter."""
+    options = list(param.options)
+    return st.selectbox(label, options, options.index(default), param.label, key=param.key, help=help, **urls.BOUND)
+
+
 def settings_form(busy: bool) -> tuple[dict, bool]:
-    """The form's current values, and whether Start was pressed."""
-    with st.form("train_form", border=True):
-        values = {
-            "preset": st.selectbox(
+    """The form's current values, and whether Start was pressed. Three settings a row, so the
+    whole form and its Start button fit a 1280 × 800 screen above the run's charts."""
+    with st.form("train_form", border=False):
+        data, model, estimator = st.columns(3)
+        with data:
+            values = {
+                "data": _choice(
+                    "Data",
+                    DATA,
+                    "demo",
+                    "Training / test images. The quick demo trains in seconds; all of MNIST as the seed.",
+                )
+            }
+        with model:
+            values["preset"] = _choice(
                 "Model",
-                PRESET.options,
-                PRESET.options.index("faithful"),
-                PRESET.label,
-                key=PRESET.key,
-                **urls.BOUND,
-                help="Faithful and linear: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
+                PRESET,
+                "faithful",
+                "Faithful and linear: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
                 "Faithful keeps the seed's ReLU on the encoder's logits; linear drops it. "
                 "Jang et al.: 20 variables of 10 classes, plain logits.",
-            ),
-            "estimator": st.radio(
-                "Gradient estimator",
-                ESTIMATORS,
-                ESTIMATORS.index(DEFAULT.estimator),
-                ESTIMATOR.label,
-                key=ESTIMATOR.key,
-                help=ESTIMATOR_HELP,
-                **urls.BOUND,
-            ),
-            "rao_samples": _number(
-                "Gumbel-Rao draws",
-                RAO,
-                DEFAULT.rao_samples,
-                1,
-                help="Conditional Gumbel draws averaged per step; used by Gumbel-Rao only.",
-            ),
-            "tau": _number("Temperature τ", TAU, DEFAULT.tau, 0.1, help="The start value when annealing."),
-        }
-        values |= annealing_settings()
-        left, right = st.columns(2)
-        with left:
+            )
+        with estimator:
+            values["estimator"] = _choice("Gradient estimator", ESTIMATOR, DEFAULT.estimator, ESTIMATOR_HELP)
+        tau, epochs, lr = st.columns(3)
+        with tau:
+            values["tau"] = _number("Temperature τ", TAU, DEFAULT.tau, 0.1, help="The start value when annealing.")
+        with epochs:
             values["epochs"] = _number("Epochs", EPOCHS, DEFAULT.epochs, 1)
+        with lr:
             values["lr"] = _number("Learning rate", LR, DEFAULT.lr, 1e-4, format="%.1e", help="Adam.")
-        with right:
-            values["batch_size"] = _number("Batch size", BATCH, DEFAULT.batch_size, 10)
-            values["seed"] = _number("Seed", SEED, DEFAULT.seed, 1)
-        values["data"] = st.selectbox(
-            "Data",
-            DATA.options,
-            DATA.options.index("full"),
-            DATA.label,
-            key=DATA.key,
-            **urls.BOUND,
-            help="Training / test images. A subset trains in seconds: good for a quick demo.",
-        )
-        values["binarize"] = st.selectbox(
-            "Pixels",
-            PIXELS.options,
-            PIXELS.options.index(DEFAULT.binarize),
-            PIXELS.label,
-            key=PIXELS.key,
-            **urls.BOUND,
-            help="Grey levels scored with binary cross-entropy, as the seed; or binarized MNIST as the "
-            "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
-        )
-        devices = available_devices()
-        current = models.current_device()
-        values["device"] = st.selectbox(
-            "Device",
-            devices,
-            index=devices.index(current) if current in devices else 0,
-            format_func=device_label,
-            key="train_device",
-        )
-        values["precision"] = st.selectbox(
-            "Precision",
-            PRECISION.options,
-            PRECISION.options.index(DEFAULT.precision),
-            PRECISION.label,
-            key=PRECISION.key,
-            **urls.BOUND,
-            help="The matrix products in float32 or bfloat16 (weights, Adam, sampler and losses stay float32). "
-            "Auto picks bfloat16 where this CPU has it natively and its products measured faster.",
-        )
+        with st.expander("More settings: batch, seed, pixels, annealing, device, precision"):
+            values |= more_settings()
         pressed = st.form_submit_button(
             "Start training", type="primary", icon=":material/play_arrow:", disabled=busy, width="stretch"
         )
     if busy:
         st.caption("A run is in progress: stop it to start another.")
     return values, pressed
+
+
+def more_settings() -> dict[str, Any]:
+    """The settings a lecture seldom changes, folded away under the first three rows."""
+    batch, seed, rao = st.columns(3)
+    with batch:
+        values = {"batch_size": _number("Batch size", BATCH, DEFAULT.batch_size, 10)}
+    with seed:
+        values["seed"] = _number("Seed", SEED, DEFAULT.seed, 1)
+    with rao:
+        values["rao_samples"] = _number(
+            "Gumbel-Rao draws",
+            RAO,
+            DEFAULT.rao_samples,
+            1,
+            help="Conditional Gumbel draws averaged per step; used by Gumbel-Rao only.",
+        )
+    pixels, device, precision = st.columns(3)
+    with pixels:
+        values["binarize"] = _choice(
+            "Pixels",
+            PIXELS,
+            DEFAULT.binarize,
+            "Grey levels scored with binary cross-entropy, as the seed; or binarized MNIST as the "
+            "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
+        )
+    devices = available_devices()
+    current = models.current_device()
+    values["device"] = device.selectbox(
+        "Device",
+        devices,
+        index=devices.index(current) if current in devices else 0,
+        format_func=device_label,
+        key="train_device",
+    )
+    with precision:
+        values["precision"] = _choice(
+            "Precision",
+            PRECISION,
+            DEFAULT.precision,
+            "The matrix products in float32 or bfloat16 (weights, Adam, sampler and losses stay float32). "
+            "Auto picks bfloat16 where this CPU has it natively and its products measured faster.",
+        )
+    return values | annealing_settings()
 
 
 def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
@@ -384,9 +389,9 @@ def outcome(snap: RunSnapshot) -> None:
         st.warning(notice, icon=":material/delete_sweep:")
     verb = "Finished" if snap.status == Status.FINISHED else "Stopped"
     st.success(
-        f"{verb} after {snap.step:,} steps. Saved as `{snap.checkpoint.name}` in "
-        f"`{snap.checkpoint.parent}`; pick **{snap.checkpoint.stem} (this session)** in the sidebar's "
-        "Model list to explore it in the Latent editor.",
+        f"{verb} after {snap.step:,} steps. Saved as run **{snap.checkpoint.stem}**: pick "
+        f"**{snap.checkpoint.stem} (this session)** in the sidebar's Model list to explore it in the "
+        "Latent editor, or compare it on the Compare page.",
         icon=":material/check_circle:",
     )
     with st.container(horizontal=True):
@@ -443,10 +448,11 @@ st.caption(
 
 urls.open_bookmark(PARAMS)
 run: TrainingRun | None = st.session_state.get(runs.RUN_KEY)
-form_column, run_column = st.columns([1.4, 3], gap="large")
-with form_column:
+# The form above the run, open until a run exists, then folded: the run's curves take the width
+# and the first screen (its own label, so the fold is drawn afresh when the run starts).
+with st.expander("Settings" if run is None else "Settings for the next run", expanded=run is None):
     values, pressed = settings_form(busy=run is not None and not run.done)
-with run_column, st.container(key="train_run_area"):
+with st.container(key="train_run_area"):
     st.html(NO_FADE)
     train, test = mnist.splits_or_stop()
     if pressed and start_run(values, train, test):

@@ -23,10 +23,10 @@ COLORS: dict[str, str] = {
 
 # (metric, panel title with units, log y axis)
 PANELS: tuple[tuple[str, str, bool], ...] = (
-    ("bias", "Bias ‖E[ĝ] − ∇‖ (f per logit)", True),
-    ("variance", "Variance E‖ĝ − E[ĝ]‖² ((f per logit)²)", True),
-    ("mse", "Mean squared error E‖ĝ − ∇‖² ((f per logit)²)", True),
-    ("cosine", "Cosine similarity of one draw to ∇ (−1 to 1)", False),
+    ("bias", "Bias ‖E[ĝ] − ∇‖<br>(f per logit)", True),
+    ("variance", "Variance E‖ĝ − E[ĝ]‖²<br>((f per logit)²)", True),
+    ("mse", "Mean squared error E‖ĝ − ∇‖²<br>((f per logit)²)", True),
+    ("cosine", "Cosine similarity of one draw<br>to ∇ (−1 to 1)", False),
 )
 
 

@@ -106,8 +106,14 @@ class BackgroundWorker(JobThread, Generic[T]):
         max_history: int = DEFAULT_HISTORY,
         pool: TaskPool | None = None,
         abandon_after: float | None = None,
+        pace: float = 0.0,
     ) -> None:
+        """`pace`: at least this many seconds between items, so a task that computes in a blink
+        runs long enough for a room to watch it (a stop ends the wait at once)."""
         super().__init__("gumbel-lab-worker")
+        if not 0 <= pace < float("inf"):
+            raise ValueError(f"pace must be a finite number of seconds >= 0, got {pace}.")
+        self._pace = pace
         self._source = source
         self._history: deque[T] = deque(maxlen=whole_number(max_history, "max_history", minimum=1))
         self._count = 0
@@ -168,7 +174,7 @@ class BackgroundWorker(JobThread, Generic[T]):
                 with self._lock:
                     self._history.append(item)
                     self._count += 1
-                if self._should_stop():
+                if self._should_stop() or (self._pace and self._stop_asked.wait(self._pace)):
                     self._end(Status.STOPPED)
                     return
             self._end(Status.FINISHED)

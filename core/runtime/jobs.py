@@ -89,6 +89,8 @@ class StopFlag(Protocol):
 
     def is_set(self) -> bool: ...
 
+    def wait(self, timeout: float | None = None) -> bool: ...
+
 
 class JobThread:
     """The shared half of a `Job`: one daemon thread runs `_run`, which checks `_stop_asked`

@@ -386,7 +386,11 @@ SETTING_COLUMNS: tuple[str, ...] = (
     "test_images",
     "binarize",
 )
-METRIC_COLUMNS: tuple[str, ...] = ("relaxed", "unrelaxed", "test", "epochs_done", "steps", "status")
+METRIC_COLUMNS: tuple[str, ...] = ("relaxed", "unrelaxed", "test", "status")
+# What a run actually did, beside what it was asked (SETTING_COLUMNS): a run stopped early ran
+# fewer epochs, a τ or learning rate changed mid-run ended elsewhere.
+DONE_COLUMNS: tuple[str, ...] = ("epochs_done", "steps", "final_tau", "final_lr", "changes")
+COLUMNS: tuple[str, ...] = ("run", "source", *METRIC_COLUMNS, *DONE_COLUMNS, *SETTING_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -394,7 +398,7 @@ class Comparison:
     """Runs side by side: a table row each, the settings that differ, per-epoch histories."""
 
     labels: list[str]
-    rows: list[dict]  # label, source, the SETTING_COLUMNS, then METRIC_COLUMNS
+    rows: list[dict]  # COLUMNS: label, source, the results, what the run did, then its settings
     differing: list[str]  # setting columns whose values are not all equal
     histories: list[list[dict]]  # per run: its per-epoch metrics (epoch, relaxed, unrelaxed, test, tau...)
 
@@ -403,8 +407,7 @@ class Comparison:
         import io
 
         out = io.StringIO()
-        columns = ["run", "source", *SETTING_COLUMNS, *METRIC_COLUMNS]
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(self.rows)
         return out.getvalue()
@@ -433,6 +436,28 @@ def _settings(metadata: dict) -> dict:
     }
 
 
+def _done(metadata: dict) -> dict:
+    """What the run did: epochs and steps run, the τ and learning rate its last step used (a
+    record from before these were kept: the last epoch's), and its mid-run changes in order."""
+    history = [h for h in metadata.get("history") or [] if isinstance(h, dict)]
+    last = history[-1] if history else {}
+    changes = [c for c in metadata.get("changes") or [] if isinstance(c, dict)]
+    return {
+        "epochs_done": metadata.get("epochs"),
+        "steps": metadata.get("steps"),
+        "final_tau": metadata.get("final_tau", last.get("tau")),
+        "final_lr": metadata.get("final_lr", last.get("lr") or None),
+        "changes": "; ".join(_change_text(c) for c in changes) or "none",
+    }
+
+
+def _change_text(change: dict) -> str:
+    name = "τ" if change.get("name") == "tau" else str(change.get("name"))
+    value, step = change.get("value"), change.get("step")
+    shown = f"{value:.3g}" if isinstance(value, int | float) else str(value)
+    return f"{name} → {shown} after step {step}"
+
+
 def _comparable(value: object) -> object:
     """A setting compared by its value (0 and 0.0 are the same rate); a list or a table by its text."""
     return repr(value) if isinstance(value, list | dict) else value
@@ -445,16 +470,16 @@ def compare_runs(runs: Mapping[str, tuple[str, dict]]) -> Comparison:
         history = [h for h in metadata.get("history") or [] if isinstance(h, dict)]
         final = metadata.get("final_metrics") or (history[-1] if history else {})
         rows.append(
-            {"run": label, "source": source}
-            | _settings(metadata)
-            | {
+            {
+                "run": label,
+                "source": source,
                 "relaxed": final.get("relaxed"),
                 "unrelaxed": final.get("unrelaxed"),
                 "test": final.get("test"),
-                "epochs_done": metadata.get("epochs"),
-                "steps": metadata.get("steps"),
                 "status": stored_status(metadata)[0],
             }
+            | _done(metadata)
+            | _settings(metadata)
         )
         histories.append(history)
     differing = [c for c in SETTING_COLUMNS if len({_comparable(r[c]) for r in rows}) > 1]

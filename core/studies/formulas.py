@@ -4,6 +4,7 @@ how to read it. Pages show them under the figure when "Show the maths" is on (`u
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -11,6 +12,29 @@ from dataclasses import dataclass
 class Formula:
     latex: str
     reading: str
+
+    @property
+    def lines(self) -> str:
+        """The formula with each part its own line: its parts are set apart by \\quad or \\qquad
+        at the top level, and one line each keeps the long ones inside a narrow column."""
+        parts: list[str] = []
+        for piece in _SPACE.split(self.latex):
+            if parts and not _closed(parts[-1]):
+                parts[-1] += r"\quad " + piece  # the space sat inside a group: keep it there
+            else:
+                parts.append(piece)
+        kept = [p.strip().rstrip(",").rstrip(r"\ ").strip() for p in parts]
+        if len(kept) == 1:
+            return self.latex
+        return r"\begin{gathered}" + r" \\ ".join(kept) + r"\end{gathered}"
+
+
+_SPACE = re.compile(r"\\q?quad(?![a-zA-Z])")
+
+
+def _closed(latex: str) -> bool:
+    """Whether every brace and environment opened in `latex` is closed in it."""
+    return latex.count("{") == latex.count("}") and latex.count(r"\begin") == latex.count(r"\end")
 
 
 FORMULAS: dict[str, Formula] = {
@@ -60,7 +84,7 @@ FORMULAS: dict[str, Formula] = {
         "that Jacobian over K Gumbel draws given the same argmax: bars closer to the exact ones are better.",
     ),
     "vae_objective": Formula(
-        r"\mathcal L(x) = -\sum_{p=1}^{784} \big[x_p \log \hat x_p + (1-x_p)\log(1-\hat x_p)\big] "
+        r"\mathcal L(x) = -\sum_{p=1}^{784} \big[x_p \log \hat x_p + (1-x_p)\log(1-\hat x_p)\big] \quad "
         r"+ \sum_{n=1}^{30} \mathrm{KL}\big(q_n \,\|\, \mathcal U_C\big), \quad "
         r"\mathrm{KL}(q_n\|\mathcal U_C) = \sum_{i=1}^{C} q_{n,i} \log(C\, q_{n,i})",
         "The negative ELBO per image: binary cross-entropy of the reconstruction plus the KL of each of the "
@@ -109,7 +133,7 @@ FORMULAS: dict[str, Formula] = {
         "one-hot codes too, never blends.",
     ),
     "subset_inclusion": Formula(
-        r"S = \operatorname{top-}k_i\,(\log w_i + g_i) \ \Rightarrow\ "
+        r"S = \operatorname{top-}k_i\,(\log w_i + g_i) \quad \Rightarrow\ "
         r"P(S = (s_1,\dots,s_k)) = \prod_{j=1}^{k} \frac{w_{s_j}}{\sum_{l \notin \{s_1..s_{j-1}\}} w_l}",
         "The k largest perturbed log-weights are an exact draw without replacement: the top-k frequencies "
         "should meet the exact inclusion probabilities, and the relaxed k-hot means approach them as τ → 0.",

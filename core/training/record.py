@@ -17,7 +17,9 @@ from core.training.tensorboard_log import TensorBoardLog
 
 
 def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -> dict:
-    """What a checkpoint's side-file says of the run that made it."""
+    """What a checkpoint's side-file says of the run that made it: what it was asked to do
+    (its config) and what it did (epochs and steps run, the τ and learning rate it ended with,
+    the changes made while it trained)."""
     last = epochs[-1] if epochs else None
     if last is None or last.step != trainer.step:  # stopped mid-epoch: measure where it is
         test = trainer.test_objective()
@@ -35,6 +37,8 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
         **_description(trainer),
         "epochs": trainer.epoch,
         "steps": trainer.step,
+        "final_tau": trainer.tau_at(max(trainer.step - 1, 0)),  # what the last step used, changes included
+        "final_lr": trainer.lr,
         "final_metrics": final,
         "history": [asdict(e) for e in epochs],
         "changes": [asdict(c) for c in trainer.changes],

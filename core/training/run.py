@@ -233,6 +233,7 @@ class TrainingRun(JobThread):
             if self._status == Status.PAUSED:
                 self._status = Status.RUNNING
                 self._unpause()
+                self._last_step_at = time.perf_counter()  # the stall clock counts from Resume, not the pause
                 self._resume.set()
 
     def stop(self) -> None:

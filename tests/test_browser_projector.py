@@ -1,0 +1,103 @@
+"""Every page on a projector, in Chromium: at 1280 × 800 and 1024 × 768, in normal and presenter
+view, nothing a room must read (a control, a title, a formula, a legend, a chart's text) runs past
+its container or the window; at 1280 × 800 each page's picture (or, on Train and Sweep, the Start
+button) begins on the first screen; presenter view draws every chart's smallest text at least
+1.4 times its normal size. One server, one browser, every page in a loop. Saves each page's first
+screen in presenter view under artifacts/browser/projector/ (docs/projector/ keeps a copy)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import SHOTS, browser, no_errors, server, settle  # noqa: F401
+from ui.pages import PAGES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENS = ((1280, 800), (1024, 768))
+FOLD = 800  # the first screen's height at 1280 × 800
+GROWTH = 1.4
+# The page's main picture; on Train and Sweep (no run yet) the Start button that makes it.
+PICTURE = ".js-plotly-plot, [data-testid='stImage'], [data-testid='stCustomComponentV1'], canvas"
+STARTS = {"train": "Start training", "sweep": "Start sweep"}
+
+# In the page: what runs past its container (a chart for a chart's text, else the column or the
+# main area) or the window, the top of the first picture, and each chart's smallest font.
+SURVEY = """(picture) => {
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const box = (e) => e.getBoundingClientRect();
+  const readable = [
+    '[data-testid="stWidgetLabel"]', '[data-testid="stSelectbox"]', '[data-testid="stMultiSelect"]',
+    '[data-testid="stSlider"]', '[data-testid="stNumberInput"]', '[data-testid="stButtonGroup"]',
+    '[data-testid="stButton"]', '[data-testid="stFormSubmitButton"]', '[data-testid="stPageLink"]',
+    '[data-testid="stMetric"]', 'h1', 'h2', 'h3', '.katex', '.gtitle', '.g-xtitle', '.g-ytitle',
+    '.annotation-text', '.legendtext', '.xtick text', '.ytick text',
+  ];
+  const past = [];
+  for (const element of main.querySelectorAll(readable.join(','))) {
+    const r = box(element);
+    if (r.width === 0 || r.height === 0) continue;  // folded away
+    const holder = element.closest('.js-plotly-plot') || element.closest('[data-testid="stMarkdownContainer"]')
+      || element.closest('[data-testid="stColumn"]') || main;
+    const h = box(holder);
+    const right = Math.min(h.right, window.innerWidth);
+    if (r.right > right + 2 || r.left < h.left - 2) {
+      past.push(`${element.tagName}.${element.getAttribute('class') || element.dataset.testid}` +
+        ` "${(element.textContent || '').slice(0, 40)}" ${Math.round(r.left)}-${Math.round(r.right)}` +
+        ` in ${Math.round(h.left)}-${Math.round(right)}`);
+    }
+  }
+  const pictures = [...main.querySelectorAll(picture)].map(box).filter((r) => r.height > 0);
+  const top = pictures.length ? Math.min(...pictures.map((r) => r.top + window.scrollY)) : null;
+  const smallest = [...main.querySelectorAll('.js-plotly-plot')].map((chart) => Math.min(
+    ...[...chart.querySelectorAll('text')].filter((t) => t.textContent.trim())
+      .map((t) => parseFloat(getComputedStyle(t).fontSize))));
+  return {past, top, smallest};
+}"""
+
+
+def slug(path: str) -> str:
+    return path.removeprefix("views/").removesuffix(".py")
+
+
+def visit(page, url: str, path: str, presenter: bool) -> dict:
+    address = "" if path == PAGES[0].path else slug(path)
+    page.goto(f"{url}/{address}{'?presenter=on' if presenter else ''}")
+    page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=90_000)
+    settle(page)
+    if slug(path) not in STARTS:
+        page.wait_for_selector(PICTURE, timeout=90_000)
+        settle(page)
+    page.wait_for_timeout(500)  # plotly's text is laid out after the chart appears
+    no_errors(page)
+    picture = PICTURE if slug(path) not in STARTS else '[data-testid="stFormSubmitButton"]'
+    return page.evaluate(SURVEY, picture)
+
+
+def test_every_page_fits_a_projector_and_presenter_view_enlarges_its_charts(server, browser):  # noqa: F811
+    context = browser.new_context()
+    page = context.new_page()
+    SHOTS.joinpath("projector").mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    try:
+        for width, height in SCREENS:
+            page.set_viewport_size({"width": width, "height": height})
+            for entry in PAGES:
+                surveys = {}
+                for presenter in (False, True):
+                    where = f"{slug(entry.path)} at {width}×{height}{' presenter' if presenter else ''}"
+                    survey = surveys[presenter] = visit(page, server, entry.path, presenter)
+                    problems += [f"{where}: {p}" for p in survey["past"]]
+                    if (width, height) == SCREENS[0] and (survey["top"] is None or survey["top"] >= FOLD):
+                        problems.append(f"{where}: the picture starts at y = {survey['top']}")
+                    if presenter and (width, height) == SCREENS[0]:
+                        page.screenshot(path=str(SHOTS / "projector" / f"{slug(entry.path)}.png"))
+                normal, big = surveys[False]["smallest"], surveys[True]["smallest"]
+                if len(normal) != len(big):
+                    problems.append(f"{slug(entry.path)}: {len(normal)} charts in normal view, {len(big)} presenter")
+                for i, (small, large) in enumerate(zip(normal, big)):
+                    if large < GROWTH * small:
+                        problems.append(f"{slug(entry.path)} chart {i}: smallest text {small} px -> {large} px")
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
