@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -169,3 +170,9 @@ def mnist_of(root):
     from core.data import load_mnist
 
     return load_mnist("train", root), load_mnist("test", root)
+
+
+def test_the_default_store_is_the_runs_folder_beside_the_code(monkeypatch):
+    """Without $GUMBEL_LAB_RUNS the store is ./runs at the repository's root, not inside core/."""
+    monkeypatch.delenv("GUMBEL_LAB_RUNS", raising=False)
+    assert RunStore().root == Path(__file__).resolve().parent.parent / "runs"
