@@ -9,7 +9,8 @@ import pytest
 
 from core.figures.compare import PANELS, comparison_figure, setting_text
 from core.store.checkpoints import FORMAT, atomic_write_json
-from core.store.runs import RunStore, compare_runs
+from core.store.compare import compare_runs
+from core.store.runs import RunStore
 from tests.apptest import bound, run_page
 
 PAGE = "views/compare.py"

@@ -14,7 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.runtime.jobs import Status
-from core.store.runs import RunStore, compare_runs
+from core.store.compare import compare_runs
+from core.store.runs import RunStore
 from core.training.__main__ import main as train_cli
 from core.training.config import TrainConfig
 from core.training.loop import EpochMetrics, Trainer

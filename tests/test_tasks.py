@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.runtime.background import BackgroundWorker
 from tests.apptest import run_page
-from ui import tasks
+from ui import runs, tasks
 
 WAIT = 60.0
 PAGES = {"views/graphs.py": "graphs_worker", "views/structures.py": "sort_run"}
@@ -73,7 +73,7 @@ def test_a_second_visitor_queues_behind_the_first(one_slot):
 
 
 def test_a_task_its_visitor_left_stops_by_itself_and_says_why(monkeypatch):
-    monkeypatch.setenv(tasks.ABANDON_ENV, "1")
+    monkeypatch.setenv(runs.ABANDON_ENV, "1")
     monkeypatch.setenv(tasks.MAX_TASKS_ENV, "2")
     st.cache_resource.clear()
     at = run_page("views/graphs.py", steps="500")
@@ -91,8 +91,8 @@ def test_the_server_settings_read_sensibly(monkeypatch):
     for raw, limit in (("3", 3), ("0", 1), ("many", tasks.DEFAULT_MAX_TASKS)):
         monkeypatch.setenv(tasks.MAX_TASKS_ENV, raw)
         assert tasks.task_limit() == limit
-    monkeypatch.setenv(tasks.ABANDON_ENV, "0.01")
-    assert tasks.abandon_seconds() == 1.0
+    monkeypatch.setenv(runs.ABANDON_ENV, "0.01")
+    assert runs.abandon_seconds() == 1.0
     assert [tasks.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st",
     ]  # fmt: skip

@@ -17,11 +17,12 @@ import torch
 
 from core.evaluation import exact_sample_objective
 from core.gumbel import gumbel_noise, one_hot_argmax
+from core.runtime.slots import RunSlots, TooManyRunsError
 from core.store.checkpoints import load_checkpoint
 from core.training import backprop
 from core.training.config import TemperatureSchedule, TrainConfig
 from core.training.loop import Change, EpochMetrics, StepMetrics, Trainer
-from core.training.run import RunSlots, TooManyRunsError, TrainingRun, make_preview
+from core.training.run import TrainingRun, make_preview
 from core.vae import CategoricalVAE, VAEConfig, vae_loss
 
 TINY = VAEConfig(latent_vars=4, classes=5, hidden=(32,))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.runtime.slots import RunSlots
 from core.store.runs import RunStore
-from core.training.run import RunSlots
 
 # Session keys more than one page or the sidebar read.
 TRAINED_MODELS_KEY = "trained_models"
@@ -19,6 +19,21 @@ RUN_KEY = "train_run"
 KEEP_ALIVE_SECONDS = 10.0
 MAX_RUNS_ENV = "GUMBEL_LAB_MAX_RUNS"
 DEFAULT_MAX_RUNS = 2
+ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"  # a run or a background task nobody polls this long is stopped
+DEFAULT_ABANDON_SECONDS = 120.0
+
+
+def server_setting(name: str, default: float, minimum: float) -> float:
+    """A number from the environment, at least `minimum`; the default when unset or not a number."""
+    try:
+        return max(minimum, float(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def abandon_seconds() -> float:
+    """How long a run or task goes unwatched (its tab closed) before it is stopped and its slot freed."""
+    return server_setting(ABANDON_ENV, DEFAULT_ABANDON_SECONDS, 1.0)
 
 
 @st.fragment(run_every=KEEP_ALIVE_SECONDS)
@@ -31,10 +46,13 @@ def keep_run_alive() -> None:
 
 def run_limit() -> int:
     """How many training runs this server carries at once (Train page runs and local sweep trials)."""
-    try:
-        return max(1, int(os.environ.get(MAX_RUNS_ENV, DEFAULT_MAX_RUNS)))
-    except ValueError:
-        return DEFAULT_MAX_RUNS
+    return int(server_setting(MAX_RUNS_ENV, DEFAULT_MAX_RUNS, 1))
+
+
+def run_threads() -> int:
+    """The most torch threads a run may use (it uses fewer when other processes hold cores):
+    the cores shared by as many runs as the server allows."""
+    return max(1, (os.cpu_count() or 1) // run_limit())
 
 
 @st.cache_resource

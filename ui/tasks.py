@@ -10,38 +10,22 @@ like an abandoned training run. Streamlit 1.67 has no public hook for a session'
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import streamlit as st
 
 from core.runtime.background import BackgroundWorker, Snapshot, TaskPool
-from ui.runs import KEEP_ALIVE_SECONDS
+from ui.runs import KEEP_ALIVE_SECONDS, abandon_seconds, server_setting
 
 MAX_TASKS_ENV = "GUMBEL_LAB_MAX_TASKS"
 DEFAULT_MAX_TASKS = 2
-ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"  # the same setting as an abandoned training run's
-DEFAULT_ABANDON_SECONDS = 120.0
 TASKS_KEY = "background_tasks"  # this session's workers, by the page key that names each
-
-
-def server_setting(name: str, default: float, minimum: float) -> float:
-    """A number from the environment, at least `minimum`; the default when unset or not a number."""
-    try:
-        return max(minimum, float(os.environ.get(name, default)))
-    except ValueError:
-        return default
 
 
 def task_limit() -> int:
     """How many background tasks the server runs at once."""
     return int(server_setting(MAX_TASKS_ENV, DEFAULT_MAX_TASKS, 1))
-
-
-def abandon_seconds() -> float:
-    """How long a task goes unpolled (its tab closed) before it is stopped."""
-    return server_setting(ABANDON_ENV, DEFAULT_ABANDON_SECONDS, 1.0)
 
 
 @st.cache_resource

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.figures.compare import comparison_figure, setting_text
-from core.store.runs import DONE_COLUMNS, METRIC_COLUMNS, SETTING_COLUMNS, compare_runs
+from core.store.compare import DONE_COLUMNS, METRIC_COLUMNS, SETTING_COLUMNS, compare_runs
 from ui import layout, models, urls
 
 MAX_RUNS = 12

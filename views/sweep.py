@@ -11,11 +11,11 @@ import streamlit as st
 from core.figures.compare import sweep_figure
 from core.names import SHORT_LABELS
 from core.runtime.jobs import Status
+from core.runtime.slots import TooManyRunsError
 from core.sweeps.driver import SweepRun, SweepSnapshot
 from core.sweeps.grid import SUBSETS, expand_grid, trial_label, varying
 from core.sweeps.ray_backend import ray_address
 from core.training.config import ESTIMATORS
-from core.training.run import TooManyRunsError
 from core.vae import PRESETS
 from ui import layout, runs, urls
 

@@ -4,9 +4,7 @@ nobody polls for GUMBEL_LAB_ABANDON_SECONDS is stopped and saved: its visitor ha
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -16,15 +14,14 @@ from core.figures.training import diagnostics_figure, objectives_figure, prior_s
 from core.names import ALIASES, PRECISIONS, SHORT_LABELS
 from core.runtime.device import available_devices, device_label, device_name
 from core.runtime.jobs import Status
+from core.runtime.slots import TooManyRunsError
 from core.runtime.threads import requested_threads
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainConfig
 from core.training.curves import training_curves
-from core.training.run import RunSnapshot, TooManyRunsError, TrainingRun
+from core.training.run import RunSnapshot, TrainingRun
 from core.vae import PRESETS
 from ui import layout, mnist, models, runs, urls
 
-ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"
-DEFAULT_ABANDON_SECONDS = 120.0
 STALL_SECONDS = 3.0  # no step for this long while running: say the run waits, never look frozen
 REFRESH_SECONDS = 0.5
 # A new epoch's digits redraw the whole page at most this often: a tiny run finishes an epoch
@@ -78,25 +75,6 @@ PARAMS = (PRESET, ESTIMATOR, RAO, TAU, ANNEAL, RATE, EVERY, TAU_MIN, EPOCHS, BAT
 NO_FADE = (
     "<style>.st-key-train_run_area [data-stale='true'] {opacity: 1 !important; transition: none !important}</style>"
 )
-
-
-def abandon_seconds() -> float:
-    """How long a run goes unwatched (its tab closed) before it is stopped and its slot freed."""
-    try:
-        return max(1.0, float(os.environ.get(ABANDON_ENV, DEFAULT_ABANDON_SECONDS)))
-    except ValueError:
-        return DEFAULT_ABANDON_SECONDS
-
-
-def run_threads() -> int:
-    """The most torch threads a run may use (it uses fewer when other processes hold cores):
-    the cores shared by as many runs as the server allows."""
-    return max(1, (os.cpu_count() or 1) // runs.run_limit())
-
-
-def session_dir() -> Path:
-    """This browser session's own folder in the run store: runs/page/<session>."""
-    return runs.session_dir()
 
 
 def _number(label: str, param: urls.Param, default: float, step: float, **kwargs: Any) -> Any:
@@ -225,13 +203,13 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             config,
             train,
             test,
-            checkpoint_dir=session_dir(),
+            checkpoint_dir=runs.session_dir(),
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
             history=HISTORY_STEPS,
             slots=runs.run_slots(),
             threads=requested_threads(),
-            max_threads=run_threads(),
-            abandon_after=abandon_seconds(),
+            max_threads=runs.run_threads(),
+            abandon_after=runs.abandon_seconds(),
             metadata={
                 "preset": values["preset"],
                 "device": device_name(config.device),
@@ -370,7 +348,7 @@ def outcome(snap: RunSnapshot) -> None:
     """How the run ended, and where its model went."""
     if snap.abandoned:
         st.warning(
-            f"This run was stopped because no page watched it for {_duration(abandon_seconds())} "
+            f"This run was stopped because no page watched it for {_duration(runs.abandon_seconds())} "
             "(its tab was closed), which freed its place on the server for others.",
             icon=":material/timer_off:",
         )

@@ -1,2 +1,2 @@
 """Where runs live: the run store (`runs`), model files and their side-files (`checkpoints`),
-and models in and out of the app as zips (`transfer`)."""
+and models in and out of the app as zips (`transfer`), and runs side by side (`compare`)."""

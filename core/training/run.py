@@ -15,7 +15,6 @@ import math
 import multiprocessing
 import os
 import queue
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from core.data import MNISTSplit
 from core.guards import eval_mode, positive_number, whole_number
 from core.gumbel import one_hot_argmax
 from core.runtime.jobs import JobThread, Status
+from core.runtime.slots import RunSlots
 from core.runtime.threads import ThreadPolicy
 from core.store.runs import RunStore
 from core.training.config import TrainConfig
@@ -57,37 +57,6 @@ def make_preview(model: CategoricalVAE, x: torch.Tensor, epoch: int, n_prior: in
     side = round(math.sqrt(x.shape[-1] if x.dim() == 2 else x[0].numel()))
     shape = (-1, side, side)
     return Preview(epoch, x.reshape(shape).cpu(), recon.reshape(shape).cpu(), prior.reshape(shape).cpu())
-
-
-class TooManyRunsError(RuntimeError):
-    """The server already carries as many training runs as it allows."""
-
-
-class RunSlots:
-    """A fixed number of concurrent runs for a whole server; a run holds one until it ends."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = whole_number(limit, "the run limit", 1)
-        self._semaphore = threading.BoundedSemaphore(limit)
-
-    def acquire(self) -> None:
-        if not self._semaphore.acquire(blocking=False):
-            raise TooManyRunsError(
-                f"The server is already training {self.limit} model(s), its limit. "
-                "Try again when a run has finished, or stop one of yours."
-            )
-
-    def acquire_up_to(self, wanted: int) -> int:
-        """As many slots as are free, up to `wanted` (at least one, else TooManyRunsError)."""
-        self.acquire()
-        taken = 1
-        while taken < wanted and self._semaphore.acquire(blocking=False):
-            taken += 1
-        return taken
-
-    def release(self, count: int = 1) -> None:
-        for _ in range(count):
-            self._semaphore.release()
 
 
 @dataclass(frozen=True)
