@@ -1,5 +1,11 @@
-"""Latent editor: edit a trained model's one-hot code and watch the decoded digit change, or draw
-a digit and see what the encoder makes of it."""
+"""Latent editor: edit a trained model's code and watch the decoded digit change, or draw a digit
+and see what the encoder makes of it.
+
+The code grid, the decoded digit and Play Gumbel-Softmax run in the visitor's browser
+(browser/latent_editor.js) from the model's decoder, sent once: a click or a drag redraws without
+a server run, and the server hears of the code on release, for the URL and the sections below. A
+model too large for the browser is edited through the server, as before.
+"""
 
 import time
 
@@ -8,6 +14,7 @@ import torch
 from streamlit_drawable_canvas import st_canvas
 
 import ui
+from browser import components as browser
 from core.data import MissingDataError
 from core.digits import DrawnDigit, ink_from_png, read_drawing
 from core.figures.images import digit_picture, tile_images
@@ -26,6 +33,12 @@ NO_TOOLBAR = {"displayModeBar": False}
 PATH_COLUMNS = 16
 CANVAS_VERSION_KEY, DRAW_TIME_KEY = "canvas_version", "draw_seconds"
 CANVAS_PIXELS = 280  # ten canvas pixels per MNIST pixel
+BROWSER_KEY, VERSION_KEY, MIX_KEY = "latent_browser", "code_version", "code_mix"
+PLAY_TAU = ui.FloatField("play_tau", "tau", 1.0, low=0.01, high=10.0)
+PLAY_SEED = ui.IntField("play_seed", "noise", 0, high=ui.SEED_MAX, fold=True)
+# Soft variables in the URL: "variable:position" pairs, a position between two classes.
+MIX_PAIR = r"[0-9]{1,3}:[0-9]{1,3}(\.[0-9]{1,4})?"
+MIX = ui.TextField(MIX_KEY, "mix", "", pattern=f"{MIX_PAIR}(,{MIX_PAIR}){{0,99}}")
 state = st.session_state
 
 
@@ -54,10 +67,30 @@ def sync_class() -> None:
     state[CLASS_KEY] = state[CODE_KEY][state[VARIABLE_KEY]]
 
 
+def changed_here() -> None:
+    """The server changed the code or the selection: the browser takes the server's instead of
+    keeping its own edits."""
+    state[VERSION_KEY] = state.get(VERSION_KEY, 0) + 1
+
+
+def one_hot_again(*variables: int) -> None:
+    """The server set these variables (all when none are named) to one class each."""
+    mix = state.setdefault(MIX_KEY, {})
+    for variable in variables or list(mix):
+        mix.pop(variable, None)
+    changed_here()
+
+
+def variable_changed() -> None:
+    sync_class()
+    changed_here()
+
+
 def start_from_prior(model: CategoricalVAE, seed: int) -> None:
     state[CODE_KEY] = latent.prior_code(model, seed).tolist()
     state[PROBS_KEY], state[ORIGINAL_KEY], state[SOURCE_KEY] = None, None, f"prior sample, seed {seed}"
     sync_class()
+    one_hot_again()
 
 
 def start_from_digit(model: CategoricalVAE, index: int) -> None:
@@ -71,10 +104,12 @@ def start_from_digit(model: CategoricalVAE, index: int) -> None:
     state[CODE_KEY], state[PROBS_KEY], state[ORIGINAL_KEY] = code.tolist(), probs, image.reshape(28, 28)
     state[SOURCE_KEY] = f"test digit #{index} (label {int(digits.labels[index])})"
     sync_class()
+    one_hot_again()
 
 
 def set_class(model: CategoricalVAE) -> None:
     state[CODE_KEY] = latent.set_class(model, state[CODE_KEY], state[VARIABLE_KEY], state[CLASS_KEY]).tolist()
+    one_hot_again(state[VARIABLE_KEY])
 
 
 def clicked(model: CategoricalVAE) -> None:
@@ -91,12 +126,14 @@ def randomize(model: CategoricalVAE) -> None:
         model, state[CODE_KEY], state[VARIABLE_KEY], state[RANDOMIZE_KEY]
     ).tolist()
     sync_class()
+    one_hot_again(state[VARIABLE_KEY])
 
 
 def init(model: CategoricalVAE) -> None:
     """First visit, or a model with another code shape: start from the URL's code or a prior sample."""
     state.setdefault(GRID_VERSION_KEY, 0)
     state.pop(VARIABLE_KEY, None)
+    state.pop(MIX_KEY, None)
     ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
     bookmarked = ui.url_value(code_field(model))
     if bookmarked:
@@ -127,13 +164,23 @@ def start_controls(model: CategoricalVAE) -> None:
             )
 
 
-def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews) -> None:
-    """The clickable grid with its controls, and the decoded digit beside it."""
+def code_controls(model: CategoricalVAE) -> None:
+    """The selected variable, its class and Randomize: the keyboard's way to edit the code."""
     variables, classes = model.config.latent_vars, model.config.classes
+    v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
+    v.number_input(
+        "Variable", min_value=0, max_value=variables - 1, step=1, key=VARIABLE_KEY, on_change=variable_changed
+    )
+    c.segmented_control("Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True)
+    r.button("Randomize", on_click=lambda: randomize(model), icon=":material/shuffle:", width="stretch")
+
+
+def server_editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews) -> None:
+    """The clickable grid with its controls, and the decoded digit beside it, drawn on the server."""
     grid_col, digit_col = st.columns([3, 1], gap="large")
     with grid_col:
         ui.chart(
-            code_grid_figure(code, classes, selected=state[VARIABLE_KEY]),
+            code_grid_figure(code, model.config.classes, selected=state[VARIABLE_KEY]),
             None,
             key=f"grid_{state[GRID_VERSION_KEY]}",
             on_select=lambda: clicked(model),
@@ -141,17 +188,94 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
             width="stretch",
             config=NO_TOOLBAR,
         )
-        v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
-        v.number_input("Variable", min_value=0, max_value=variables - 1, step=1, key=VARIABLE_KEY, on_change=sync_class)
-        c.segmented_control(
-            "Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True
-        )
-        r.button("Randomize", on_click=lambda: randomize(model), icon=":material/shuffle:", width="stretch")
+        code_controls(model)
     with digit_col:
         if state[ORIGINAL_KEY] is not None:
             st.image(digit_picture(state[ORIGINAL_KEY]), caption="Original", width="stretch", output_format="PNG")
         st.image(digit_picture(decoded.digit), caption="Decoded digit", width="stretch", output_format="PNG")
     ui.maths("code_grid")
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def packed_decoder(_model: CategoricalVAE, model_key: tuple[str, float, str]) -> browser.BrowserModel:
+    """The decoder as the browser receives it, packed and checked once per model for every visitor."""
+    with ui.one_thread():
+        return browser.pack_decoder(_model)
+
+
+def parse_mix(text: str, vars_: int, classes: int) -> dict[int, float]:
+    """Soft variables from the URL's "variable:position" pairs; pairs the model cannot have are dropped."""
+    pairs = (part.split(":") for part in text.split(",") if part)
+    mix = {int(v): float(x) for v, x in pairs}
+    return {v: x for v, x in mix.items() if v < vars_ and 0 < x < classes - 1 and not x.is_integer()}
+
+
+def mix_text(mix: dict[int, float]) -> str:
+    return ",".join(f"{v}:{x:g}" for v, x in sorted(mix.items()))
+
+
+def start_mix(model: CategoricalVAE) -> None:
+    """A bookmark's soft variables, once, with the code's classes rounded to match."""
+    if MIX_KEY in state:
+        return
+    state[MIX_KEY] = parse_mix(ui.url_value(MIX) or "", model.config.latent_vars, model.config.classes)
+    for variable, position in state[MIX_KEY].items():
+        state[CODE_KEY][variable] = int(latent.nearest_code([position])[0])
+
+
+def positions() -> list[float]:
+    """Every variable's position on its class axis: its class, or where a drag left it between two."""
+    return [state[MIX_KEY].get(v, float(c)) for v, c in enumerate(state[CODE_KEY])]
+
+
+def browser_edited(model: CategoricalVAE) -> None:
+    """The code, selection, τ and noise seed the browser reported on release, checked and kept."""
+    try:
+        edit = browser.read_latent_edit(
+            state[BROWSER_KEY]["edit"],
+            model.config.latent_vars,
+            model.config.classes,
+            (PLAY_TAU.low, PLAY_TAU.high),
+            ui.SEED_MAX,
+        )
+    except ValueError as err:
+        state[ERROR_KEY] = str(err)
+        return
+    state[CODE_KEY] = latent.nearest_code(edit.positions).tolist()
+    state[MIX_KEY] = {v: x for v, x in enumerate(edit.positions) if not x.is_integer()}
+    state[VARIABLE_KEY] = edit.variable
+    sync_class()
+    state[PLAY_TAU.key], state[PLAY_SEED.key] = edit.tau, edit.seed
+
+
+def rounded(values: torch.Tensor, digits: int) -> list[float]:
+    return [round(float(v), digits) for v in values.flatten()]
+
+
+def browser_editor(model: CategoricalVAE, packed: browser.BrowserModel) -> None:
+    """The grid, the digit and Play in the browser, the server's controls below it."""
+    ui.url_state([PLAY_TAU, PLAY_SEED])
+    start_mix(model)
+    probs, original = state[PROBS_KEY], state[ORIGINAL_KEY]
+    header = {
+        "version": state.setdefault(VERSION_KEY, 0),
+        "vars": model.config.latent_vars,
+        "classes": model.config.classes,
+        "positions": positions(),
+        "posterior": [] if probs is None else rounded(probs.clamp_min(1e-12).log(), 4),
+        "original": [] if original is None else rounded(original, 3),
+        "variable": state[VARIABLE_KEY],
+        "tau": state[PLAY_TAU.key],
+        "seed": state[PLAY_SEED.key],
+    }
+    browser.latent_editor(BROWSER_KEY, packed, header, lambda: browser_edited(model))
+    code_controls(model)
+    ui.maths("code_grid")
+    ui.write_url([PLAY_TAU, PLAY_SEED])
+    if state[MIX_KEY]:
+        ui.write_param(MIX, mix_text(state[MIX_KEY]))
+    else:
+        st.query_params.pop(MIX.param, None)
 
 
 def strip(canvas: torch.Tensor, scale: int, caption: str, formula: str) -> None:
@@ -164,6 +288,8 @@ def explore(model: CategoricalVAE, decoded: latent.CodeViews) -> None:
     """What one variable controls, and a path to another code."""
     variable, classes = state[VARIABLE_KEY], model.config.classes
     sweep_tab, path_tab = st.tabs([f"What does variable {variable} control?", "Interpolate"])
+    if state.get(MIX_KEY):
+        ui.note("These strips start from the nearest one-hot code: each soft variable at its nearest class.")
     with sweep_tab:
         caption = f"Variable {variable} set to each class, 0 to {classes - 1} from left to right"
         strip(tile_images(decoded.sweep, classes), 3, caption, "variable_sweep")
@@ -181,7 +307,15 @@ def code_view(model: CategoricalVAE, model_key: tuple[str, float, str]) -> None:
     code = torch.tensor(state[CODE_KEY])
     target_seed = int(state[TARGET_SEED.key])
     decoded = code_views(model, model_key, tuple(state[CODE_KEY]), int(state[VARIABLE_KEY]), target_seed)
-    editor(model, code, decoded)
+    if state.get(ERROR_KEY):
+        ui.show_error(RuntimeError(state.pop(ERROR_KEY)))
+    try:
+        packed = packed_decoder(model, model_key)
+    except browser.TooLargeForBrowser as err:
+        st.info(str(err), icon=":material/dns:")
+        server_editor(model, code, decoded)
+    else:
+        browser_editor(model, packed)
     if state[PROBS_KEY] is not None:
         figure = probabilities_figure(state[PROBS_KEY], code)
         ui.chart(figure, "encoder_probabilities", width="stretch", config=NO_TOOLBAR)
@@ -195,6 +329,7 @@ def edit_drawing(drawn: DrawnDigit) -> None:
     state[CODE_KEY], state[PROBS_KEY], state[ORIGINAL_KEY] = drawn.code.tolist(), drawn.probabilities, drawn.image
     state[SOURCE_KEY] = "your drawing"
     sync_class()
+    one_hot_again()
 
 
 def clear_canvas() -> None:
@@ -272,7 +407,8 @@ ui.url_state([variable_field(model), START_SEED, START_DIGIT, TARGET_SEED])
 
 st.caption(
     f"Model **{checkpoint.name}**: {model.config.latent_vars} variables × {model.config.classes} classes. "
-    f"Started from {state[SOURCE_KEY]}. Click a cell of the code, or pick a variable and a class."
+    f"Started from {state[SOURCE_KEY]}. Click a cell of the code, drag within a variable's column for a soft "
+    "code, or pick a variable and a class."
 )
 if state.get(ERROR_KEY):
     ui.show_error(RuntimeError(state.pop(ERROR_KEY)))

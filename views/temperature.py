@@ -1,11 +1,15 @@
-"""Temperature: what tau does to a Gumbel-Softmax sample, and a check that Gumbel-max is exact."""
+"""Temperature: what tau does to a Gumbel-Softmax sample, and a check that Gumbel-max is exact.
 
-from dataclasses import dataclass
+The logit and τ sliders and the relaxed-sample pictures are a browser component
+(browser/temperature.js): a drag redraws in the visitor's browser without a server run. The
+server hears of the logits and τ on release, for the URL and the exact Gumbel-max check.
+"""
 
 import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from browser import components as browser
 from core.figures import temperature as figures
 from core.studies import temperature
 from core.studies.temperature import MAX_CLASSES, PRESET_NAMES, logit_preset
@@ -21,6 +25,10 @@ SEED = ui.IntField("seed", "seed", 0, high=ui.SEED_MAX, fold=True)
 DRAWS = ui.ChoiceField("draws", "n", 10000, choices=DRAW_CHOICES)
 LOGITS = ui.FloatListField("logits", "logits", [], *LOGIT_RANGE, max_count=MAX_CLASSES)
 FIELDS = (CLASSES, PRESET, TAUS, SEED, DRAWS)
+TAU_RANGE = (0.01, 10.0)  # the component's τ slider, log scale
+LIVE_TAU = ui.FloatField("live_tau", "tau", 1.0, *TAU_RANGE)
+LOGIT_STEP = 0.1
+BROWSER_KEY, VERSION_KEY, ERROR_KEY = "temperature_browser", "logits_version", "temperature_error"
 
 
 def logit_key(i: int) -> str:
@@ -31,6 +39,25 @@ def apply_preset() -> None:
     """Set the logit sliders from the chosen preset and number of classes."""
     for i, value in enumerate(logit_preset(st.session_state[PRESET.key], st.session_state[CLASSES.key])):
         st.session_state[logit_key(i)] = value
+    logits_changed_here()
+
+
+def logits_changed_here() -> None:
+    """The server set the logits: the component takes them instead of keeping its own."""
+    st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
+
+
+def browser_edited() -> None:
+    """The component's logits and τ, reported on release, checked and kept."""
+    state = st.session_state
+    try:
+        edit = browser.read_temperature_edit(state[BROWSER_KEY]["edit"], state[CLASSES.key], LOGIT_RANGE, TAU_RANGE)
+    except ValueError as err:
+        state[ERROR_KEY] = str(err)
+        return
+    for i, value in enumerate(edit.logits):
+        state[logit_key(i)] = round(value, 6)
+    state[LIVE_TAU.key] = edit.tau
 
 
 def resample() -> None:
@@ -51,11 +78,7 @@ def init_logits() -> None:
 def controls() -> list[float]:
     st.slider("Number of classes", CLASSES.low, CLASSES.high, key=CLASSES.key, on_change=apply_preset)
     st.selectbox("Preset", PRESET.choices, key=PRESET.key, on_change=apply_preset)
-    with st.expander("Logits", expanded=True):
-        logits = [
-            st.slider(f"class {i}", *LOGIT_RANGE, step=0.1, key=logit_key(i))
-            for i in range(st.session_state[CLASSES.key])
-        ]
+    logits = [float(st.session_state[logit_key(i)]) for i in range(st.session_state[CLASSES.key])]
     st.multiselect("Temperatures τ", TAU_CHOICES, key=TAUS.key, max_selections=MAX_TAUS)
     st.number_input("Seed", min_value=0, max_value=ui.SEED_MAX, step=1, key=SEED.key)
     st.button("Resample", on_click=resample, icon=":material/casino:", width="stretch")
@@ -63,59 +86,49 @@ def controls() -> list[float]:
     return logits
 
 
-@dataclass(frozen=True)
-class Pictures:
-    """Every chart of one view, and the χ² test the caption quotes."""
-
-    means: go.Figure
-    samples: go.Figure
-    curve: go.Figure
-    frequencies: go.Figure
-    simplex: go.Figure | None
-    chi2: float
-    p_value: float
-
-
 @st.cache_resource(max_entries=128, show_spinner=False)
-def view_pictures(key: tuple[float, ...], taus: tuple[float, ...], seed: int, draws: int) -> Pictures:
-    """One view's charts, computed once for every visitor who asks for the same settings.
-
-    Shared read-only: st.plotly_chart sends a copy of a figure (`to_dict`), never changes it."""
-    logits = list(key)
+def frequency_check(key: tuple[float, ...], seed: int, draws: int) -> tuple[go.Figure, float, float]:
+    """The Gumbel-max check's chart and χ² test, computed once for every visitor who asks for the
+    same settings. Shared read-only: st.plotly_chart sends a copy of a figure, never changes it."""
     with ui.one_thread():
-        view = temperature.temperature_view(logits, taus, seed, draws)
-    study, check = view.study, view.check
-    return Pictures(
-        means=figures.relaxed_means_figure(study),
-        samples=figures.samples_figure(study),
-        curve=figures.one_hotness_figure(view.curve_taus, view.closeness, study.taus, len(logits)),
-        frequencies=figures.frequency_figure(check),
-        simplex=None if view.cloud is None else figures.simplex_figure(study.taus, view.cloud, study.probabilities),
-        chi2=check.chi2,
-        p_value=check.p_value,
-    )
+        check = temperature.gumbel_max_check(list(key), draws, seed=seed)
+    return figures.frequency_figure(check), check.chi2, check.p_value
 
 
-def pictures(logits: list[float], taus: list[float], seed: int, draws: int) -> None:
+def live_pictures(logits: list[float], taus: list[float], seed: int) -> None:
+    """The browser's sliders and pictures, from the server's logits, temperatures and seed."""
+    state = st.session_state
+    ui.url_state([LIVE_TAU])
+    state.setdefault(VERSION_KEY, 0)
+    header = {
+        "version": state[VERSION_KEY],
+        "logits": logits,
+        "tau": state[LIVE_TAU.key],
+        "seed": seed,
+        "taus": taus,
+        "low": LOGIT_RANGE[0],
+        "high": LOGIT_RANGE[1],
+        "step": LOGIT_STEP,
+    }
+    ui.guarded(lambda: browser.temperature(BROWSER_KEY, header, browser_edited))
+    if state.get(ERROR_KEY):
+        ui.show_error(ValueError(state.pop(ERROR_KEY)))
+    ui.write_url([LIVE_TAU])
+    for name in ("gumbel_softmax", "gumbel_softmax_density", "one_hotness", "relaxed_means"):
+        ui.maths(name)
+
+
+def pictures(logits: list[float], seed: int, draws: int) -> None:
     key = tuple(round(v, 6) for v in logits)
-    shown = ui.guarded(lambda: view_pictures(key, tuple(taus), seed, draws))
+    shown = ui.guarded(lambda: frequency_check(key, seed, draws))
     if shown is None:
         return
-    ui.chart(shown.means, "relaxed_means", width="stretch", key="means")
-    ui.chart(shown.samples, "gumbel_softmax", width="stretch", key="samples")
-    left, right = st.columns(2)
-    with left:
-        ui.chart(shown.curve, "one_hotness", width="stretch", key="curve")
-    with right:
-        ui.chart(shown.frequencies, "gumbel_max", width="stretch", key="frequencies")
-        ui.note(
-            f"χ² = {shown.chi2:.2f}, p = {shown.p_value:.3f}: a p-value that is not tiny means the "
-            "frequencies agree with softmax(logits) up to sampling noise."
-        )
-    if shown.simplex is not None:
-        ui.chart(shown.simplex, "gumbel_softmax_density", width="stretch", key="simplex")
-    else:
-        st.info("Set the number of classes to 3 to see the samples on the simplex.")
+    chart, chi2, p_value = shown
+    ui.chart(chart, "gumbel_max", width="stretch", key="frequencies")
+    ui.note(
+        f"χ² = {chi2:.2f}, p = {p_value:.3f}: a p-value that is not tiny means the "
+        "frequencies agree with softmax(logits) up to sampling noise."
+    )
 
 
 @st.fragment
@@ -135,12 +148,14 @@ def temperature_view() -> None:
         if not taus:
             st.warning("Pick at least one temperature.")
         else:
-            pictures(logits, taus, int(state[SEED.key]), state[DRAWS.key])
+            live_pictures(logits, taus, int(state[SEED.key]))
+            pictures(logits, int(state[SEED.key]), state[DRAWS.key])
 
 
 st.title("Temperature")
 st.caption(
     "A Gumbel-Softmax sample is softmax((logits + Gumbel noise) / τ). Small τ: nearly one-hot, "
-    "nearly exact; large τ: smooth but far from a category. Every panel uses the same noise."
+    "nearly exact; large τ: smooth but far from a category. Every panel uses the same noise; "
+    "the sliders beside the pictures redraw them in your browser."
 )
 temperature_view()
