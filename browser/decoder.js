@@ -59,6 +59,20 @@ function buildDecoder(header, payload) {
   return { layers, buffers: [new Float64Array(widest), new Float64Array(widest)] };
 }
 
+// A code from each variable's position on its class axis, as core.studies.latent.soft_code makes
+// it: between the two nearest classes, linearly (a point on an edge of the simplex); a whole
+// number is that class's one-hot. The editor's drag moves a position.
+function codeFromPositions(positions, k, out = new Float64Array(positions.length * k)) {
+  out.fill(0);
+  positions.forEach((position, v) => {
+    const low = Math.min(Math.floor(position), k - 1);
+    const share = position - low;
+    out[v * k + low] = 1 - share;
+    if (share > 0) out[v * k + low + 1] = share;
+  });
+  return out;
+}
+
 // Pixel probabilities for one code (latent_vars x classes values, row-major) into `out`.
 // Inputs that are zero (most of a one-hot code, ReLU's zeros) are skipped: a one-hot code costs
 // the first layer 30 rows of 256 instead of 300.

@@ -27,16 +27,6 @@ function recallModel(id) {
   return decoder;
 }
 
-// A variable's probabilities from its position on the class axis: between the two nearest
-// classes, linearly (a point on an edge of the simplex); a whole number is one-hot.
-function rowFromPosition(position, k, out, at) {
-  const low = Math.min(Math.floor(position), k - 1);
-  const share = position - low;
-  for (let j = 0; j < k; j++) out[at + j] = 0;
-  out[at + low] = 1 - share;
-  if (share > 0) out[at + low + 1] = share;
-}
-
 function paintDigit(canvas, pixels) {
   const context = canvas.getContext("2d");
   const image = context.createImageData(canvas.width, canvas.height);
@@ -140,8 +130,7 @@ class EditorView {
   }
 
   codeProbabilities() {
-    for (let v = 0; v < this.vars; v++) rowFromPosition(this.positions[v], this.classes, this.code, v * this.classes);
-    return this.code;
+    return codeFromPositions(this.positions, this.classes, this.code);
   }
 
   // The code (or, while playing, the latest sample) decoded and drawn.
