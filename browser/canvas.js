@@ -1,11 +1,32 @@
-// What both components draw with: canvases sized for the screen's pixel ratio, and the time from
-// a pointer or slider event to the frame that shows its result.
+// What both components share: canvases sized for the screen's pixel ratio, the time from a
+// pointer or slider event to the frame that shows its result, and when to tell the server.
 
 const KEPT_TIMINGS = 500;
+// The server hears of edits once the visitor has been still this long, or at once when the mouse
+// leaves the component (towards the server's own controls, the address bar, the strips below):
+// a visitor editing every second costs it no run until they pause.
+const REPORT_DELAY_MS = 1500;
+
+// Keeps each canvas's width (CSS pixels) in `glWidth` and calls `redraw` when one changes, so
+// drawing never asks for layout: reading clientWidth after a label changed would lay out the
+// whole page again in the middle of an edit.
+function watchWidths(canvases, redraw) {
+  const observer = new ResizeObserver((entries) => {
+    for (const entry of entries) entry.target.glWidth = entry.contentRect.width;
+    redraw();
+  });
+  for (const canvas of canvases) observer.observe(canvas);
+}
+
+// The text colour of the page's theme, read once a view is built (reading it per draw would
+// recompute styles in the middle of an edit).
+function textColour(element) {
+  return getComputedStyle(element).color;
+}
 
 // A canvas `height` CSS pixels tall and as wide as its box, drawn in CSS pixels.
 function fitCanvas(canvas, height) {
-  const width = canvas.clientWidth || 600;
+  const width = canvas.glWidth || canvas.clientWidth || 600;
   const scale = window.devicePixelRatio || 1;
   if (canvas.width !== Math.round(width * scale) || canvas.height !== Math.round(height * scale)) {
     canvas.width = Math.round(width * scale);
@@ -43,11 +64,19 @@ function latencyNote(timings) {
   return `Drawn in your browser: ${middle.toFixed(1)} ms from pointer to screen (median of the last ${recent.length} edits).`;
 }
 
-// Tells the server once things are still: `send` runs `delay` ms after the last call.
-function debounced(send, delay) {
-  let timer;
-  return (...args) => {
+// `report()` schedules `send()` for REPORT_DELAY_MS after the last call; leaving `root` with the
+// mouse sends a pending report at once.
+function reporter(root, send) {
+  let timer = null;
+  const flush = () => {
+    if (timer === null) return;
     clearTimeout(timer);
-    timer = setTimeout(() => send(...args), delay);
+    timer = null;
+    send();
+  };
+  root.addEventListener("pointerleave", (event) => event.pointerType === "mouse" && flush());
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(flush, REPORT_DELAY_MS);
   };
 }

@@ -1,9 +1,8 @@
 // The Latent editor's code grid, decoded digit and Play Gumbel-Softmax, all in the browser.
 // Uses sampling.js, decoder.js and canvas.js (browser/components.py joins them into one module).
-// The server is told about an edit once, 400 ms after the pointer is released, so a drag costs
+// The server is told about an edit once the visitor is still (canvas.js: reporter), so a drag costs
 // it nothing; it answers with the same code, which this view then leaves alone.
 
-const REPORT_DELAY_MS = 400;
 const SAMPLES_PER_SECOND = 10;
 const CODE_MIX = 0.1; // Play draws from the code's probabilities mixed this much toward uniform
 const KEPT_MODELS = 4;
@@ -64,7 +63,7 @@ class EditorView {
     this.drag = null;
     this.timings = [];
     root.glTimings = this.timings; // read by benchmarks/browser_latency.py
-    this.report = debounced(() => this.send("edit", this.editedState()), REPORT_DELAY_MS);
+    this.report = reporter(root, () => this.send("edit", this.editedState()));
     this.listen();
   }
 
@@ -82,7 +81,8 @@ class EditorView {
       this.frame = 0;
       this.report();
     });
-    new ResizeObserver(() => this.drawGrid()).observe(this.grid);
+    this.text = textColour(root);
+    watchWidths([this.grid], () => this.drawGrid());
   }
 
   // The server's state: taken when it is new (another model, or a change made on the server:
@@ -142,7 +142,7 @@ class EditorView {
   }
 
   geometry() {
-    const width = this.grid.clientWidth || 600;
+    const width = this.grid.glWidth || this.grid.clientWidth || 600;
     const left = 34;
     const cell = Math.max(8, Math.min(30, Math.floor((width - left - 4) / this.vars)));
     return { width, left, top: 6, cell, height: 6 + cell * this.classes + 30 };
@@ -165,8 +165,7 @@ class EditorView {
     context.strokeStyle = SELECTED_COLOUR;
     context.lineWidth = 2.5;
     context.strokeRect(left + this.variable * cell, top, cell, cell * k);
-    const text = getComputedStyle(this.root).color;
-    context.fillStyle = text;
+    context.fillStyle = this.text;
     context.font = `${Math.min(12, cell - 2)}px sans-serif`;
     context.textAlign = "right";
     context.textBaseline = "middle";

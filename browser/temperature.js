@@ -2,9 +2,8 @@
 // relaxed samples, the simplex cloud, closeness to one-hot over τ and the expected relaxed sample.
 // Uses sampling.js and canvas.js. Every picture relaxes the same seeded Gumbel noise, so moving a
 // slider moves the samples and never redraws the noise; the server hears of the logits and τ
-// once, 400 ms after a slider is released, for the URL and its Gumbel-max check.
+// once the visitor is still (canvas.js: reporter), for the URL and its Gumbel-max check.
 
-const REPORT_DELAY_MS = 400;
 const DRAWS = 2000; // expected relaxed sample
 const CURVE_DRAWS = 1000;
 const SIMPLEX_DRAWS = 600;
@@ -31,17 +30,29 @@ class TemperatureView {
     this.tauInput = root.querySelector(".gl-tau");
     this.timings = [];
     root.glTimings = this.timings; // read by benchmarks/browser_latency.py
-    this.report = debounced(() => this.send("edit", { logits: [...this.logits], tau: this.tauRounded() }), REPORT_DELAY_MS);
+    this.report = reporter(root, () => this.send("edit", { logits: [...this.logits], tau: this.tauRounded() }));
     this.tauInput.addEventListener("input", (event) => {
       this.drawTau();
-      recordLatency(this.timings, event.timeStamp);
+      recordLatency(this.timings, this.startOf(event));
     });
     this.tauInput.addEventListener("change", () => this.settled());
-    new ResizeObserver(() => this.noise !== undefined && this.drawAll()).observe(root);
+    for (const type of ["pointerdown", "pointermove"]) {
+      root.addEventListener(type, (event) => (this.lastPointer = event.timeStamp), { capture: true });
+    }
+    this.text = textColour(root);
+    const canvases = root.querySelectorAll("canvas");
+    watchWidths(canvases, () => this.noise !== undefined && this.drawAll());
   }
 
   get tau() {
     return 10 ** Number(this.tauInput.value);
+  }
+
+  // When the visitor acted: the pointer event that moved a slider (its input event comes later,
+  // in the same task), else the input event itself (a key press).
+  startOf(event) {
+    const pointer = this.lastPointer ?? -Infinity;
+    return event.timeStamp - pointer < 50 ? pointer : event.timeStamp;
   }
 
   tauRounded() {
@@ -71,6 +82,7 @@ class TemperatureView {
       fillUniforms(this.noise, data.seed, 0);
       for (let i = 0; i < this.noise.length; i++) this.noise[i] = gumbelFromUniform(this.noise[i]);
       this.scores = new Float64Array(DRAWS * k);
+      this.gaps = new Float64Array(CURVE_DRAWS * k);
       this.relaxed = new Float64Array(DRAWS * k);
     }
     this.taus = data.taus;
@@ -93,7 +105,7 @@ class TemperatureView {
         this.logits[i] = Number(input.value);
         shown.textContent = `class ${i}: ${this.logits[i].toFixed(1)}`;
         this.drawAll();
-        recordLatency(this.timings, event.timeStamp);
+        recordLatency(this.timings, this.startOf(event));
       });
       input.addEventListener("change", () => this.settled());
       label.append(shown, input);
@@ -101,11 +113,21 @@ class TemperatureView {
     });
   }
 
-  // logits + noise for every draw, then relaxed at τ into this.relaxed (the first `rows` draws).
-  relax(tau, rows) {
+  // logits + noise for every draw, and each score less its draw's largest: once per change of
+  // the logits, whatever τ does.
+  perturb() {
     const k = this.classes;
-    for (let i = 0; i < rows * k; i++) this.scores[i] = this.logits[i % k] + this.noise[i];
-    for (let r = 0; r < rows; r++) relaxRow(this.scores, r * k, k, tau, this.relaxed);
+    for (let i = 0; i < this.scores.length; i++) this.scores[i] = this.logits[i % k] + this.noise[i];
+    for (let r = 0; r < CURVE_DRAWS; r++) {
+      let top = -Infinity;
+      for (let j = 0; j < k; j++) top = Math.max(top, this.scores[r * k + j]);
+      for (let j = 0; j < k; j++) this.gaps[r * k + j] = this.scores[r * k + j] - top;
+    }
+  }
+
+  // The first `rows` draws relaxed at τ, into this.relaxed.
+  relax(tau, rows) {
+    for (let r = 0; r < rows; r++) relaxRow(this.scores, r * this.classes, this.classes, tau, this.relaxed);
     return this.relaxed;
   }
 
@@ -116,6 +138,7 @@ class TemperatureView {
   }
 
   drawAll() {
+    this.perturb();
     this.drawMeans();
     this.drawTau();
   }
@@ -147,7 +170,7 @@ class TemperatureView {
           context.fillText(p.toFixed(2), left + (j + 0.5) * cellWidth, 20 + r * 34);
         }
       }
-      context.fillStyle = getComputedStyle(this.root).color;
+      context.fillStyle = this.text;
       context.textAlign = "right";
       context.fillText(`draw ${r + 1}`, left - 6, 20 + r * 34);
       context.textAlign = "center";
@@ -163,27 +186,23 @@ class TemperatureView {
     if (!three) return;
     const { context, width } = fitCanvas(canvas, 300);
     const side = Math.min(width - 40, 320);
+    this.dotScale = canvas.width / width;
     const corners = [
       [width / 2, 24],
       [width / 2 - side / 2, 24 + (side * Math.sqrt(3)) / 2],
       [width / 2 + side / 2, 24 + (side * Math.sqrt(3)) / 2],
     ];
     const at = (p, i) => [0, 1].map((c) => p[i] * corners[0][c] + p[i + 1] * corners[1][c] + p[i + 2] * corners[2][c]);
+    context.putImageData(this.dots(canvas, this.relax(this.tau, SIMPLEX_DRAWS), at), 0, 0);
     context.strokeStyle = "#999";
     context.beginPath();
     corners.forEach(([x, y], i) => (i ? context.lineTo(x, y) : context.moveTo(x, y)));
     context.closePath();
     context.stroke();
-    context.fillStyle = getComputedStyle(this.root).color;
+    context.fillStyle = this.text;
     context.font = "13px sans-serif";
     context.textAlign = "center";
     ["0", "1", "2"].forEach((name, i) => context.fillText(name, corners[i][0] + [0, -10, 10][i], corners[i][1] + [-8, 14, 14][i]));
-    const cloud = this.relax(this.tau, SIMPLEX_DRAWS);
-    context.fillStyle = "rgba(31, 119, 180, 0.45)";
-    for (let r = 0; r < SIMPLEX_DRAWS; r++) {
-      const [x, y] = at(cloud, 3 * r);
-      context.fillRect(x - 2, y - 2, 4, 4);
-    }
     const [x, y] = at(this.probabilities(), 0);
     context.fillStyle = RED;
     context.font = "22px sans-serif";
@@ -191,17 +210,50 @@ class TemperatureView {
     context.fillText("★", x, y);
   }
 
-  // Mean largest component of the relaxed samples at τ: 1 is one-hot, 1/K the simplex's centre.
-  closeness(tau) {
-    const k = this.classes;
-    const relaxed = this.relax(tau, CURVE_DRAWS);
-    let total = 0;
-    for (let r = 0; r < CURVE_DRAWS; r++) {
-      let top = 0;
-      for (let j = 0; j < k; j++) top = Math.max(top, relaxed[r * k + j]);
-      total += top;
+  // The cloud as translucent 4-pixel squares blended into the canvas's pixels (where squares
+  // overlap the colour deepens, as the density does); one putImageData instead of 600 fills.
+  dots(canvas, cloud, at) {
+    if (this.dotImage?.width !== canvas.width || this.dotImage?.height !== canvas.height) {
+      this.dotImage = new ImageData(canvas.width, canvas.height);
     }
-    return total / CURVE_DRAWS;
+    const image = this.dotImage;
+    const pixels = image.data;
+    pixels.fill(0);
+    const scale = this.dotScale;
+    const size = Math.max(2, Math.round(4 * scale));
+    const [red, green, blue, alpha] = [31, 119, 180, 0.45];
+    for (let r = 0; r < SIMPLEX_DRAWS; r++) {
+      const [x, y] = at(cloud, 3 * r);
+      const left = Math.round((x - 2) * scale);
+      const top = Math.round((y - 2) * scale);
+      for (let row = Math.max(top, 0); row < Math.min(top + size, image.height); row++) {
+        for (let column = Math.max(left, 0); column < Math.min(left + size, image.width); column++) {
+          const i = 4 * (row * image.width + column);
+          const kept = (pixels[i + 3] / 255) * (1 - alpha); // "over": the new square on top
+          const after = alpha + kept;
+          pixels[i] = (red * alpha + pixels[i] * kept) / after;
+          pixels[i + 1] = (green * alpha + pixels[i + 1] * kept) / after;
+          pixels[i + 2] = (blue * alpha + pixels[i + 2] * kept) / after;
+          pixels[i + 3] = after * 255;
+        }
+      }
+    }
+    return image;
+  }
+
+  // Mean largest component of the relaxed samples at τ: 1 is one-hot, 1/K the simplex's centre.
+  // A sample's largest component is 1 / Σ_j exp((s_j - max s) / τ): no need to normalise.
+  closeness(tau) {
+    const gaps = this.gaps;
+    const k = this.classes;
+    const inverse = 1 / tau;
+    let sum = 0;
+    for (let r = 0; r < CURVE_DRAWS * k; r += k) {
+      let total = 0;
+      for (let j = r; j < r + k; j++) total += gaps[j] === 0 ? 1 : Math.exp(gaps[j] * inverse);
+      sum += 1 / total;
+    }
+    return sum / CURVE_DRAWS;
   }
 
   drawCurve() {
@@ -213,7 +265,7 @@ class TemperatureView {
     const box = { left: 44, right: width - 12, top: 12, bottom: 260 };
     const x = (tau) => box.left + ((Math.log10(tau) + 2) / 3.5) * (box.right - box.left);
     const y = (v) => box.bottom - (v / 1.05) * (box.bottom - box.top);
-    const text = getComputedStyle(this.root).color;
+    const text = this.text;
     context.strokeStyle = "#aaa";
     context.setLineDash([3, 4]);
     for (const [v, name] of [[1, "one-hot"], [1 / this.classes, "uniform 1/K"]]) {
@@ -275,7 +327,7 @@ class TemperatureView {
       const relaxed = this.relax(tau, DRAWS);
       const left = 40 + t * (panel + gap);
       const bar = panel / k;
-      context.fillStyle = getComputedStyle(this.root).color;
+      context.fillStyle = this.text;
       context.fillText(`τ = ${tauText(tau)}`, left + panel / 2, 16);
       for (let j = 0; j < k; j++) {
         let mean = 0;
@@ -292,13 +344,13 @@ class TemperatureView {
         context.lineTo(cx - r, cy);
         context.fill();
         if (k <= 6) {
-          context.fillStyle = getComputedStyle(this.root).color;
+          context.fillStyle = this.text;
           context.fillText(String(j), left + (j + 0.5) * bar, 228);
         }
       }
     });
     context.textAlign = "right";
-    context.fillStyle = getComputedStyle(this.root).color;
+    context.fillStyle = this.text;
     for (const tick of [0, 0.5, 1]) context.fillText(String(tick), 32, y(tick) + 4);
   }
 }

@@ -3,8 +3,8 @@ the digit drawn is the torch decoder's, the page works with every outside reques
 draws fresh samples, a model too large for the browser falls back to the server, and the
 Temperature sliders redraw in the browser and reach the URL on release.
 
-Reruns are counted from the websocket frames the page sends (Streamlit's BackMsg): a
-`rerun_script` that is not the sidebar's own timed keep-alive (`is_auto_rerun`).
+Script runs are counted from the websocket frames the page sends (benchmarks.live_server.Socket:
+Streamlit's BackMsg `rerun_script`, the sidebar's own timed keep-alive aside).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import torch
-from streamlit.proto.BackMsg_pb2 import BackMsg
 
-from benchmarks.live_server import free_port, stop, streamlit_command, wait_healthy
+from benchmarks.live_server import Socket, free_port, stop, streamlit_command, wait_healthy
 from core.store.checkpoints import load_checkpoint, save_checkpoint
 from core.studies.latent import soft_code
 from core.vae import CategoricalVAE, VAEConfig
@@ -51,28 +50,11 @@ def server(data_root, tmp_path_factory):
         stop(process)
 
 
-class Reruns:
-    """Script runs the page asked the server for, from the frames it sent on its websocket."""
-
-    def __init__(self, page) -> None:
-        self.times: list[float] = []
-        page.on("websocket", lambda socket: socket.on("framesent", self._frame))
-
-    def _frame(self, frame: bytes | str) -> None:
-        message = BackMsg()
-        message.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
-        if message.WhichOneof("type") == "rerun_script" and not message.rerun_script.is_auto_rerun:
-            self.times.append(time.perf_counter())
-
-    def between(self, start: float, end: float) -> int:
-        return sum(start <= t < end for t in self.times)
-
-
 @pytest.fixture
 def page(browser):  # noqa: F811
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.reruns = Reruns(page)
+    page.socket = Socket(page)
     yield page
     context.close()
 
@@ -133,11 +115,11 @@ def test_a_drag_morphs_the_digit_without_a_rerun(server, page):
     page.mouse.move(*grid_point(page, 7, 4.3))
     released = time.perf_counter()
     page.mouse.up()
-    assert page.reruns.between(start, released) == 0, "the drag asked the server for a script run"
+    assert page.socket.reruns_between(start, released) == 0, "the drag asked the server for a script run"
     assert len(seen) >= 3, f"the digit took only {len(seen)} shapes during the drag"
     page.wait_for_function("() => location.search.includes('mix=7')", timeout=30_000)
     settle(page)
-    assert page.reruns.between(released, time.perf_counter()) == 1  # the debounced report, once
+    assert page.socket.reruns_between(released, time.perf_counter()) == 1  # the debounced report, once
     query = parse_qs(urlparse(page.url).query)
     variable, position = query["mix"][0].split(":")
     assert variable == "7" and abs(float(position) - 4.3) < 0.06 and query["var"] == ["7"]
@@ -194,7 +176,7 @@ def test_play_draws_fresh_samples_and_stop_returns_to_the_code(server, page):
     page.get_by_role("button", name="Stop").click()
     stopped = time.perf_counter()
     assert digit_pixels(page) == code_digit
-    assert page.reruns.between(start, stopped) == 0
+    assert page.socket.reruns_between(start, stopped) == 0
 
 
 def test_a_model_too_large_for_the_browser_is_edited_on_the_server(server, page):
@@ -226,7 +208,7 @@ def test_temperature_sliders_redraw_in_the_browser_and_reach_the_url(server, pag
     released = time.perf_counter()
     page.mouse.up()
     assert samples.evaluate(picture) != before
-    assert page.reruns.between(start, released) == 0
+    assert page.socket.reruns_between(start, released) == 0
     page.wait_for_function("() => new URLSearchParams(location.search).get('tau') !== '1'", timeout=30_000)
     assert float(parse_qs(urlparse(page.url).query)["tau"][0]) < 0.1
     logit = page.locator(".gl-logits input").first
