@@ -12,7 +12,7 @@ import ui
 from browser import components as browser
 from core.store.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE, VAEConfig
-from tests.apptest import run_page
+from tests.apptest import browser_report, run_page
 
 
 def run(page: str, **query) -> AppTest:
@@ -58,6 +58,26 @@ def test_temperature_reported_logits_change_the_check_and_the_url():
     assert chart_specs(app) != before
     assert app.query_params["logits"].startswith("-4")
     assert component_data(app)[0]["version"] == header["version"]  # the browser keeps its own logits
+
+
+def test_temperature_takes_the_logits_and_tau_the_browser_reports():
+    app = run("views/temperature.py")
+    before = chart_specs(app)
+    browser_report(app, "gumbel_lab_temperature", "edit", {"logits": [-4.0, 1.0, 0.5], "tau": 0.05})
+    assert not app.exception and not app.error
+    assert app.query_params["logits"] == "-4,1,0.5" and app.query_params["tau"] == "0.05"
+    assert chart_specs(app) != before
+
+
+@pytest.mark.parametrize(
+    "report",
+    [{"logits": [1.0, 2.0], "tau": 1.0}, {"logits": [9.0, 0.0, 0.0], "tau": 1.0}, {"logits": "1,2,3"}, None],
+)
+def test_temperature_refuses_a_hostile_report_with_a_message(report):
+    app = run("views/temperature.py")
+    browser_report(app, "gumbel_lab_temperature", "edit", report)
+    assert not app.exception and "the browser" in app.error[0].value
+    assert app.query_params["logits"] == "1,1,-1"  # unchanged
 
 
 def test_temperature_preset_and_classes_set_the_sliders():
@@ -114,6 +134,50 @@ def test_latent_editor_class_change_reaches_the_browser(one_model):
     assert after["version"] > header["version"]
     assert next(url for caption, url in pictures(app).items() if caption.startswith("From this code")) != path_before
     assert app.query_params["code"][0] == str((current + 1) % 10)
+
+
+def test_latent_editor_takes_the_code_the_browser_reports(one_model):
+    """A drag's soft code, the selection, τ and noise seed reach the session, the strips and the URL."""
+    app = run("views/latent_editor.py")
+    header, _ = component_data(app)
+    positions = [float(c) for c in "0123456789" * 3]
+    positions[7] = 4.25
+    edit = {"positions": positions, "variable": 7, "tau": 0.2, "seed": 5}
+    browser_report(app, "gumbel_lab_latent_editor", "edit", edit)
+    assert not app.exception and not app.error
+    query = app.query_params
+    assert query["code"] == "0123456" + "4" + "89" + "0123456789" * 2 and query["mix"] == "7:4.25"
+    assert query["var"] == "7" and query["tau"] == "0.2" and query["noise"] == "5"
+    assert app.segmented_control(key="editor_class").value == 4 and "variable 7" in app.tabs[0].label
+    after, payload = component_data(app)
+    assert after["positions"] == positions and after["version"] == header["version"] and payload == b""
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"positions": [0.0] * 29, "variable": 0, "tau": 1.0, "seed": 0},
+        {"positions": [0.0] * 29 + [12.0], "variable": 0, "tau": 1.0, "seed": 0},
+        {"positions": [0.0] * 30, "variable": 30, "tau": 1.0, "seed": 0},
+        {"positions": [0.0] * 30, "variable": 0, "tau": "<b>1</b>", "seed": 0},
+        "<script>alert(1)</script>",
+    ],
+)
+def test_latent_editor_refuses_a_hostile_report_with_a_message(one_model, report):
+    app = run("views/latent_editor.py")
+    code = app.query_params["code"]
+    browser_report(app, "gumbel_lab_latent_editor", "edit", report)
+    assert not app.exception and "the browser" in app.error[0].value
+    assert app.query_params["code"] == code
+
+
+def test_latent_editor_sends_the_decoder_again_when_the_browser_lacks_it(one_model):
+    app = run("views/latent_editor.py")
+    header, payload = component_data(app)
+    app.run()
+    assert component_data(app)[1] == b""
+    browser_report(app, "gumbel_lab_latent_editor", "missing", header["model"])
+    assert component_data(app)[1] == payload
 
 
 def test_latent_editor_sends_the_decoder_once_per_session(one_model):

@@ -268,7 +268,7 @@ def browser_editor(model: CategoricalVAE, packed: browser.BrowserModel) -> None:
         "tau": state[PLAY_TAU.key],
         "seed": state[PLAY_SEED.key],
     }
-    browser.latent_editor(BROWSER_KEY, packed, header, lambda: browser_edited(model))
+    ui.guarded(lambda: browser.latent_editor(BROWSER_KEY, packed, header, lambda: browser_edited(model)))
     code_controls(model)
     ui.maths("code_grid")
     ui.write_url([PLAY_TAU, PLAY_SEED])
