@@ -160,3 +160,39 @@ async def settle(page: Page) -> None:
     """Until the page's script run has ended (no 'running' status widget)."""
     await page.wait_for_timeout(400)
     await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its waited-for children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class Socket:
+    """Bytes the page received on its websocket, and the script runs it asked for (Streamlit's
+    BackMsg `rerun_script`, the sidebar's timed keep-alive, `is_auto_rerun`, aside)."""
+
+    def __init__(self, page: Page) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        self.received: list[int] = []
+        self.rerun_times: list[float] = []  # time.perf_counter() when each was sent
+
+        def sent(frame: bytes | str) -> None:
+            message = BackMsg()
+            message.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
+            if message.WhichOneof("type") == "rerun_script" and not message.rerun_script.is_auto_rerun:
+                self.rerun_times.append(time.perf_counter())
+
+        def listen(socket) -> None:
+            socket.on("framereceived", lambda frame: self.received.append(len(frame)))
+            socket.on("framesent", sent)
+
+        page.on("websocket", listen)
+
+    @property
+    def reruns(self) -> int:
+        return len(self.rerun_times)
+
+    def reruns_between(self, start: float, end: float) -> int:
+        return sum(start <= t < end for t in self.rerun_times)

@@ -2,8 +2,9 @@
 
     python -m benchmarks.page_latency [--repeats 20] [--no-browser]
 
-Server time is one script run as Streamlit's AppTest executes it: a logit slider move on the
-Temperature page and a class change in the Latent editor (the shipped default model). The
+Server time is one script run as Streamlit's AppTest executes it: the logits the Temperature
+page's browser component reports when a slider is released, and a class change in the Latent
+editor's server controls (the shipped default model). The
 start-up figure launches `streamlit run app.py` and, in headless Chromium, waits for the
 Home page's title and its figure.
 """
@@ -38,7 +39,7 @@ def timed_reruns(page: str, change, repeats: int) -> list[float]:
 
 
 def slider_move(app, i: int) -> None:
-    app.slider(key="logit_0").set_value(round(-4.0 + 0.4 * i, 1))
+    app.session_state["logit_0"] = round(-4.0 + 0.4 * i, 1)
 
 
 def class_edit(app, i: int) -> None:
@@ -90,7 +91,7 @@ def main() -> None:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(describe_cpu())
     print(f"server time per interaction over {args.repeats} reruns (load average {load}):")
-    report("Temperature: logit slider move", timed_reruns("views/temperature.py", slider_move, args.repeats))
+    report("Temperature: logits reported", timed_reruns("views/temperature.py", slider_move, args.repeats))
     report("Latent editor: class change", timed_reruns("views/latent_editor.py", class_edit, args.repeats))
     if not args.no_browser:
         print(f"  streamlit run -> Home rendered in Chromium: {first_page_seconds():.1f} s")

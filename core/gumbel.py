@@ -39,8 +39,22 @@ def gumbel_noise(
     if generator is not None:
         device = generator.device
     work = _work_dtype(dtype)
-    u = torch.rand(shape, dtype=work, device=device, generator=generator)
-    return u.clamp_min_(torch.finfo(work).tiny).log_().neg_().log_().neg_().to(dtype)
+    return _gumbel_from_uniform_(torch.rand(shape, dtype=work, device=device, generator=generator)).to(dtype)
+
+
+def _gumbel_from_uniform_(u: torch.Tensor) -> torch.Tensor:
+    """-log(-log U) in place, U = 0 clamped to the dtype's smallest normal number."""
+    return u.clamp_min_(torch.finfo(u.dtype).tiny).log_().neg_().log_().neg_()
+
+
+def gumbel_from_uniform(u: torch.Tensor) -> torch.Tensor:
+    """The Gumbel noise `gumbel_noise` makes from these uniforms in [0, 1): the exact reference
+    for a sampler that draws its own uniforms (the browser's, browser/sampling.js)."""
+    if not isinstance(u, torch.Tensor) or not u.is_floating_point():
+        raise ValueError("give the uniforms as a floating torch.Tensor.")
+    if u.numel() and not (u.amin() >= 0 and u.amax() < 1):
+        raise ValueError("uniforms must lie in [0, 1); -log(-log 1) is infinite.")
+    return _gumbel_from_uniform_(u.to(_work_dtype(u.dtype), copy=True)).to(u.dtype)
 
 
 def check_logits(logits: torch.Tensor, dim: int) -> int:

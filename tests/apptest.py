@@ -1,5 +1,6 @@
 """Running a page headless with URL settings, for the page tests."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +33,18 @@ def bound(app: AppTest) -> dict[str, Any]:
 
     widgets = [n for n in walk(app._tree) if getattr(getattr(n, "proto", None), "query_param_key", "")]
     return {n.proto.query_param_key: n.value for n in widgets}
+
+
+def browser_report(app: AppTest, component: str, event: str, value: object) -> AppTest:
+    """Run the page as after the browser component `component` fired `event` with `value`: the
+    trigger Streamlit's frontend sends (a JSON list of {event, value} under the component's
+    "events" id). AppTest cannot run the component's JavaScript, so this sends what it would, or
+    what a hostile client could."""
+    from streamlit.components.v2.bidi_component.main import _make_trigger_id
+
+    (proto,) = [e.proto for e in app.get("bidi_component") if e.proto.component_name == component]
+    states = app._tree.get_widget_states()
+    trigger = states.widgets.add()
+    trigger.id = _make_trigger_id(proto.id, "events")
+    trigger.json_trigger_value = json.dumps([{"event": event, "value": value}])
+    return app._run(states)

@@ -8,7 +8,14 @@ import torch.nn.functional as F
 from scipy import stats
 
 import core.gumbel
-from core.gumbel import conditional_perturbed_logits, gumbel_argmax, gumbel_noise, gumbel_rao, gumbel_softmax
+from core.gumbel import (
+    conditional_perturbed_logits,
+    gumbel_argmax,
+    gumbel_from_uniform,
+    gumbel_noise,
+    gumbel_rao,
+    gumbel_softmax,
+)
 
 EULER_GAMMA = 0.5772156649015329
 GUMBEL_VARIANCE = math.pi**2 / 6
@@ -55,6 +62,24 @@ def test_extreme_uniform_draws_stay_finite(monkeypatch, top, dtype):
     for tau in (1.0, 1e-3):
         y = gumbel_softmax(logits, tau)
         assert torch.isfinite(y).all() and y[0, 2] == 0
+
+
+def test_noise_from_given_uniforms_is_what_the_generator_makes():
+    """gumbel_from_uniform on torch.rand's own draws gives gumbel_noise's values exactly."""
+    u = torch.rand((1000,), dtype=torch.float64, generator=gen(5))
+    assert torch.equal(gumbel_from_uniform(u), gumbel_noise((1000,), dtype=torch.float64, generator=gen(5)))
+    assert torch.equal(u, torch.rand((1000,), dtype=torch.float64, generator=gen(5)))  # the input is left alone
+    exact = -torch.log(-torch.log(torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64)))
+    assert torch.equal(gumbel_from_uniform(torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64)), exact)
+    assert torch.isfinite(gumbel_from_uniform(torch.zeros(3))).all()
+
+
+@pytest.mark.parametrize(
+    "u", [torch.tensor([0.5, 1.0]), torch.tensor([-0.1]), torch.tensor([float("nan")]), torch.ones(2, dtype=torch.long)]
+)
+def test_uniforms_outside_the_unit_interval_are_refused(u):
+    with pytest.raises(ValueError):
+        gumbel_from_uniform(u)
 
 
 def test_integer_dtype_noise_is_refused():

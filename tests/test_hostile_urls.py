@@ -29,7 +29,7 @@ REPORTED = [
 
 # Every page's URL parameters (the Train page's included: its fields are urls.py's too).
 PAGE_PARAMS = {
-    "views/temperature.py": ["k", "preset", "taus", "seed", "n", "logits"],
+    "views/temperature.py": ["k", "preset", "taus", "seed", "n", "logits", "tau"],
     "views/structures.py": [
         "n",
         "k",
@@ -48,7 +48,7 @@ PAGE_PARAMS = {
         "sseed",
     ],
     "views/estimators.py": ["preset", "N", "tau", "M", "seed", "digit", "var", "K", "V", "reward"],
-    "views/latent_editor.py": ["seed", "digit", "target", "var", "code"],
+    "views/latent_editor.py": ["seed", "digit", "target", "var", "code", "mix", "tau", "noise"],
     "views/graphs.py": ["n", "preset", "seed", "taus", "draws", "steps", "ltau"],
     "views/compare.py": ["runs"],
     "views/train.py": [
@@ -106,6 +106,9 @@ HOSTILE_TEXT = [
     "../../etc/passwd",
     "0123456789" * 3,
     "0123456789" * 30,
+    "4:4.5,7:2.25",
+    "999:999.9999,0:0.5",
+    "0:9,0:5.5,0:0.0001",
 ]
 
 numbers = st.one_of(

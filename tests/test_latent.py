@@ -89,3 +89,22 @@ def test_digit_picture_is_a_crisp_uint8_image_ink_dark():
     picture = digit_picture(image, scale=4)
     assert picture.dtype == np.uint8 and picture.shape == (112, 112)
     assert picture[12:16, 20:24].max() == 0 and picture[0, 0] == 255 and picture[11, 20] == 255
+
+
+def test_soft_code_lies_between_the_two_nearest_classes(model):
+    """Each variable's row is on the simplex edge between floor and ceil of its position."""
+    code = latent.soft_code(model, [0.0, 0.25, 1.5, 2.0])
+    expected = torch.tensor([[1.0, 0.0, 0.0], [0.75, 0.25, 0.0], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]])
+    assert torch.equal(code, expected)
+    assert torch.equal(
+        latent.soft_code(model, [0, 1, 2, 0]), latent.one_hot_codes(model, torch.tensor([[0, 1, 2, 0]]))[0]
+    )
+    assert latent.nearest_code([0.0, 0.25, 1.5, 2.0]).tolist() == [0, 0, 2, 2]  # halves round up
+
+
+@pytest.mark.parametrize(
+    "positions", [[0.0, 1.0, 2.0], [0.0, 0.0, 0.0, 2.5], [0.0, -0.1, 0.0, 0.0], [float("nan")] * 4]
+)
+def test_soft_code_refuses_positions_the_model_cannot_have(model, positions):
+    with pytest.raises(ValueError):
+        latent.soft_code(model, positions)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from browser import components as browser
 from core.figures.style import FONT_SIZE, TICK_SIZE, figure, panels, presenter_view
 from core.studies.formulas import FORMULAS, formula
 from tests.apptest import bound, run_page
@@ -11,6 +12,13 @@ from tests.apptest import bound, run_page
 
 def fonts(app) -> list[float]:
     return [json.loads(chart.proto.spec)["layout"]["font"]["size"] for chart in app.get("plotly_chart")]
+
+
+def figures(app) -> int:
+    """Plotly charts, and the pictures a browser component draws (each a <figure> in its HTML)."""
+    drawn = [e.proto.component_name.removeprefix("gumbel_lab_") for e in app.get("bidi_component")]
+    pictures = sum((browser.FOLDER / f"{name}.html").read_text().count("<figure") for name in drawn)
+    return len(app.get("plotly_chart")) + pictures
 
 
 def test_every_formula_has_latex_and_a_reading_sentence():
@@ -24,11 +32,11 @@ def test_every_formula_has_latex_and_a_reading_sentence():
 def test_the_maths_is_beside_each_figure_when_on_and_gone_when_off(page):
     shown = run_page(page)
     assert not shown.exception
-    assert len(shown.latex) == len(shown.get("plotly_chart")) >= 1
+    assert len(shown.latex) == figures(shown) >= 1
     assert all("\\" in latex.value for latex in shown.latex)
     hidden = run_page(page, maths="off")
     assert not hidden.exception
-    assert len(hidden.latex) == 0 and len(hidden.get("plotly_chart")) == len(shown.get("plotly_chart"))
+    assert len(hidden.latex) == 0 and figures(hidden) == figures(shown)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@ values the widget cannot take are dropped, defaults left out). What the binding 
 numbers beyond a widget's range are clamped, not dropped, and a non-finite one never reaches a
 whole-number widget (Streamlit 1.67 stops the page on `?seed=inf`); today's bookmarks (short
 names, lists joined by commas, old words) are rewritten before the page runs again; a row of
-sliders as long as another setting says is kept in one parameter by hand."""
+sliders as long as another setting says is kept in one parameter by hand, and so is what
+a browser component holds (a code, its τ and noise seed)."""
 
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -93,7 +94,14 @@ def numbers(name: str, low: float, high: float, most: int) -> list[float]:
     return [min(max(v, low), high) for v in values if v is not None]
 
 
+def kept_number(name: str, low: float, high: float, default: float) -> float:
+    """One number kept by hand (a browser component's setting), clamped; the default if none."""
+    found = numbers(name, low, high, 1)
+    return found[0] if found else default
+
+
 def keep_numbers(name: str, values: Sequence[float]) -> None:
-    text = ",".join(f"{v:g}" for v in values)
+    """Write a list kept by hand; whole numbers in full (a seed), others as their `{:g}`."""
+    text = ",".join(str(int(v)) if float(v).is_integer() else f"{v:g}" for v in values)
     if st.query_params.get(name) != text:
         st.query_params[name] = text

@@ -1,5 +1,6 @@
-"""Figures of the Temperature page: relaxed samples at several temperatures against the
-categorical they relax, and the Gumbel-max frequency check."""
+"""Figures the server still draws of the Temperature page's subject: relaxed samples on the
+simplex (Home's picture) and the Gumbel-max frequency check. The Temperature page's live pictures
+are drawn in the browser (browser/temperature.js)."""
 
 from __future__ import annotations
 
@@ -10,79 +11,7 @@ import plotly.graph_objects as go
 import torch
 
 from core.figures.style import PALETTE, class_labels, figure, panels, tau_titles
-from core.studies.temperature import FrequencyCheck, TemperatureStudy
-
-
-def relaxed_means_figure(study: TemperatureStudy, height: int = 340) -> go.Figure:
-    """Per temperature: the mean relaxed sample (bars, ±2 s.e.) against softmax(logits) (diamonds)."""
-    taus, means, errors, probabilities = study.taus, study.means, study.mean_errors, study.probabilities
-    classes = class_labels(probabilities.numel())
-    ids, layout = panels(len(taus), tau_titles(taus))
-    data = []
-    for i, ax in enumerate(ids):
-        data.append(
-            dict(
-                type="bar",
-                x=classes,
-                y=means[i].tolist(),
-                error_y=dict(array=(2 * errors[i]).tolist()),
-                marker_color=PALETTE[0],
-                name="E[relaxed sample]",
-                showlegend=i == 0,
-                xaxis=f"x{ax}",
-                yaxis=f"y{ax}",
-                hovertemplate="class %{x}: %{y:.3f}<extra></extra>",
-            )
-        )
-        data.append(
-            dict(
-                type="scatter",
-                x=classes,
-                y=probabilities.tolist(),
-                mode="markers",
-                marker=dict(symbol="diamond", size=11, color=PALETTE[1]),
-                name="softmax(logits)",
-                showlegend=i == 0,
-                xaxis=f"x{ax}",
-                yaxis=f"y{ax}",
-                hovertemplate="p(class %{x}) = %{y:.3f}<extra></extra>",
-            )
-        )
-        layout[f"xaxis{ax}"].update(title_text="class", type="category")
-    layout["yaxis"].update(range=[0, 1], title_text="probability")
-    return figure(data, layout, "Expected relaxed sample vs the categorical", height, panels=True)
-
-
-def samples_figure(study: TemperatureStudy, height: int = 300) -> go.Figure:
-    """A few single relaxed samples per temperature as heat rows; row r uses the same noise everywhere."""
-    taus, shown = study.taus, study.shown
-    t, s, k = shown.shape
-    ids, layout = panels(t, tau_titles(taus))
-    rows = [f"draw {r + 1}" for r in range(s)]
-    data = []
-    for i, ax in enumerate(ids):
-        values = shown[i].tolist()
-        data.append(
-            dict(
-                type="heatmap",
-                z=values,
-                x=class_labels(k),
-                y=rows,
-                zmin=0,
-                zmax=1,
-                colorscale="Blues",
-                showscale=i == t - 1,
-                text=[[f"{v:.2f}" for v in row] for row in values],
-                texttemplate="%{text}" if k <= 5 else None,
-                textfont=dict(size=12),
-                xaxis=f"x{ax}",
-                yaxis=f"y{ax}",
-                hovertemplate="%{y}, class %{x}: %{z:.3f}<extra></extra>",
-            )
-        )
-        layout[f"xaxis{ax}"].update(title_text="class", type="category")
-    layout["yaxis"].update(autorange="reversed")
-    return figure(data, layout, "Single samples: same Gumbel noise, different temperature", height, panels=True)
+from core.studies.temperature import FrequencyCheck
 
 
 def simplex_figure(
@@ -135,46 +64,6 @@ def simplex_figure(
     for key in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
         del layout[key]
     return figure(data, layout, "Relaxed samples on the simplex (corners are one-hot)", height, panels=True)
-
-
-def one_hotness_figure(
-    taus: torch.Tensor, values: torch.Tensor, marked: Sequence[float], classes: int, height: int = 340
-) -> go.Figure:
-    """Mean largest component against temperature (log axis); 1 is one-hot, 1/K the centre."""
-    near = [float(values[(taus - m).abs().argmin()]) for m in marked]
-    data: list[dict[str, Any]] = [
-        dict(
-            type="scatter",
-            x=taus.numpy(),
-            y=values.numpy(),
-            mode="lines",
-            line=dict(width=3, color=PALETTE[0]),
-            name="mean max component",
-            hovertemplate="τ = %{x:.3g}: %{y:.3f}<extra></extra>",
-        ),
-        dict(
-            type="scatter",
-            x=list(marked),
-            y=near,
-            mode="markers",
-            name="your temperatures",
-            marker=dict(size=12, color=PALETTE[1]),
-        ),
-    ]
-    guides = [(1.0, "one-hot", "bottom"), (1.0 / classes, "uniform 1/K", "top")]
-    layout = dict(
-        xaxis=dict(type="log", title_text="temperature τ (log scale)"),
-        yaxis=dict(title_text="mean largest component", range=[0, 1.05]),
-        shapes=[
-            dict(type="line", xref="paper", x0=0, x1=1, y0=y, y1=y, line=dict(dash="dot", color="gray"))
-            for y, _, _ in guides
-        ],
-        annotations=[
-            dict(xref="paper", x=1, y=y, text=text, showarrow=False, xanchor="right", yanchor=side)
-            for y, text, side in guides
-        ],
-    )
-    return figure(data, layout, "How close to one-hot?", height)
 
 
 def frequency_figure(check: FrequencyCheck, height: int = 340) -> go.Figure:

@@ -40,6 +40,31 @@ def one_hot_codes(model: CategoricalVAE, codes: torch.Tensor) -> torch.Tensor:
     return F.one_hot(codes.to(_device(model)), model.config.classes).float()
 
 
+def soft_code(model: CategoricalVAE, positions: torch.Tensor | list[float]) -> torch.Tensor:
+    """A relaxed code (latent_vars, classes) from each variable's position on its class axis:
+    between the two nearest classes, linearly (a point on an edge of the simplex), so a whole
+    number is that class's one-hot. The Latent editor's drag makes these in the browser
+    (browser/latent_editor.js), from the same positions."""
+    positions = torch.as_tensor(positions, dtype=torch.float64)
+    vars_, classes = model.config.latent_vars, model.config.classes
+    if positions.shape != (vars_,):
+        raise ValueError(f"a soft code needs {vars_} positions, got shape {tuple(positions.shape)}.")
+    if not (positions.isfinite().all() and positions.min() >= 0 and positions.max() <= classes - 1):
+        raise ValueError(f"positions must lie in 0..{classes - 1}.")
+    low = positions.floor().clamp_max(classes - 1).long()
+    share = positions - low
+    code = torch.zeros(vars_, classes, dtype=torch.float64)
+    code.scatter_(1, low.unsqueeze(1), (1 - share).unsqueeze(1))
+    high = (low + 1).clamp_max(classes - 1)
+    code.scatter_add_(1, high.unsqueeze(1), torch.where(low < classes - 1, share, 0.0).unsqueeze(1))
+    return code.float().to(_device(model))
+
+
+def nearest_code(positions: torch.Tensor | list[float]) -> torch.Tensor:
+    """The one-hot code closest to a soft code's positions: each rounded half up, as class indices."""
+    return torch.floor(torch.as_tensor(positions, dtype=torch.float64) + 0.5).long()
+
+
 @torch.inference_mode()
 def decode_codes(model: CategoricalVAE, codes: torch.Tensor) -> torch.Tensor:
     """Decoded digits (n, 28, 28) on the CPU for (n, latent_vars) class indices."""

@@ -154,27 +154,3 @@ def gumbel_max_check(logits: torch.Tensor | list[float], draws: int = 10000, see
     observed = counts[possible]
     stat, p = chisquare(observed.numpy(), expected.numpy() * observed.sum().item() / expected.sum().item())
     return FrequencyCheck(counts, probs, draws, float(stat), float(p))
-
-
-@dataclass(frozen=True)
-class TemperatureView:
-    """Everything the Temperature page draws for one setting: the study at the chosen
-    temperatures, closeness to one-hot over a grid of them, the Gumbel-max check, and the
-    simplex cloud when there are 3 classes."""
-
-    study: TemperatureStudy
-    curve_taus: torch.Tensor
-    closeness: torch.Tensor
-    check: FrequencyCheck
-    cloud: torch.Tensor | None
-
-
-def temperature_view(
-    logits: list[float], taus: list[float] | tuple[float, ...], seed: int, draws: int
-) -> TemperatureView:
-    """The Temperature page's one core call; every part draws from the same seed."""
-    study = study_temperatures(logits, taus, seed=seed)
-    curve_taus, closeness = one_hotness_curve(logits, seed=seed)
-    check = gumbel_max_check(logits, draws, seed=seed)
-    cloud = simplex_cloud(logits, study.taus, seed=seed) if len(logits) == 3 else None
-    return TemperatureView(study, curve_taus, closeness, check, cloud)
