@@ -82,6 +82,7 @@ def settings() -> None:
         format_func=PRESET.label,
         required=True,
         key=PRESET.key,
+        wrap=True,
         **urls.BOUND,
     )
     st.select_slider(

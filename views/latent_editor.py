@@ -146,7 +146,7 @@ def editor(model: CategoricalVAE, code: torch.Tensor, decoded: latent.CodeViews)
         v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
         v.number_input("Variable", 0, variables - 1, step=1, key=VARIABLE_KEY, on_change=sync_class, **urls.BOUND)
         c.segmented_control(
-            "Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True
+            "Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True, wrap=True
         )
         r.button("Randomize", on_click=lambda: randomize(model), icon=":material/shuffle:", width="stretch")
     with digit_col:
