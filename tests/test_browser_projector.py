@@ -47,6 +47,11 @@ SURVEY = """(picture) => {
         ` in ${Math.round(h.left)}-${Math.round(right)}`);
     }
   }
+  for (const inner of main.querySelectorAll('[data-testid="stButtonGroup"] *')) {  // options behind a scroll
+    if (inner.scrollWidth > inner.clientWidth + 2 && getComputedStyle(inner).overflowX !== 'visible') {
+      past.push(`options hidden behind a sideways scroll: "${inner.textContent.slice(0, 40)}"`);
+    }
+  }
   const pictures = [...main.querySelectorAll(picture)].map(box).filter((r) => r.height > 0);
   const top = pictures.length ? Math.min(...pictures.map((r) => r.top + window.scrollY)) : null;
   const smallest = [...main.querySelectorAll('.js-plotly-plot')].map((chart) => Math.min(

@@ -58,7 +58,7 @@ def test_the_url_sets_the_widgets() -> None:
     assert not at.exception
     assert at.slider(key="est_classes").value == 6
     assert at.select_slider(key="est_taus").value == (0.5, 2.0)
-    assert at.button_group(key="est_preset").value == "reward"
+    assert at.radio(key="est_preset").value == "reward"
     assert at.query_params["est_classes"] == "6" and at.query_params["est_taus"] == ["0.5", "2"]  # today's names
 
 

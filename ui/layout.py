@@ -91,6 +91,7 @@ def toggles(label: str, options: Sequence[Any], default: Sequence[Any], key: str
         default=default,
         format_func="{:g}".format,
         key=key,
+        wrap=True,  # every value in view, on a second line if need be, never behind a sideways scroll
         help=f"Up to {most} at once; with more on, the {most} smallest are drawn.",
         **urls.BOUND,
     )

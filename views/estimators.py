@@ -75,12 +75,11 @@ def decoder_comparison(
 
 
 def settings() -> None:
-    preset = st.segmented_control(
+    preset = st.radio(  # one option a line: a narrow column shows each whole (a button row cut them)
         "Function f",
         PRESET.options,
-        default="quadratic",
-        format_func=PRESET.label,
-        required=True,
+        PRESET.options.index("quadratic"),
+        PRESET.label,
         key=PRESET.key,
         **urls.BOUND,
     )

@@ -172,7 +172,9 @@ def code_controls(model: CategoricalVAE) -> None:
     variables, classes = model.config.latent_vars, model.config.classes
     v, c, r = st.columns([1, 3, 1.2], vertical_alignment="bottom")
     v.number_input("Variable", 0, variables - 1, step=1, key=VARIABLE_KEY, on_change=variable_changed, **urls.BOUND)
-    c.segmented_control("Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True)
+    c.segmented_control(  # wraps onto a second line rather than hide classes behind a sideways scroll
+        "Class", list(range(classes)), key=CLASS_KEY, on_change=lambda: set_class(model), required=True, wrap=True
+    )
     r.button("Randomize", on_click=lambda: randomize(model), icon=":material/shuffle:", width="stretch")
 
 

@@ -26,7 +26,7 @@ PANELS: tuple[tuple[str, str, bool], ...] = (
     ("bias", "Bias ‖E[ĝ] − ∇‖<br>(f per logit)", True),
     ("variance", "Variance E‖ĝ − E[ĝ]‖²<br>((f per logit)²)", True),
     ("mse", "Mean squared error E‖ĝ − ∇‖²<br>((f per logit)²)", True),
-    ("cosine", "Cosine similarity of one draw<br>to ∇ (−1 to 1)", False),
+    ("cosine", "Cosine of one draw to ∇<br>(−1 to 1)", False),
 )
 
 
