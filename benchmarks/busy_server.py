@@ -3,7 +3,7 @@
     python -m benchmarks.busy_server [--alone S] [--busy S] [--pages N] [--every S]
 
 What the server does when three visitors train at once, in one process: two runs of the
-Train page's `data=tiny` setting (the seed's model, batch 100) train while `--pages` page
+Train page's `data=tiny` setting (the reference script's model, batch 100) train while `--pages` page
 threads each rerun the live area every `--every` seconds, as the fragment does: a snapshot,
 the curves, the two plotly figures built and serialised, the preview figures, then the full
 garbage collection Streamlit runs after every script run when `runner.postScriptGC` is on

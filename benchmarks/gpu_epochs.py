@@ -1,4 +1,4 @@
-"""Training on a GPU, end to end and per step: the seed's preset for `--epochs` epochs.
+"""Training on a GPU, end to end and per step: the reference script's preset for `--epochs` epochs.
 
     python -m benchmarks.gpu_epochs [--epochs 10] [--steps 300] [--variants eager autograd bf16 compiled graphed]
 

@@ -3,7 +3,7 @@ own script (`benchmarks.tutorial_loop`), each a fresh interpreter, on the CPU.
 
     python -m benchmarks.whole_process [--repeats N] [--threads N]
 
-Each side runs one epoch of the seed's preset on the full training set, then its test pass;
+Each side runs one epoch of the reference script's preset on the full training set, then its test pass;
 the wall time counts everything a user waits for: interpreter start, imports, reading MNIST,
 the epoch and the test pass (and, for ours, writing the model into a temporary folder). Before
 timing, MNIST is read once both ways, so our uint8 cache exists and torchvision's extracted

@@ -43,7 +43,7 @@ SPLIT_FILES = {True: RAW_FILES[:2], False: RAW_FILES[2:]}
 CACHE_FORMAT = "gumbel-lab/mnist-cache/1"
 Split = Literal["train", "test"]
 BINARIZE_LABELS = {
-    "none": "Grey levels (as the seed)",
+    "none": "Grey levels (as the reference script)",
     "dynamic": "Binarized afresh every batch",
     "static": "Binarized once",
 }

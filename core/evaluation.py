@@ -1,4 +1,4 @@
-"""Held-out metrics, in nats per image: the seed's test objective (one exact sample per
+"""Held-out metrics, in nats per image: the reference script's test objective (one exact sample per
 image), a multi-sample negative ELBO and an importance-sampled negative log-likelihood.
 
 The seed's "test objective" decodes one exact sample per image, a noisy estimate of the

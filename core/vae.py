@@ -1,7 +1,7 @@
-"""The categorical VAE of the seed: 30 categorical latents of 10 classes, uniform prior.
+"""The categorical VAE of the reference script: 30 categorical latents of 10 classes, uniform prior.
 
 The decoder returns pixel logits; the reconstruction term is binary cross-entropy with
-logits, which equals the seed's sigmoid + BCE but never takes log(0).
+logits, which equals the reference script's sigmoid + BCE but never takes log(0).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ MAX_PARAMETERS = 16 * 2**20  # weights and biases of both networks, 12x the pres
 
 @dataclass(frozen=True)
 class VAEConfig:
-    """Architecture of a categorical VAE; `relu_logits` is the seed's ReLU on the logits.
+    """Architecture of a categorical VAE; `relu_logits` is the reference script's ReLU on the logits.
 
     Every size must be a whole number (not a bool, float or string) within the bounds above, so
     a config read from a file cannot ask for a model the app does not support."""

@@ -104,9 +104,9 @@ def table(results: dict[str, list[dict]]) -> str:
         f"test −ELBO, 10 samples | test NLL, IS 100 | test NLL, IS 1000 (first {IS1000_IMAGES:,} images) | "
         "wall time / run | device |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        f"| original (printed) | seed code | 1 | 10 | {ORIGINAL['relaxed']} | {ORIGINAL['unrelaxed']} | "
+        f"| original (printed) | reference script | 1 | 10 | {ORIGINAL['relaxed']} | {ORIGINAL['unrelaxed']} | "
         f"{ORIGINAL['test']} | | | | | |",
-        f"| original, re-run here | seed code | 1 | 10 | {ORIGINAL_ON_THIS_CPU['relaxed']} | "
+        f"| original, re-run here | reference script | 1 | 10 | {ORIGINAL_ON_THIS_CPU['relaxed']} | "
         f"{ORIGINAL_ON_THIS_CPU['unrelaxed']} | {ORIGINAL_ON_THIS_CPU['test']} | | | | | this CPU |",
     ]
     for name, runs in results.items():

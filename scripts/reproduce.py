@@ -1,4 +1,4 @@
-"""Reproduce the seed's results: train every configuration for three seeds with the CLI.
+"""Reproduce the reference script's results: train every configuration for three seeds with the CLI.
 
     python -m scripts.reproduce            # trains what is missing under runs/repro/
     python -m scripts.reproduce --only faithful --seeds 0

@@ -171,7 +171,7 @@ def test_same_seed_same_steps_different_seed_different_steps(mnist):
 
 
 def one_step_of_the_seeds_model(mnist, monkeypatch, seed=0):
-    """A trainer of the seed's model before any update, and the Gumbel noise its first step drew."""
+    """A trainer of the reference script's model before any update, and the Gumbel noise its first step drew."""
     drawn = []
 
     def recording(*args, **kwargs):
@@ -280,7 +280,7 @@ def test_steps_follow_the_schedule(mnist):
 
 @pytest.mark.slow
 def test_short_training_lowers_the_test_vae_loss(mnist):
-    """60 steps of the seed's model on 3000 images: the exact-sample test objective drops a lot."""
+    """60 steps of the reference script's model on 3000 images: the exact-sample test objective drops a lot."""
     config = TrainConfig(epochs=3, train_subset=3000, test_subset=1000, max_steps=60)
     trainer = Trainer(config, *mnist)
     before = trainer.test_objective().total

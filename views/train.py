@@ -27,7 +27,7 @@ REFRESH_SECONDS = 0.5
 # A new epoch's digits redraw the whole page at most this often: a tiny run finishes an epoch
 # every fraction of a second, and rebuilding the page that fast keeps its buttons out of reach.
 PREVIEW_SECONDS = 3.0
-HISTORY_STEPS = 10_000  # every step of the seed's 10 epochs at batch 100 (6,000 steps)
+HISTORY_STEPS = 10_000  # every step of the reference script's 10 epochs at batch 100 (6,000 steps)
 SMOOTHING = 0.9
 
 SUBSETS: dict[str, tuple[int | None, int | None]] = {
@@ -37,7 +37,7 @@ SUBSETS: dict[str, tuple[int | None, int | None]] = {
 }
 SUBSET_LABELS = {"full": "All of MNIST (60k / 10k)", "demo": "Quick demo (5k / 1k)", "tiny": "Tiny (1k / 500)"}
 PRESET_LABELS = {
-    "faithful": "Faithful (as the seed)",
+    "faithful": "Faithful (as the reference script)",
     "linear": "Linear logits",
     "jang": "Jang et al. 2017 (20 × 10)",
 }
@@ -51,7 +51,7 @@ ESTIMATOR_HELP = (
 SUBSETS_BY_SIZE = {sizes: name for name, sizes in SUBSETS.items()}
 DEFAULT = TrainConfig()
 # The form's settings in the URL (older bookmarks name them without "train_"); the defaults
-# are the seed's preset (TrainConfig's).
+# are the reference script's preset (TrainConfig's).
 PRESET = urls.Param("train_preset", old="preset", options=tuple(PRESETS), label=lambda p: PRESET_LABELS.get(p, p))
 ESTIMATOR = urls.Param(
     "train_estimator", old="estimator", options=ESTIMATORS, aliases=ALIASES, label=lambda e: SHORT_LABELS.get(e, e)
@@ -115,7 +115,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
                     "Data",
                     DATA,
                     "demo",
-                    "Training / test images. The quick demo trains in seconds; all of MNIST as the seed.",
+                    "Training / test images. The quick demo trains in seconds; all of MNIST as the reference script.",
                 )
             }
         with model:
@@ -124,7 +124,7 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
                 PRESET,
                 "faithful",
                 "Faithful and linear: 30 categorical variables of 10 classes, encoder 784-512-256-300. "
-                "Faithful keeps the seed's ReLU on the encoder's logits; linear drops it. "
+                "Faithful keeps the reference script's ReLU on the encoder's logits; linear drops it. "
                 "Jang et al.: 20 variables of 10 classes, plain logits.",
             )
         with estimator:
@@ -167,7 +167,7 @@ def more_settings() -> dict[str, Any]:
             "Pixels",
             PIXELS,
             DEFAULT.binarize,
-            "Grey levels scored with binary cross-entropy, as the seed; or binarized MNIST as the "
+            "Grey levels scored with binary cross-entropy, as the reference script; or binarized MNIST as the "
             "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
         )
     devices = available_devices()
@@ -420,7 +420,7 @@ def show_run(run: TrainingRun) -> None:
 st.title("Train")
 st.caption(
     "Train the categorical VAE live and watch the relaxed objective (what the gradient sees) and the "
-    "objective with exact one-hot samples separate or meet. The defaults are the seed's preset: "
+    "objective with exact one-hot samples separate or meet. The defaults are the reference script's preset: "
     "30 variables × 10 classes, τ 1.0, batch 100, Adam 1e-3, 10 epochs."
 )
 

@@ -1,6 +1,6 @@
 """Train the categorical VAE from the command line: `python -m core.training`.
 
-The defaults are the seed's preset; one line per epoch reads like the seed's output.
+The defaults are the reference script's preset; one line per epoch reads like the reference script's output.
 torch and the training engine are imported only once the arguments are parsed, so `--help`
 and a mistyped option answer at once.
 """
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=PRESET_NAMES,
         default="faithful",
-        help="faithful: ReLU on the encoder logits as in the seed; linear: plain logits; "
+        help="faithful: ReLU on the encoder logits as in the reference script; linear: plain logits; "
         "jang: 20x10 latents, plain logits (Jang et al. 2017)",
     )
     p.add_argument("--epochs", type=int, default=10)
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--binarize",
         choices=BINARIZE,
         default="none",
-        help="none: grey levels as the seed; dynamic: a fresh Bernoulli draw per batch; static: one draw. "
+        help="none: grey levels as the reference script; dynamic: a fresh Bernoulli draw per batch; static: one draw. "
         "Binarized runs are tested on one fixed binarization of the test set",
     )
     p.add_argument("--batch-size", type=int, default=100)

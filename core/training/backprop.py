@@ -1,7 +1,7 @@
 """The Gumbel-Softmax and straight-through steps of the categorical VAE, backward pass by hand.
 
 Autograd's bookkeeping (a graph a step, a bias copy in every addmm, a fresh gradient tensor per
-parameter) costs about a sixth of the seed network's step on a 2-core CPU. Here the forward
+parameter) costs about a sixth of the reference network's step on a 2-core CPU. Here the forward
 pass runs the same `core.gumbel` and `core.vae` functions as the model does, and the backward
 pass is written out, each weight's gradient going straight into its `.grad` (with
 `core.training.adam.FlatAdam`, the optimizer's buffer). The tests hold every gradient to

@@ -50,7 +50,7 @@ Stream = Literal["init", "noise", "shuffle", "binarize", "evaluation", "preview"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run needs; the defaults are the seed's preset."""
+    """Everything a run needs; the defaults are the reference script's preset."""
 
     model: VAEConfig = field(default_factory=lambda: PRESETS["faithful"])
     epochs: int = 10
