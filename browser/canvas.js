@@ -7,6 +7,19 @@ const KEPT_TIMINGS = 500;
 // a visitor editing every second costs it no run until they pause.
 const REPORT_DELAY_MS = 1500;
 
+// Each component root's view, made on the first render and kept while the data changes.
+const views = new WeakMap();
+
+function viewOf(parentElement, selector, View) {
+  const root = parentElement.querySelector(selector);
+  let view = views.get(root);
+  if (view === undefined) {
+    view = new View(root);
+    views.set(root, view);
+  }
+  return view;
+}
+
 // Keeps each canvas's width (CSS pixels) in `glWidth` and calls `redraw` when one changes, so
 // drawing never asks for layout: reading clientWidth after a label changed would lay out the
 // whole page again in the middle of an edit.

@@ -12,7 +12,6 @@ const FULL_COLOUR = [31, 59, 115];
 const SELECTED_COLOUR = "#d62728";
 
 const models = new Map(); // model id -> decoder, most recently used last
-const views = new WeakMap(); // component root -> its view, kept while the data changes
 
 function rememberModel(id, decoder) {
   models.delete(id);
@@ -275,12 +274,7 @@ class EditorView {
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
-  const root = parentElement.querySelector(".gl-editor");
-  let view = views.get(root);
-  if (view === undefined) {
-    view = new EditorView(root);
-    views.set(root, view);
-  }
+  const view = viewOf(parentElement, ".gl-editor", EditorView);
   let message;
   try {
     message = readMessage(data);

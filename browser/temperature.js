@@ -11,7 +11,6 @@ const SHOWN = 5;
 const CURVE_TAUS = Array.from({ length: 36 }, (_, i) => 10 ** (-2 + (3.5 * i) / 35)); // 0.01 .. 10^1.5
 const BLUE = "#1f77b4";
 const RED = "#d62728";
-const views = new WeakMap();
 
 function tauText(tau) {
   return tau < 0.1 ? tau.toFixed(3) : tau < 10 ? tau.toFixed(2) : tau.toFixed(1);
@@ -357,11 +356,6 @@ class TemperatureView {
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
-  const root = parentElement.querySelector(".gl-temperature");
-  let view = views.get(root);
-  if (view === undefined) {
-    view = new TemperatureView(root);
-    views.set(root, view);
-  }
+  const view = viewOf(parentElement, ".gl-temperature", TemperatureView);
   view.apply(data, setTriggerValue);
 }

@@ -168,6 +168,7 @@ def test_a_bookmark_opens_with_its_values_and_the_url_follows_the_widgets(server
         "seed": ["7"],
         "draws": ["1,000"],
         "logits": [],
+        "tau": ["1"],  # the browser component's τ, kept by hand like the logits
     }
     assert slider_value(page, "Number of classes") == "4"
     nudge_slider(page, "Number of classes", "ArrowRight", 1)

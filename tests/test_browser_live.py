@@ -122,7 +122,7 @@ def test_a_drag_morphs_the_digit_without_a_rerun(server, page):
     assert page.socket.reruns_between(released, time.perf_counter()) == 1  # the debounced report, once
     query = parse_qs(urlparse(page.url).query)
     variable, position = query["mix"][0].split(":")
-    assert variable == "7" and abs(float(position) - 4.3) < 0.06 and query["var"] == ["7"]
+    assert variable == "7" and abs(float(position) - 4.3) < 0.06 and query["editor_variable"] == ["7"]
     assert_same_digit(page)
     no_errors(page)
     shot(page, "latent_editor_browser")

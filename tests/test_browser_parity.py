@@ -10,7 +10,6 @@ Gumbel-Softmax sample from given uniforms within 1e-6 of core.gumbel's.
 from __future__ import annotations
 
 import base64
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import chisquare
 
-from browser import components as browser
+from browser import components
 from core.gumbel import gumbel_from_uniform, relax
 from core.store.checkpoints import load_checkpoint
 from core.studies.latent import soft_code
+from tests.test_browser import browser  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,21 +40,13 @@ DECODE = """([message, codes, positions]) => {
 
 
 @pytest.fixture(scope="module")
-def js():
+def js(browser):  # noqa: F811
     """A blank Chromium page holding the components' sampler and decoder."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed: apt-get install -y chromium")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=executable, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        page = chromium.new_page()
-        page.set_content("<!doctype html><title>parity</title>")
-        page.add_script_tag(content=browser._source("sampling.js", "decoder.js"))
-        yield page
-        chromium.close()
+    page = browser.new_page()
+    page.set_content("<!doctype html><title>parity</title>")
+    page.add_script_tag(content=components._source("sampling.js", "decoder.js"))
+    yield page
+    page.close()
 
 
 def codes_for(model) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,10 +65,10 @@ def codes_for(model) -> tuple[torch.Tensor, torch.Tensor]:
 def test_browser_decoder_matches_torch(js, path, half, monkeypatch):
     model = load_checkpoint(path).model
     if not half:
-        monkeypatch.setattr(browser, "HALF_TOLERANCE", 0.0)  # float16 never qualifies: float32 is sent
-    packed = browser.pack_decoder(model)
+        monkeypatch.setattr(components, "HALF_TOLERANCE", 0.0)  # float16 never qualifies: float32 is sent
+    packed = components.pack_decoder(model)
     assert packed.dtype == (16 if half else 32)
-    message = base64.b64encode(browser.pack_message(packed.header(), packed.weights)).decode()
+    message = base64.b64encode(components.pack_message(packed.header(), packed.weights)).decode()
     given, positions = codes_for(model)
     flat = given.reshape(len(given), -1).tolist()
     result = js.evaluate(DECODE, [message, flat, positions.tolist()])
