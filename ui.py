@@ -25,11 +25,11 @@ from core.data import MissingDataError, MNISTSplit, download_mnist, load_mnist, 
 from core.figures.style import presenter_view
 from core.runtime.background import BackgroundWorker, Snapshot
 from core.runtime.device import available_devices
+from core.runtime.slots import RunSlots
 from core.store.checkpoints import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint, read_metadata
 from core.store.runs import RunRecord, RunStore
 from core.store.transfer import MAX_UPLOAD_BYTES, ZIP_MIME, export_model, import_model, metrics_csv
 from core.studies.formulas import formula
-from core.training.run import RunSlots
 
 REPO = Path(__file__).resolve().parent
 SHIPPED_DIR = REPO / "checkpoints"

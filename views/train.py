@@ -1,6 +1,8 @@
 """Train: the categorical VAE, live. The run is a `core.training.TrainingRun` (its own process,
-so a busy page never slows it) kept in the session; a fragment polls it twice a second. A run
-nobody polls for GUMBEL_LAB_ABANDON_SECONDS is stopped and saved: its visitor has gone."""
+so a busy page never slows it) kept in the session; a fragment polls it twice a second. When
+the server already trains as many runs as it allows, the run waits in a fair line and starts
+by itself; the page says its place. A run nobody polls for GUMBEL_LAB_ABANDON_SECONDS is
+stopped and saved (or leaves the line): its visitor has gone."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from core.figures.training import diagnostics_figure, objectives_figure, prior_s
 from core.names import ALIASES, SHORT_LABELS
 from core.runtime.device import available_devices, device_label, device_name
 from core.runtime.jobs import Status
+from core.runtime.slots import SlotsView, round_wait
 from core.runtime.threads import requested_threads
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainConfig
 from core.training.curves import training_curves
-from core.training.run import RunSnapshot, TooManyRunsError, TrainingRun
+from core.training.run import RunSnapshot, TrainingRun
 from core.vae import PRESETS
 
 ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"
@@ -182,11 +185,29 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
         )
     if busy:
         st.caption("A run is in progress: stop it to start another.")
+    server_runs(ui.run_slots().view())
     return values, pressed
 
 
+def server_runs(view: SlotsView) -> None:
+    """What the server trains now and who waits, for the lecturer (and every visitor)."""
+    text = f"Server: training {view.busy} of {view.limit} at once"
+    if view.waiting:
+        text += f" · {len(view.waiting)} waiting"
+    if not view.running:
+        st.caption(text + ".")
+        return
+    with st.expander(text, icon=":material/groups:"):
+        lines = [
+            f"- {h.name}" + (f" · about {round_wait(h.seconds_left)} left" if h.seconds_left is not None else "")
+            for h in view.running
+        ]
+        lines += [f"{i}. {name} (waiting)" for i, name in enumerate(view.waiting, 1)]
+        st.markdown("\n".join(lines))
+
+
 def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
-    """Build the config, take a server slot and start the worker; errors become messages."""
+    """Build the config and start the run (at once, or in the server's line); errors become messages."""
     active = st.session_state.get(ui.RUN_KEY)
     if active is not None and not active.done:
         st.warning("A run is already in progress: stop it first.")
@@ -212,7 +233,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
                 "session": ui.session_id(),
             },
         ).start()
-    except (ValueError, TooManyRunsError) as err:
+    except ValueError as err:
         ui.show_error(err)
         return False
     st.session_state[ui.RUN_KEY] = run
@@ -316,17 +337,33 @@ def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
         )
 
 
+def queued(run: TrainingRun, snap: RunSnapshot) -> None:
+    """A run waiting for a slot: its place in line, and a way out of it."""
+    place = snap.place.describe() if snap.place else "In line"
+    st.info(
+        f"**{place}.** The server trains {ui.run_limit()} model(s) at once; yours starts by itself "
+        "when a place frees. Keep this page (or any page of the app) open to keep your place.",
+        icon=":material/hourglass_top:",
+    )
+    st.button("Leave the line", on_click=run.stop, icon=":material/logout:", key="train_leave")
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
-def live(run: TrainingRun, shown_epoch: int, shown_at: float) -> None:
-    """Redraws the curves; reruns the whole page at the end and for a newer epoch preview (the
-    first at once, later ones at most every PREVIEW_SECONDS after the page was last drawn)."""
+def live(run: TrainingRun, shown_epoch: int, shown_at: float, was_queued: bool) -> None:
+    """Redraws the curves; reruns the whole page at the end, when a queued run starts, and for a
+    newer epoch preview (the first at once, later ones at most every PREVIEW_SECONDS after the
+    page was last drawn)."""
     snap = run.snapshot()
     newer = (snap.preview.epoch if snap.preview else 0) != shown_epoch
     due = shown_epoch == 0 or time.monotonic() - shown_at >= PREVIEW_SECONDS
-    if snap.done or (newer and due):
+    started = was_queued and snap.status != Status.QUEUED
+    if snap.done or started or (newer and due):
         if snap.checkpoint:
             ui.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
+    if snap.status == Status.QUEUED:
+        queued(run, snap)
+        return
     with st.container(horizontal=True):  # buttons as wide as their labels, at any page width
         if snap.status == Status.PAUSED:
             st.button("Resume", on_click=run.resume, icon=":material/play_arrow:", key="train_resume")
@@ -345,6 +382,14 @@ def live(run: TrainingRun, shown_epoch: int, shown_at: float) -> None:
 
 def outcome(snap: RunSnapshot) -> None:
     """How the run ended, and where its model went."""
+    if not snap.began:
+        why = (
+            f"no page watched it for {_duration(abandon_seconds())} (its tab was closed)"
+            if snap.abandoned
+            else "you left it"
+        )
+        st.info(f"This run left the server's line before its turn: {why}. Nothing was trained.")
+        return
     if snap.abandoned:
         st.warning(
             f"This run was stopped because no page watched it for {_duration(abandon_seconds())} "
@@ -394,9 +439,13 @@ def show_run(run: TrainingRun) -> None:
     )
     if snap.done:
         outcome(snap)
+        if not snap.began:
+            return
         draw_run(run, snap)
     else:
-        live(run, snap.preview.epoch if snap.preview else 0, time.monotonic())
+        live(run, snap.preview.epoch if snap.preview else 0, time.monotonic(), snap.status == Status.QUEUED)
+        if snap.status == Status.QUEUED:
+            return
     if snap.preview is None:
         st.info(
             "After each epoch: reconstructions of 8 fixed test digits and 64 digits decoded from prior samples.",

@@ -4,22 +4,26 @@ reads a run.
 
 Each trial is a Ray task with one CPU (and one GPU where the cluster has them) running
 `core.sweeps.trial.run_trial`, which records itself in the run store under
-runs/sweeps/<sweep>/<trial> exactly as any other run. At most `parallel` trials run at once;
-the app passes the run slots it could take from the server's limit, the CLI defaults to the
-machine's cores. Stop asks every trial to stop between steps (each saves its model as
-stopped), never launches the rest, and force-stops any trial still running after a grace period.
+runs/sweeps/<sweep>/<trial> exactly as any other run. At most `parallel` trials run at once
+(the CLI defaults to the machine's cores). The app's local sweeps also share the server's run
+slots (`slots`): the sweep waits in the server's line for its first slot like any run, takes
+more only while nobody waits, and gives back a slot whenever one of its trials ends and a
+visitor is waiting (`core.runtime.slots.SlotShare`). Stop asks every trial to stop between
+steps (each saves its model as stopped), never launches the rest, and force-stops any trial
+still running after a grace period.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from core.runtime.jobs import JobThread, Status
+from core.runtime.slots import Place, RunSlots, SlotShare
 from core.store.runs import RunStore
 from core.sweeps.grid import Trial
 from core.sweeps.ray_backend import board_class, cluster_gpus, ensure_ray, ray_address, ray_error
@@ -77,6 +81,7 @@ class SweepSnapshot:
     error: str | None
     where: str  # "local Ray, 2 CPUs" or the cluster's address; empty while Ray starts
     notices: tuple[str, ...] = ()  # what the run store's quota deleted to make room for trials
+    place: Place | None = None  # its place in the server's line while queued
 
     @property
     def done(self) -> bool:
@@ -100,7 +105,7 @@ class SweepRun(JobThread):
         data_root: str | os.PathLike | None = None,
         resume: bool = False,
         command: str | None = None,
-        on_release: Callable[[], None] | None = None,
+        slots: RunSlots | None = None,
     ) -> None:
         if not trials:
             raise ValueError("the sweep has no trials.")
@@ -112,7 +117,8 @@ class SweepRun(JobThread):
         self.address = ray_address(address)
         self.data_root = str(Path(data_root).resolve()) if data_root else None
         self.command = command
-        self._on_release = on_release
+        self._slots = slots
+        self._share: SlotShare | None = None
         self._states = [TrialState(t, path=self.store.path_for("sweeps", t.name, sweep_id)) for t in trials]
         if resume:
             for state in self._states:
@@ -124,7 +130,21 @@ class SweepRun(JobThread):
         self._notices: list[str] = []
         self._where = ""
 
+    def start(self) -> Self:
+        """Start the sweep; with the server's slots, it may first wait, queued, for its turn."""
+        if self._slots is None:
+            return super().start()
+        work = sum(s.trial.config.images_to_train() for s in self._states if s.status == Status.QUEUED)
+        self._share = SlotShare(self._slots, f"sweep {self.sweep_id}", work, self._images_done)
+        return self._start_thread(Status.RUNNING if self._share.ticket.granted else Status.QUEUED)
+
+    def stop(self) -> None:
+        super().stop()
+        if self._share is not None and not self._share.ticket.granted:
+            self._share.leave()  # out of the line at once
+
     def snapshot(self) -> SweepSnapshot:
+        place = self._share.place() if self._share is not None else None
         with self._lock:
             trials = [replace(s, points=list(s.points), epochs=list(s.epochs)) for s in self._states]
             return SweepSnapshot(
@@ -135,12 +155,19 @@ class SweepRun(JobThread):
                 self._error,
                 self._where,
                 tuple(self._notices),
+                place if self._status == Status.QUEUED else None,
             )
+
+    def _images_done(self) -> float:
+        """For the line's estimate: read without the lock."""
+        return float(sum(s.step * s.trial.config.batch_size for s in self._states))
 
     # --- the driver thread --------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
+            if not self._wait_for_turn():
+                return
             where = ensure_ray(self.address)
             with self._lock:
                 self._where = where
@@ -149,8 +176,31 @@ class SweepRun(JobThread):
         except Exception as err:  # Ray would not start, say: the page and CLI show it
             self._end(Status.FAILED, f"{type(err).__name__}: {err}")
         finally:
-            if self._on_release is not None:
-                self._on_release()
+            if self._share is not None:
+                self._share.leave()
+
+    def _wait_for_turn(self) -> bool:
+        """Wait in the server's line for a first slot; False (every trial stopped) when stopped first."""
+        share = self._share
+        if share is None or share.ticket.granted:
+            return True
+        while not share.ticket.wait(REPORT_SECONDS) and not self._stop_asked.is_set():
+            pass
+        if self._stop_asked.is_set():
+            with self._lock:
+                for state in self._states:
+                    if state.status == Status.QUEUED:
+                        state.status = Status.STOPPED
+            self._end(Status.STOPPED)
+            return False
+        self._begin()
+        return True
+
+    def _room(self, running: int, waiting: int) -> int:
+        """How many trials may run at once now."""
+        if self._share is None:
+            return self.parallel
+        return min(self.parallel, self._share.fit(running, min(self.parallel, running + waiting)))
 
     def _launch_all(self) -> None:
         import ray
@@ -169,7 +219,8 @@ class SweepRun(JobThread):
                     for state in waiting:
                         state.status = Status.STOPPED
                 waiting = []
-            while waiting and len(running) < self.parallel:
+            room = self._room(len(running), len(waiting))  # also gives back the slots it no longer needs
+            while waiting and len(running) < room:
                 state = waiting.pop(0)
                 running[self._launch(state, task, board, gpus)] = state
             ready, _ = ray.wait(list(running), num_returns=len(running), timeout=REPORT_SECONDS)

@@ -1,6 +1,7 @@
 """A training run in its own process: pause, resume and stop as flags checked between steps,
 a bounded and locked history a page polls, per-epoch previews, a checkpoint when it ends, a
-watchdog for runs nobody polls any more, and a server-wide cap on concurrent runs.
+watchdog for runs nobody polls any more, and a place in the server's line of runs
+(`core.runtime.slots`) when every slot is busy.
 
 Why a process (issue 16): torch releases the interpreter lock around every op, so a training
 thread re-queues for it ~100 times a step; while a page thread holds it (Streamlit's full
@@ -15,7 +16,6 @@ import math
 import multiprocessing
 import os
 import queue
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from core.data import MNISTSplit
 from core.guards import eval_mode, positive_number, whole_number
 from core.gumbel import one_hot_argmax
 from core.runtime.jobs import JobThread, Status
+from core.runtime.slots import Place, RunSlots, Ticket
 from core.runtime.threads import ThreadPolicy
 from core.store.runs import RunStore
 from core.training.config import TrainConfig
@@ -59,37 +60,6 @@ def make_preview(model: CategoricalVAE, x: torch.Tensor, epoch: int, n_prior: in
     return Preview(epoch, x.reshape(shape).cpu(), recon.reshape(shape).cpu(), prior.reshape(shape).cpu())
 
 
-class TooManyRunsError(RuntimeError):
-    """The server already carries as many training runs as it allows."""
-
-
-class RunSlots:
-    """A fixed number of concurrent runs for a whole server; a run holds one until it ends."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = whole_number(limit, "the run limit", 1)
-        self._semaphore = threading.BoundedSemaphore(limit)
-
-    def acquire(self) -> None:
-        if not self._semaphore.acquire(blocking=False):
-            raise TooManyRunsError(
-                f"The server is already training {self.limit} model(s), its limit. "
-                "Try again when a run has finished, or stop one of yours."
-            )
-
-    def acquire_up_to(self, wanted: int) -> int:
-        """As many slots as are free, up to `wanted` (at least one, else TooManyRunsError)."""
-        self.acquire()
-        taken = 1
-        while taken < wanted and self._semaphore.acquire(blocking=False):
-            taken += 1
-        return taken
-
-    def release(self, count: int = 1) -> None:
-        for _ in range(count):
-            self._semaphore.release()
-
-
 @dataclass(frozen=True)
 class RunSnapshot:
     """A consistent copy of a run's state, safe to read from any thread."""
@@ -108,6 +78,8 @@ class RunSnapshot:
     abandoned: bool = False  # stopped by the watchdog: nobody polled it for too long
     notices: tuple[str, ...] = ()  # what the run store's quota deleted when this run was saved
     changes: list[Change] = field(default_factory=list)  # τ or lr changed mid-run, at the step it took effect
+    place: Place | None = None  # its place in the server's line while queued
+    began: bool = True  # it got a slot and started (False: it ended while still in line)
 
     @property
     def done(self) -> bool:
@@ -211,12 +183,17 @@ class TrainingRun(JobThread):
         self._last_step_at = 0.0
         self._polled = 0.0
         self._slots = slots
+        self._ticket: Ticket | None = None
+        self._work = config.images_to_train(len(train))
 
     def start(self) -> Self:
-        """Take a run slot (TooManyRunsError when none is free), then fork the process."""
-        if self._slots is not None:
-            self._slots.acquire()
+        """Take a run slot, or a place in the server's line when none is free (and then wait,
+        queued, for its turn); the process is forked once the run has its slot."""
         self._last_step_at = self._polled = time.perf_counter()
+        if self._slots is not None:
+            self._ticket = self._slots.request(self.name, self._work, self._images_done)
+            if not self._ticket.granted:
+                return self._start_thread(Status.QUEUED)
         return super().start()
 
     def pause(self) -> None:
@@ -234,9 +211,12 @@ class TrainingRun(JobThread):
                 self._resume.set()
 
     def stop(self) -> None:
-        """Ask the run to stop after its current step (a paused run too); it saves where it is."""
+        """Ask the run to stop after its current step (a paused run too); it saves where it is.
+        A run still in line leaves it at once."""
         super().stop()
         self._resume.set()
+        if self._ticket is not None and not self._ticket.granted:
+            self._leave_line()
 
     def change(self, name: str, value: float) -> None:
         """Change τ or the learning rate while the run trains, without a restart: the child picks
@@ -265,6 +245,8 @@ class TrainingRun(JobThread):
 
     def snapshot(self) -> RunSnapshot:
         """The run's state now; every call also tells the watchdog someone is watching."""
+        ticket = self._ticket
+        place = self._slots.place(ticket) if self._slots is not None and ticket is not None else None
         now = time.perf_counter()
         with self._lock:
             self._polled = now
@@ -285,7 +267,17 @@ class TrainingRun(JobThread):
                 abandoned=self._abandoned,
                 notices=tuple(self._notices),
                 changes=list(self._changes),
+                place=place if self._status == Status.QUEUED else None,
+                began=self._started is not None,
             )
+
+    def _images_done(self) -> float:
+        """For the line's estimate: read without the lock (it is asked while others hold theirs)."""
+        return float(self._step * self.config.batch_size)
+
+    def _leave_line(self) -> None:
+        if self._slots is not None and self._ticket is not None:
+            self._slots.leave(self._ticket)
 
     def _unpause(self) -> None:
         if self._paused_at is not None:
@@ -302,6 +294,8 @@ class TrainingRun(JobThread):
         the fork. This thread never runs torch, so the child may use several threads.
         """
         try:
+            if not self._wait_for_turn():
+                return
             try:
                 self._process.start()
             except OSError as err:  # out of memory or processes
@@ -324,10 +318,26 @@ class TrainingRun(JobThread):
                         RunStore().fail(self.record_path, self._error)
                 self._unpause()
         finally:
+            self._inputs = None  # a run stopped in line never forked: drop its share of the data too
             self._receiver.close()
             self._controls.close()
-            if self._slots is not None:
-                self._slots.release()
+            self._leave_line()
+
+    def _wait_for_turn(self) -> bool:
+        """Wait in the server's line until a slot is this run's; False when it was stopped (or
+        abandoned: nobody polls it) first, which ends it stopped with nothing trained."""
+        ticket = self._ticket
+        if ticket is None or ticket.granted:
+            return True
+        while not ticket.wait(POLL_SECONDS) and not self._stop_asked.is_set():
+            self._check_abandoned()
+        if self._stop_asked.is_set():
+            self._end(Status.STOPPED)
+            return False
+        self._begin()
+        with self._lock:
+            self._last_step_at = time.perf_counter()
+        return True
 
     def _receive(self, timeout: float) -> bool:
         """Apply one message from the child; False when none came within `timeout`, or when
