@@ -22,8 +22,9 @@ from core.runtime.slots import RunSlots
 from core.store.checkpoints import load_checkpoint
 from core.training import backprop
 from core.training.config import TemperatureSchedule, TrainConfig
+from core.training.live import make_preview
 from core.training.loop import Change, EpochMetrics, StepMetrics, Trainer
-from core.training.run import TrainingRun, make_preview
+from core.training.run import TrainingRun
 from core.vae import CategoricalVAE, VAEConfig, vae_loss
 
 TINY = VAEConfig(latent_vars=4, classes=5, hidden=(32,))

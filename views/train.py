@@ -21,9 +21,12 @@ from core.runtime.device import available_devices, device_label, device_name
 from core.runtime.jobs import Status
 from core.runtime.slots import SlotsView, round_wait
 from core.runtime.threads import requested_threads
+from core.sweeps.ray_backend import ray_address
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainConfig
 from core.training.curves import training_curves
-from core.training.run import RunSnapshot, TrainingRun
+from core.training.live import LiveRun, RunSnapshot
+from core.training.remote import RayTrainingRun
+from core.training.run import TrainingRun
 from core.vae import PRESETS
 
 ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"
@@ -171,15 +174,19 @@ def settings_form(busy: bool) -> tuple[dict, bool]:
             help="Grey levels scored with binary cross-entropy, as the seed; or binarized MNIST as the "
             "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
         )
-        devices = available_devices()
-        current = ui.current_device()
-        values["device"] = st.selectbox(
-            "Device",
-            devices,
-            index=devices.index(current) if current in devices else 0,
-            format_func=device_label,
-            key="train_device",
-        )
+        if ray_address():  # the cluster's node decides: its GPU where it has one
+            values["device"] = "cpu"
+            st.caption(f"Runs train on the Ray cluster at {ray_address()}, on a GPU where a node has one.")
+        else:
+            devices = available_devices()
+            current = ui.current_device()
+            values["device"] = st.selectbox(
+                "Device",
+                devices,
+                index=devices.index(current) if current in devices else 0,
+                format_func=device_label,
+                key="train_device",
+            )
         pressed = st.form_submit_button(
             "Start training", type="primary", icon=":material/play_arrow:", disabled=busy, width="stretch"
         )
@@ -206,6 +213,15 @@ def server_runs(view: SlotsView) -> None:
         st.markdown("\n".join(lines))
 
 
+def new_run(config: TrainConfig, train: MNISTSplit, test: MNISTSplit, **common: Any) -> LiveRun:
+    """A run in a local process, or on the Ray cluster the server is pointed at (RAY_ADDRESS):
+    the same live view either way."""
+    address = ray_address()
+    if address:
+        return RayTrainingRun(config, train, test, address=address, **common)
+    return TrainingRun(config, train, test, threads=requested_threads(), max_threads=run_threads(), **common)
+
+
 def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     """Build the config and start the run (at once, or in the server's line); errors become messages."""
     active = st.session_state.get(ui.RUN_KEY)
@@ -215,7 +231,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     train_subset, test_subset = SUBSETS[values["data"]]
     try:
         config = TrainConfig.from_settings(values | {"train_subset": train_subset, "test_subset": test_subset})
-        run = TrainingRun(
+        run = new_run(
             config,
             train,
             test,
@@ -223,8 +239,6 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
             history=HISTORY_STEPS,
             slots=ui.run_slots(),
-            threads=requested_threads(),
-            max_threads=run_threads(),
             abandon_after=abandon_seconds(),
             metadata={
                 "preset": values["preset"],
@@ -245,7 +259,7 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-def progress_text(run: TrainingRun, snap: RunSnapshot) -> str:
+def progress_text(run: LiveRun, snap: RunSnapshot) -> str:
     waiting = snap.stalled_seconds >= STALL_SECONDS
     if not snap.steps:
         if waiting:
@@ -264,7 +278,7 @@ def progress_text(run: TrainingRun, snap: RunSnapshot) -> str:
     return f"{text} · {_duration(snap.elapsed_seconds)} in all"
 
 
-def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
+def draw_run(run: LiveRun, snap: RunSnapshot) -> None:
     """Progress, the latest numbers and the curves; called by the live fragment and once at the end."""
     st.progress(snap.progress, text=progress_text(run, snap))
     if not snap.steps:
@@ -305,7 +319,7 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
 LIVE_TAU_KEY, LIVE_LR_KEY = "train_live_tau", "train_live_lr"
 
 
-def apply_changes(run: TrainingRun, tau: float, lr: float) -> None:
+def apply_changes(run: LiveRun, tau: float, lr: float) -> None:
     """Send the values that differ from the run's current ones to its worker."""
     state = st.session_state
     if state[LIVE_TAU_KEY] != tau:
@@ -314,7 +328,7 @@ def apply_changes(run: TrainingRun, tau: float, lr: float) -> None:
         run.set_lr(float(state[LIVE_LR_KEY]))
 
 
-def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
+def change_controls(run: LiveRun, snap: RunSnapshot) -> None:
     """τ and the learning rate, changed while the run trains: no restart, no pause."""
     last = snap.steps[-1] if snap.steps else None
     tau, lr = (last.tau, last.lr) if last else (run.config.tau, run.config.lr)
@@ -337,7 +351,7 @@ def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
         )
 
 
-def queued(run: TrainingRun, snap: RunSnapshot) -> None:
+def queued(run: LiveRun, snap: RunSnapshot) -> None:
     """A run waiting for a slot: its place in line, and a way out of it."""
     place = snap.place.describe() if snap.place else "In line"
     st.info(
@@ -349,7 +363,7 @@ def queued(run: TrainingRun, snap: RunSnapshot) -> None:
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-def live(run: TrainingRun, shown_epoch: int, shown_at: float, was_queued: bool) -> None:
+def live(run: LiveRun, shown_epoch: int, shown_at: float, was_queued: bool) -> None:
     """Redraws the curves; reruns the whole page at the end, when a queued run starts, and for a
     newer epoch preview (the first at once, later ones at most every PREVIEW_SECONDS after the
     page was last drawn)."""
@@ -420,7 +434,7 @@ def outcome(snap: RunSnapshot) -> None:
         ui.download_buttons(snap.checkpoint, "train")
 
 
-def show_run(run: TrainingRun) -> None:
+def show_run(run: LiveRun) -> None:
     snap = run.snapshot()
     config = run.config
     schedule = (
@@ -435,7 +449,7 @@ def show_run(run: TrainingRun) -> None:
         f"{SHORT_LABELS.get(config.estimator, config.estimator)}{draws} · τ {config.tau:g}, {schedule} · "
         f"batch {config.batch_size}, Adam {config.lr:g}, seed {config.seed} · "
         f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset), ''), '')} · "
-        f"{device_label(config.device)}"
+        f"{snap.where or device_label(config.device)}"
     )
     if snap.done:
         outcome(snap)
@@ -470,7 +484,7 @@ st.caption(
     "30 variables × 10 classes, τ 1.0, batch 100, Adam 1e-3, 10 epochs."
 )
 
-run: TrainingRun | None = st.session_state.get(ui.RUN_KEY)
+run: LiveRun | None = st.session_state.get(ui.RUN_KEY)
 form_column, run_column = st.columns([1.4, 3], gap="large")
 with form_column:
     ui.url_state(list(FIELDS.values()))

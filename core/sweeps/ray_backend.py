@@ -1,5 +1,6 @@
-"""Where a sweep's trials run: Ray, started lazily on the first sweep, and the small actor
-(`Board`) through which trials report progress and learn that the sweep was stopped.
+"""Where a sweep's trials (and a cluster's Train-page runs, `core.training.remote`) run: Ray,
+started lazily on first use, and the small actor (`Board`) through which trials report
+progress and learn that the sweep was stopped.
 
 Locally Ray is sized to the machine's cores (`ray.init(num_cpus=os.cpu_count(),
 include_dashboard=False, ...)`); with RAY_ADDRESS (or `address=`) set it joins that cluster,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,51 @@ def _init_ray(address: str | None) -> None:
     )
 
 
+def node_description(device: str) -> dict:
+    """Which Ray node this worker runs on, for a run's record: its id, address and host, and the
+    device the run trains on there."""
+    import socket
+
+    import ray
+
+    return {
+        "id": ray.get_runtime_context().get_node_id(),
+        "address": ray.util.get_node_ip_address(),
+        "host": socket.gethostname(),
+        "device": device,
+    }
+
+
+class _PutOnce:
+    """Object references by key, for the Ray session they were put in."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.session: tuple[str, str] | None = None
+        self.refs: dict[Hashable, tuple[Any, object]] = {}  # key -> (reference, what keeps the key's meaning)
+
+
+_put_once = _PutOnce()
+
+
+def put_once(key: Hashable, make: Callable[[], Any], keep: object = None) -> Any:
+    """`make()` put into Ray's object store once per Ray session, shared by every task that
+    reads it (a run's data travels to the cluster this way, never through a shared disk).
+    `keep` is held as long as the object, for a key made of an object's id."""
+    import ray
+
+    context = ray.get_runtime_context()
+    session = (context.get_job_id(), context.get_node_id())  # a job id alone repeats in a new Ray
+    cache = _put_once
+    with cache.lock:
+        if cache.session != session:  # Ray was restarted: the old references are void
+            cache.refs.clear()
+            cache.session = session
+        if key not in cache.refs:
+            cache.refs[key] = (ray.put(make()), keep)
+        return cache.refs[key][0]
+
+
 def cluster_gpus() -> int:
     import ray
 
@@ -99,10 +146,11 @@ def board_class() -> Any:
             entry.update(update)
 
         def take(self) -> dict[str, dict]:
-            """Everything new since the last take (points are handed over once)."""
+            """Everything new since the last take (points and a trial's start are handed over once)."""
             out = {name: dict(entry) for name, entry in self.progress.items()}
             for entry in self.progress.values():
                 entry["points"] = []
+                entry.pop("begin", None)
             return out
 
         def stop(self) -> None:

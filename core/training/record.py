@@ -1,7 +1,12 @@
 """One way every run is recorded in the run store (`core.store.runs`), whoever drives it: the Train
 page's process, the CLI and a sweep's trials all wrap `Trainer.events()` in a `RunRecorder`,
 so their records are identical — running at the start, history after every epoch, the
-weights and final metrics (or the error) at the end."""
+weights and final metrics (or the error) at the end.
+
+A run that trains on another machine (a Ray worker: `core.training.remote`, a sweep's trial)
+writes nothing there: it sends `describe(trainer)` when it starts, its epochs as they end, and
+`checkpoint_metadata` with `pack_weights` at the end, and the server's recorder writes them
+(`begin`, `progress`, `save`) into the server's own store."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core.runtime.jobs import Status
-from core.store.checkpoints import save_checkpoint
+from core.store.checkpoints import PackedWeights, pack_weights, write_checkpoint
 from core.store.runs import RunStore
 from core.training.loop import EpochMetrics, Trainer
 
@@ -30,7 +35,7 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
         final = asdict(last)
     return {
         **extra,
-        **_description(trainer),
+        **describe(trainer),
         "epochs": trainer.epoch,
         "steps": trainer.step,
         "final_metrics": final,
@@ -39,7 +44,8 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
     }
 
 
-def _description(trainer: Trainer) -> dict:
+def describe(trainer: Trainer) -> dict:
+    """What a record says of a run from its start: its settings, data, precision and length."""
     return {
         "train_config": trainer.config.to_dict(),
         "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0], "test_images": trainer.x_test.shape[0]},
@@ -58,19 +64,34 @@ class RunRecorder:
         self.notices: list[str] = []
 
     def start(self, trainer: Trainer) -> None:
-        self.store.begin(self.path, {**self.metadata, **_description(trainer), "epochs": 0, "steps": 0})
+        self.begin(describe(trainer))
+
+    def begin(self, description: dict) -> None:
+        """The running record of a run that starts now, described by `describe(trainer)`."""
+        self.store.begin(self.path, {**self.metadata, **description, "epochs": 0, "steps": 0})
 
     def epoch(self, trainer: Trainer, epochs: list[EpochMetrics]) -> None:
-        self.store.beat(self.path, history=[asdict(e) for e in epochs], epochs=trainer.epoch, steps=trainer.step)
+        self.progress([asdict(e) for e in epochs])
+
+    def progress(self, history: list[dict]) -> None:
+        """The history so far (each epoch's metrics as a dict), after an epoch."""
+        self.store.beat(self.path, history=history, epochs=history[-1]["epoch"], steps=history[-1]["step"])
 
     def end(self, trainer: Trainer, epochs: list[EpochMetrics], status: Status) -> Path | None:
         """Save the weights and the record atomically (None when no step was taken), then
         apply the store's quota; what it deleted is in `notices`."""
         if trainer.step == 0:
+            return self.save(None, {}, status)
+        return self.save(pack_weights(trainer.model), checkpoint_metadata(trainer, epochs), status)
+
+    def save(self, weights: PackedWeights | None, metadata: dict, status: Status) -> Path | None:
+        """The end of a run trained here or elsewhere: its weights and `checkpoint_metadata`
+        (None and {} when it took no step), saved as `end` says."""
+        if weights is None:
             self.store.close(self.path, status, error="stopped before its first step; nothing to save")
             return None
-        metadata = checkpoint_metadata(trainer, epochs, **self.metadata) | self.store.ended_metadata(self.path, status)
-        saved = save_checkpoint(trainer.model, self.path, metadata | {"name": self.path.stem})
+        metadata = {**self.metadata, **metadata} | self.store.ended_metadata(self.path, status)
+        saved = write_checkpoint(weights, self.path, metadata | {"name": self.path.stem})
         self.notices = self.store.enforce_quota(keep=self.path)
         return saved
 
