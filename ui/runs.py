@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.runtime.slots import RunSlots
 from core.store.runs import RunStore
-from core.training.run import RunSlots
 
 # Session keys more than one page or the sidebar read.
 TRAINED_MODELS_KEY = "trained_models"
