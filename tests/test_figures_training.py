@@ -14,8 +14,8 @@ from core.figures.training import (
     reconstructions_figure,
 )
 from core.training.curves import smooth, training_curves
+from core.training.live import Preview
 from core.training.loop import EpochMetrics, StepMetrics
-from core.training.run import Preview
 
 
 def _steps(n: int) -> list[StepMetrics]:

@@ -1,5 +1,5 @@
 """The Train page with AppTest: form defaults, URL settings, starting, controlling and ending
-a run, missing data and the server's run limit. AppTest runs the live fragment once per
+a run, missing data and the server's line of runs. AppTest runs the live fragment once per
 script run (never on its timer), so each `run()` below is one redraw."""
 
 from __future__ import annotations
@@ -167,14 +167,27 @@ def test_missing_data_says_where_to_put_it(runs_dir, tmp_path, monkeypatch):
     assert str((tmp_path / "empty" / "MNIST" / "raw").resolve()) in at.error[0].value
 
 
-def test_the_server_refuses_runs_past_its_limit(runs_dir, monkeypatch):
+def test_a_run_past_the_servers_limit_waits_in_line_and_can_leave_it(runs_dir, monkeypatch):
+    """No refusal: the second visitor's run waits, the page says its place, the lecturer's line
+    lists both runs, and Leave the line takes it out."""
     monkeypatch.setenv("GUMBEL_LAB_MAX_RUNS", "1")
     first = _start(_page().run(), epochs=200)
     first.session_state["train_run"].pause()
     second = _start(_page().run())
-    assert not second.exception
-    assert "limit" in second.error[0].value
-    assert "train_run" not in second.session_state
+    assert not second.exception and not second.error
+    run = second.session_state["train_run"]
+    assert run.snapshot().status == "queued"
+    assert "1st in line" in second.info[0].value and "starts by itself" in second.info[0].value
+    assert any("Server: training 1 of 1 at once · 1 waiting" in e.label for e in second.expander)
+    assert any(f"1. {run.name} (waiting)" in m.value for m in second.markdown)
+    assert not any(b.label == "Start training" and not b.disabled for b in second.button)
+    second.button(key="train_leave").click().run()
+    assert run.join(30)
+    second.run()
+    snap = run.snapshot()
+    assert snap.status == "stopped" and not snap.began
+    assert "left the server's line before its turn: you left it" in second.info[0].value
+    assert not second.exception and not second.error
 
 
 def test_a_failed_run_shows_its_error(runs_dir, monkeypatch):

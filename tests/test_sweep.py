@@ -8,6 +8,7 @@ import time
 import pytest
 
 from core.runtime.jobs import Status
+from core.runtime.slots import RunSlots
 from core.store.runs import RunStore, tensorboard_dir
 from core.sweeps.__main__ import build_parser, main, results_table, trials_from_args
 from core.sweeps.driver import SweepRun
@@ -49,6 +50,24 @@ def test_a_bad_grid_is_refused_with_a_message():
 def test_names_are_stable_for_resume():
     settings = {"estimator": "relaxed", "tau": 2.0, "anneal": True, "lr": 0.01, "preset": "linear", "seed": 3}
     assert trial_name(settings) == "gumbel_softmax_tau2_anneal_lr0.01_linear_s3"
+
+
+def test_a_sweep_that_finds_every_slot_busy_waits_in_line_and_can_leave_it(store):
+    """The app's local sweep shares the server's run slots: with the only slot held by a
+    visitor's run, the sweep is queued (no Ray started for it) and a stop takes it out of line."""
+    slots = RunSlots(1)
+    visitor = slots.request("visitor")
+    sweep = SweepRun(expand_grid({"tau": [0.5, 1.0]}, TINY), "waits", store=store, parallel=2, slots=slots).start()
+    snap = sweep.snapshot()
+    assert snap.status == Status.QUEUED and snap.place.position == 1 and snap.where == ""
+    assert slots.view().waiting == ("sweep waits",)
+    sweep.stop()
+    assert slots.view().waiting == ()  # out of line at once
+    assert sweep.join(10)
+    snap = sweep.snapshot()
+    assert snap.status == Status.STOPPED and [t.status for t in snap.trials] == [Status.STOPPED] * 2
+    assert not any(t.launched for t in snap.trials) and store.records() == []
+    assert visitor.granted and slots.view().busy == 1
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,13 @@ import torch
 
 from core.evaluation import exact_sample_objective
 from core.gumbel import gumbel_noise, one_hot_argmax
-from core.runtime.slots import RunSlots, TooManyRunsError
+from core.runtime.slots import RunSlots
 from core.store.checkpoints import load_checkpoint
 from core.training import backprop
 from core.training.config import TemperatureSchedule, TrainConfig
+from core.training.live import make_preview
 from core.training.loop import Change, EpochMetrics, StepMetrics, Trainer
-from core.training.run import TrainingRun, make_preview
+from core.training.run import TrainingRun
 from core.vae import CategoricalVAE, VAEConfig, vae_loss
 
 TINY = VAEConfig(latent_vars=4, classes=5, hidden=(32,))
@@ -354,19 +355,50 @@ def test_history_is_bounded(mnist):
     assert snap.checkpoint is None  # no checkpoint_dir given
 
 
-def test_slots_refuse_a_run_beyond_the_limit_and_free_on_end(mnist):
+def test_runs_past_the_limit_wait_in_line_and_start_by_themselves(mnist, tmp_path):
+    """Limit 1, three starts: one runs, two wait at places 1 and 2, nobody is refused. When the
+    first ends, the second starts by itself and the third moves up to place 1."""
     slots = RunSlots(1)
-    first = TrainingRun(forever(), *mnist, slots=slots).start()
+    first = TrainingRun(forever(), *mnist, slots=slots, name="first").start()
+    second = TrainingRun(tiny(max_steps=3), *mnist, slots=slots, checkpoint_dir=tmp_path, name="second").start()
+    third = TrainingRun(tiny(max_steps=3), *mnist, slots=slots, name="third").start()
     try:
-        with pytest.raises(TooManyRunsError, match="limit"):
-            TrainingRun(tiny(), *mnist, slots=slots).start()
-    finally:
+        assert [r.snapshot().status for r in (first, second, third)] == ["running", "queued", "queued"]
+        assert [second.snapshot().place.position, third.snapshot().place.position] == [1, 2]
+        assert second.snapshot().step == 0 and second.pid is None  # nothing forked while it waits
+        wait_until(lambda: first.snapshot().step >= 1)
         first.stop()
         assert first.join(30)
-    second = TrainingRun(tiny(max_steps=2), *mnist, slots=slots).start()
-    assert second.join(30) and second.snapshot().status == "finished"
-    with pytest.raises(ValueError):
-        RunSlots(0)
+        wait_until(lambda: second.snapshot().status != "queued")
+        assert third.snapshot().status == "queued" and third.snapshot().place.position == 1
+        assert second.join(30) and second.snapshot().status == "finished" and second.snapshot().began
+        assert second.snapshot().checkpoint.is_file()
+        assert third.join(30) and third.snapshot().status == "finished"
+    finally:
+        for run in (first, second, third):
+            run.stop()
+            assert run.join(30)
+    assert slots.request("next").granted  # every slot came back
+
+
+def test_a_queued_run_that_is_stopped_or_abandoned_leaves_the_line(mnist, tmp_path):
+    slots = RunSlots(1)
+    holder = TrainingRun(forever(), *mnist, slots=slots, name="holder").start()
+    left = TrainingRun(tiny(), *mnist, slots=slots, name="left").start()
+    gone = TrainingRun(tiny(), *mnist, slots=slots, checkpoint_dir=tmp_path, name="gone", abandon_after=1.0).start()
+    try:
+        assert gone.snapshot().place.position == 2
+        left.stop()  # the visitor pressed "Leave the line": out at once
+        assert slots.view().waiting == ("gone",)
+        assert left.join(30) and left.snapshot().status == "stopped" and not left.snapshot().began
+        assert gone.join(30)  # nobody polls it: it leaves the line by itself
+        snap = gone.snapshot()
+        assert snap.status == "stopped" and snap.abandoned and not snap.began and snap.step == 0
+        assert slots.view().waiting == () and gone.pid is None and not list(tmp_path.iterdir())
+        assert holder.snapshot().status == "running"  # the others' runs go on
+    finally:
+        holder.stop()
+        assert holder.join(30)
 
 
 def test_failing_run_reports_and_releases_its_slot(mnist, tmp_path, monkeypatch):
@@ -383,7 +415,7 @@ def test_failing_run_reports_and_releases_its_slot(mnist, tmp_path, monkeypatch)
     (record,) = tmp_path.glob("*.json")  # but a readable record of the failure (the run store's)
     side = json.loads(record.read_text())
     assert side["status"] == "failed" and side["error"] == "RuntimeError: exploded on purpose"
-    slots.acquire()  # the slot came back
+    assert slots.request("next").granted  # the slot came back
 
 
 def test_an_abandoned_run_is_stopped_saved_and_frees_its_slot(mnist, tmp_path):
@@ -398,7 +430,7 @@ def test_an_abandoned_run_is_stopped_saved_and_frees_its_slot(mnist, tmp_path):
     snap = run.snapshot()
     assert snap.status == "stopped" and snap.abandoned and snap.step > 0
     assert load_checkpoint(snap.checkpoint).metadata["steps"] == snap.step
-    slots.acquire()  # the slot came back
+    assert slots.request("next").granted  # the slot came back
 
 
 def reachable_tensors(root: object, skip: object) -> list[torch.Tensor]:
@@ -454,7 +486,7 @@ def test_a_killed_training_process_fails_the_run_with_a_message(mnist, tmp_path)
     (record,) = tmp_path.glob("*.json")  # but a readable record of the failure (the run store's)
     side = json.loads(record.read_text())
     assert side["status"] == "failed" and "ended unexpectedly" in side["error"]
-    slots.acquire()
+    assert slots.request("next").granted
 
 
 # --- τ and the learning rate changed while a run trains ---------------------------------------

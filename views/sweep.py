@@ -11,7 +11,6 @@ import streamlit as st
 from core.figures.compare import sweep_figure
 from core.names import SHORT_LABELS
 from core.runtime.jobs import Status
-from core.runtime.slots import TooManyRunsError
 from core.sweeps.driver import SweepRun, SweepSnapshot
 from core.sweeps.grid import SUBSETS, expand_grid, trial_label, varying
 from core.sweeps.ray_backend import ray_address
@@ -77,24 +76,21 @@ def grid_form(busy: bool) -> tuple[dict, dict, bool]:
 
 
 def start_sweep(grid: dict, fixed: dict) -> None:
-    """Expand the grid, take run slots (local Ray) and start the sweep; errors become messages.
+    """Expand the grid and start the sweep; errors become messages.
 
-    A local sweep runs as many trials at once as the server's run limit has free slots (the
-    Train page's runs take from the same pool); a cluster's sweep is bounded by the cluster."""
-    slots, taken = runs.run_slots(), 0
+    A local sweep shares the server's run slots with the Train page's runs: it waits in the
+    server's line for its first, takes free ones only while nobody waits, and gives one back
+    each time a trial ends while a visitor waits. A cluster's sweep is bounded by the cluster."""
+    local = ray_address() is None
     try:
-        trials = expand_grid(grid, fixed)
-        if ray_address() is None:
-            taken = slots.acquire_up_to(min(runs.run_limit(), len(trials)))
         sweep = SweepRun(
-            trials,
+            expand_grid(grid, fixed),
             f"page-{runs.session_id()}-{time.strftime('%H%M%S')}",
-            parallel=taken or None,
-            on_release=lambda: slots.release(taken),
+            parallel=runs.run_limit() if local else None,
+            slots=runs.run_slots() if local else None,
         )
         st.session_state[SWEEP_KEY] = sweep.start()
-    except (ValueError, TooManyRunsError) as err:
-        slots.release(taken)
+    except ValueError as err:
         layout.show_error(err)
 
 
@@ -118,7 +114,11 @@ def trial_table(snap: SweepSnapshot) -> None:
 
 def draw(snap: SweepSnapshot) -> None:
     ended = sum(t.status.ended for t in snap.trials)
-    where = f" on {snap.where}" if snap.where else " (starting Ray: the first sweep takes a few seconds)"
+    if snap.status == Status.QUEUED:
+        where = f", {snap.place.describe()}" if snap.place else ""
+        where += f" (the server trains {runs.run_limit()} model(s) at once; the sweep starts by itself)"
+    else:
+        where = f" on {snap.where}" if snap.where else " (starting Ray: the first sweep takes a few seconds)"
     st.progress(ended / len(snap.trials), text=f"{snap.status.capitalize()}{where}: {ended} of {len(snap.trials)}")
     trial_table(snap)
     keys = varying([t.trial for t in snap.trials])

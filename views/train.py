@@ -1,6 +1,8 @@
 """Train: the categorical VAE, live. The run is a `core.training.TrainingRun` (its own process,
-so a busy page never slows it) kept in the session; a fragment polls it twice a second. A run
-nobody polls for GUMBEL_LAB_ABANDON_SECONDS is stopped and saved: its visitor has gone."""
+so a busy page never slows it) kept in the session; a fragment polls it twice a second. When
+the server already trains as many runs as it allows, the run waits in a fair line and starts
+by itself; the page says its place. A run nobody polls for GUMBEL_LAB_ABANDON_SECONDS is
+stopped and saved (or leaves the line): its visitor has gone."""
 
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from core.figures.training import diagnostics_figure, objectives_figure, prior_s
 from core.names import ALIASES, PRECISIONS, SHORT_LABELS
 from core.runtime.device import available_devices, device_label, device_name
 from core.runtime.jobs import Status
-from core.runtime.slots import TooManyRunsError
+from core.runtime.slots import SlotsView, round_wait
 from core.runtime.threads import requested_threads
+from core.sweeps.ray_backend import ray_address
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainConfig
 from core.training.curves import training_curves
-from core.training.run import RunSnapshot, TrainingRun
+from core.training.live import LiveRun, RunSnapshot
+from core.training.remote import RayTrainingRun
+from core.training.run import TrainingRun
 from core.vae import PRESETS
 from ui import layout, mnist, models, runs, urls
 
@@ -170,15 +175,19 @@ def more_settings() -> dict[str, Any]:
             "Grey levels scored with binary cross-entropy, as the reference script; or binarized MNIST as the "
             "papers use it (each pixel a Bernoulli draw of its grey level; one fixed draw of the test set).",
         )
-    devices = available_devices()
-    current = models.current_device()
-    values["device"] = device.selectbox(
-        "Device",
-        devices,
-        index=devices.index(current) if current in devices else 0,
-        format_func=device_label,
-        key="train_device",
-    )
+    if ray_address():  # the cluster's node decides: its GPU where it has one
+        values["device"] = "cpu"
+        device.caption(f"Runs train on the Ray cluster at {ray_address()}, on a GPU where a node has one.")
+    else:
+        devices = available_devices()
+        current = models.current_device()
+        values["device"] = device.selectbox(
+            "Device",
+            devices,
+            index=devices.index(current) if current in devices else 0,
+            format_func=device_label,
+            key="train_device",
+        )
     with precision:
         values["precision"] = _choice(
             "Precision",
@@ -190,8 +199,34 @@ def more_settings() -> dict[str, Any]:
     return values | annealing_settings()
 
 
+def server_runs(view: SlotsView) -> None:
+    """What the server trains now and who waits, for the lecturer (and every visitor)."""
+    text = f"Server: training {view.busy} of {view.limit} at once"
+    if view.waiting:
+        text += f" · {len(view.waiting)} waiting"
+    if not view.running:
+        st.caption(text + ".")
+        return
+    with st.expander(text, icon=":material/groups:"):
+        lines = [
+            f"- {h.name}" + (f" · about {round_wait(h.seconds_left)} left" if h.seconds_left is not None else "")
+            for h in view.running
+        ]
+        lines += [f"{i}. {name} (waiting)" for i, name in enumerate(view.waiting, 1)]
+        st.markdown("\n".join(lines))
+
+
+def new_run(config: TrainConfig, train: MNISTSplit, test: MNISTSplit, **common: Any) -> LiveRun:
+    """A run in a local process, or on the Ray cluster the server is pointed at (RAY_ADDRESS):
+    the same live view either way."""
+    address = ray_address()
+    if address:
+        return RayTrainingRun(config, train, test, address=address, **common)
+    return TrainingRun(config, train, test, threads=requested_threads(), max_threads=runs.run_threads(), **common)
+
+
 def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
-    """Build the config, take a server slot and start the worker; errors become messages."""
+    """Build the config and start the run (at once, or in the server's line); errors become messages."""
     active = st.session_state.get(runs.RUN_KEY)
     if active is not None and not active.done:
         st.warning("A run is already in progress: stop it first.")
@@ -199,7 +234,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     train_subset, test_subset = SUBSETS[values["data"]]
     try:
         config = TrainConfig.from_settings(values | {"train_subset": train_subset, "test_subset": test_subset})
-        run = TrainingRun(
+        run = new_run(
             config,
             train,
             test,
@@ -207,8 +242,6 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
             name=f"{values['preset']}-{values['estimator']}-{time.strftime('%H%M%S')}",
             history=HISTORY_STEPS,
             slots=runs.run_slots(),
-            threads=requested_threads(),
-            max_threads=runs.run_threads(),
             abandon_after=runs.abandon_seconds(),
             metadata={
                 "preset": values["preset"],
@@ -217,7 +250,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
                 "session": runs.session_id(),
             },
         ).start()
-    except (ValueError, TooManyRunsError) as err:
+    except ValueError as err:
         layout.show_error(err)
         return False
     st.session_state[runs.RUN_KEY] = run
@@ -229,7 +262,7 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-def progress_text(run: TrainingRun, snap: RunSnapshot) -> str:
+def progress_text(run: LiveRun, snap: RunSnapshot) -> str:
     waiting = snap.stalled_seconds >= STALL_SECONDS
     if not snap.steps:
         if waiting:
@@ -248,7 +281,7 @@ def progress_text(run: TrainingRun, snap: RunSnapshot) -> str:
     return f"{text} · {_duration(snap.elapsed_seconds)} in all"
 
 
-def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
+def draw_run(run: LiveRun, snap: RunSnapshot) -> None:
     """Progress, the latest numbers and the curves; called by the live fragment and once at the end."""
     st.progress(snap.progress, text=progress_text(run, snap))
     if not snap.steps:
@@ -289,7 +322,7 @@ def draw_run(run: TrainingRun, snap: RunSnapshot) -> None:
 LIVE_TAU_KEY, LIVE_LR_KEY = "train_live_tau", "train_live_lr"
 
 
-def apply_changes(run: TrainingRun, tau: float, lr: float) -> None:
+def apply_changes(run: LiveRun, tau: float, lr: float) -> None:
     """Send the values that differ from the run's current ones to its worker."""
     state = st.session_state
     if state[LIVE_TAU_KEY] != tau:
@@ -298,7 +331,7 @@ def apply_changes(run: TrainingRun, tau: float, lr: float) -> None:
         run.set_lr(float(state[LIVE_LR_KEY]))
 
 
-def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
+def change_controls(run: LiveRun, snap: RunSnapshot) -> None:
     """τ and the learning rate, changed while the run trains: no restart, no pause."""
     last = snap.steps[-1] if snap.steps else None
     tau, lr = (last.tau, last.lr) if last else (run.config.tau, run.config.lr)
@@ -317,17 +350,33 @@ def change_controls(run: TrainingRun, snap: RunSnapshot) -> None:
         )
 
 
+def queued(run: LiveRun, snap: RunSnapshot) -> None:
+    """A run waiting for a slot: its place in line, and a way out of it."""
+    place = snap.place.describe() if snap.place else "In line"
+    st.info(
+        f"**{place}.** The server trains {runs.run_limit()} model(s) at once; yours starts by itself "
+        "when a place frees. Keep this page (or any page of the app) open to keep your place.",
+        icon=":material/hourglass_top:",
+    )
+    st.button("Leave the line", on_click=run.stop, icon=":material/logout:", key="train_leave")
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
-def live(run: TrainingRun, shown_epoch: int, shown_at: float) -> None:
-    """Redraws the curves; reruns the whole page at the end and for a newer epoch preview (the
-    first at once, later ones at most every PREVIEW_SECONDS after the page was last drawn)."""
+def live(run: LiveRun, shown_epoch: int, shown_at: float, was_queued: bool) -> None:
+    """Redraws the curves; reruns the whole page at the end, when a queued run starts, and for a
+    newer epoch preview (the first at once, later ones at most every PREVIEW_SECONDS after the
+    page was last drawn)."""
     snap = run.snapshot()
     newer = (snap.preview.epoch if snap.preview else 0) != shown_epoch
     due = shown_epoch == 0 or time.monotonic() - shown_at >= PREVIEW_SECONDS
-    if snap.done or (newer and due):
+    started = was_queued and snap.status != Status.QUEUED
+    if snap.done or started or (newer and due):
         if snap.checkpoint:
             runs.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
+    if snap.status == Status.QUEUED:
+        queued(run, snap)
+        return
     with st.container(horizontal=True):  # buttons as wide as their labels, at any page width
         if snap.status == Status.PAUSED:
             st.button("Resume", on_click=run.resume, icon=":material/play_arrow:", key="train_resume")
@@ -346,6 +395,14 @@ def live(run: TrainingRun, shown_epoch: int, shown_at: float) -> None:
 
 def outcome(snap: RunSnapshot) -> None:
     """How the run ended, and where its model went."""
+    if not snap.began:
+        why = (
+            f"no page watched it for {_duration(runs.abandon_seconds())} (its tab was closed)"
+            if snap.abandoned
+            else "you left it"
+        )
+        st.info(f"This run left the server's line before its turn: {why}. Nothing was trained.")
+        return
     if snap.abandoned:
         st.warning(
             f"This run was stopped because no page watched it for {_duration(runs.abandon_seconds())} "
@@ -376,7 +433,7 @@ def outcome(snap: RunSnapshot) -> None:
         models.download_buttons(snap.checkpoint, "train")
 
 
-def show_run(run: TrainingRun) -> None:
+def show_run(run: LiveRun) -> None:
     snap = run.snapshot()
     config = run.config
     schedule = (
@@ -391,13 +448,17 @@ def show_run(run: TrainingRun) -> None:
         f"{SHORT_LABELS.get(config.estimator, config.estimator)}{draws} · τ {config.tau:g}, {schedule} · "
         f"batch {config.batch_size}, Adam {config.lr:g}, seed {config.seed} · "
         f"{SUBSET_LABELS.get(SUBSETS_BY_SIZE.get((config.train_subset, config.test_subset), ''), '')} · "
-        f"{device_label(config.device)}, precision {snap.precision or config.precision}"
+        f"{snap.where or device_label(config.device)}, precision {snap.precision or config.precision}"
     )
     if snap.done:
         outcome(snap)
+        if not snap.began:
+            return
         draw_run(run, snap)
     else:
-        live(run, snap.preview.epoch if snap.preview else 0, time.monotonic())
+        live(run, snap.preview.epoch if snap.preview else 0, time.monotonic(), snap.status == Status.QUEUED)
+        if snap.status == Status.QUEUED:
+            return
     if snap.preview is None:
         st.info(
             "After each epoch: reconstructions of 8 fixed test digits and 64 digits decoded from prior samples.",
@@ -425,11 +486,12 @@ st.caption(
 )
 
 urls.open_bookmark(PARAMS)
-run: TrainingRun | None = st.session_state.get(runs.RUN_KEY)
+run: LiveRun | None = st.session_state.get(runs.RUN_KEY)
 # The form above the run, open until a run exists, then folded: the run's curves take the width
 # and the first screen (its own label, so the fold is drawn afresh when the run starts).
 with st.expander("Settings" if run is None else "Settings for the next run", expanded=run is None):
     values, pressed = settings_form(busy=run is not None and not run.done)
+server_runs(runs.run_slots().view())  # outside the fold: everyone sees who trains and who waits
 with st.container(key="train_run_area"):
     st.html(NO_FADE)
     train, test = mnist.splits_or_stop()

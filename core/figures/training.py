@@ -16,8 +16,8 @@ import torch
 from core.figures.images import digits_figure
 from core.figures.style import PALETTE, figure, panels, style
 from core.training.curves import TrainingCurves
+from core.training.live import Preview
 from core.training.loop import Change, EpochMetrics
-from core.training.run import Preview
 
 RELAXED, UNRELAXED, TEST = PALETTE[0], PALETTE[1], PALETTE[2]
 

@@ -107,10 +107,21 @@ class JobThread:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> Self:
+        return self._start_thread(Status.RUNNING)
+
+    def _start_thread(self, status: Status) -> Self:
+        """Start the thread with the job running, or queued (it waits for capacity, then `_begin`)."""
         with self._lock:
-            self._status, self._started = Status.RUNNING, time.perf_counter()
+            self._status = status
+            if status == Status.RUNNING:
+                self._started = time.perf_counter()
         self._thread.start()
         return self
+
+    def _begin(self) -> None:
+        """A queued job's turn has come: it runs from now (its elapsed time counts from here)."""
+        with self._lock:
+            self._status, self._started = Status.RUNNING, time.perf_counter()
 
     def stop(self) -> None:
         """Ask the job to stop after the step it is taking."""

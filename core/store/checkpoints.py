@@ -9,6 +9,7 @@ and its weights' names, shapes and dtypes against a model on the meta device.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -63,24 +64,45 @@ def atomic_write_json(path: str | os.PathLike, data: dict) -> None:
     _atomic_write(Path(path), lambda handle: handle.write(text))
 
 
-def save_checkpoint(model: CategoricalVAE, path: str | os.PathLike, metadata: dict | None = None) -> Path:
-    """Write the weights and the JSON side-file atomically; returns the `.pt` path."""
-    path = Path(path).with_suffix(".pt")
+@dataclass(frozen=True)
+class PackedWeights:
+    """A model's weights file as bytes, with the model's settings: what a run on another machine
+    hands back (through Ray) for the server to write into its own run store."""
+
+    data: bytes
+    config: dict
+
+
+def pack_weights(model: CategoricalVAE) -> PackedWeights:
+    """The checkpoint file's contents for `model`'s weights, as `save_checkpoint` writes them."""
     payload = {
         "format": FORMAT,
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return PackedWeights(buffer.getvalue(), model.config.to_dict())
+
+
+def write_checkpoint(weights: PackedWeights, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """Write packed weights and the JSON side-file atomically; returns the `.pt` path."""
+    path = Path(path).with_suffix(".pt")
     info = {
         "format": FORMAT,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(metadata or {}),
-        "config": model.config.to_dict(),
+        "config": weights.config,
     }
     text = json.dumps(info, indent=2, sort_keys=True).encode()
-    _atomic_write(path, lambda handle: torch.save(payload, handle))
+    _atomic_write(path, lambda handle: handle.write(weights.data))
     _atomic_write(metadata_path(path), lambda handle: handle.write(text))
     return path
+
+
+def save_checkpoint(model: CategoricalVAE, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """Write the weights and the JSON side-file atomically; returns the `.pt` path."""
+    return write_checkpoint(pack_weights(model), path, metadata)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

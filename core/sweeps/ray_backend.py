@@ -1,5 +1,6 @@
-"""Where a sweep's trials run: Ray, started lazily on the first sweep, and the small actor
-(`Board`) through which trials report progress and learn that the sweep was stopped.
+"""Where a sweep's trials (and a cluster's Train-page runs, `core.training.remote`) run: Ray,
+started lazily on first use, and the small actor (`Board`) through which trials report
+progress and learn that the sweep was stopped.
 
 Locally Ray is sized to the machine's cores (`ray.init(num_cpus=os.cpu_count(),
 include_dashboard=False, ...)`) and listens on 127.0.0.1 only, unless $GUMBEL_LAB_RAY_HOST names
@@ -13,7 +14,7 @@ import contextlib
 import ipaddress
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,21 +142,89 @@ def _init_ray(address: str | None) -> None:
         )
 
 
-def simulated_cluster(nodes: int = 2, cpus_per_node: int = 1, **node_args: Any) -> Any:
+# A simulated cluster's head checks its nodes every half second: a killed node is noticed within ~1.5 s.
+HEALTH_CHECK = {"health_check_period_ms": 500, "health_check_failure_threshold": 3, "health_check_initial_delay_ms": 0}
+
+
+def simulated_cluster(
+    nodes: int = 2,
+    cpus_per_node: int = 1,
+    *,
+    head_cpus: int | None = None,
+    worker_env: dict[str, str] | None = None,
+    **node_args: Any,
+) -> Any:
     """A Ray cluster of `nodes` nodes on this machine (`ray.cluster_utils.Cluster`, for tests and
     benchmarks), every node on `ray_host()` (127.0.0.1 unless $GUMBEL_LAB_RAY_HOST says otherwise)
     and without a dashboard; join it with `ensure_ray(cluster.address)`, end it with `shutdown()`.
+    The first node is the head: `head_cpus=0` keeps every task off it, so work lands on the other
+    nodes, whose environment gains `worker_env` (a runs folder of their own, say); a killed node
+    (`cluster.remove_node(node, allow_graceful=False)`) is noticed within about 1.5 s.
     `node_args` go to every node (`resources=`, `temp_dir=`, ...)."""
     if nodes < 1 or cpus_per_node < 1:
         raise ValueError(f"a cluster needs at least one node of one CPU, not {nodes} of {cpus_per_node}.")
+    if head_cpus is not None and head_cpus < 0:
+        raise ValueError(f"a head node has 0 or more CPUs, not {head_cpus}.")
     from ray.cluster_utils import Cluster
 
     host = ray_host()
     with loopback_kept(host == LOOPBACK):
         cluster = Cluster()
-        for _ in range(nodes):
-            cluster.add_node(node_ip_address=host, num_cpus=cpus_per_node, include_dashboard=False, **node_args)
+        for index in range(nodes):
+            head = index == 0
+            cluster.add_node(
+                node_ip_address=host,
+                num_cpus=cpus_per_node if not head or head_cpus is None else head_cpus,
+                include_dashboard=False,
+                **({"_system_config": HEALTH_CHECK} if head else {"env_vars": worker_env or {}}),
+                **node_args,
+            )
     return cluster
+
+
+def node_description(device: str) -> dict:
+    """Which Ray node this worker runs on, for a run's record: its id, address and host, and the
+    device the run trains on there."""
+    import socket
+
+    import ray
+
+    return {
+        "id": ray.get_runtime_context().get_node_id(),
+        "address": ray.util.get_node_ip_address(),
+        "host": socket.gethostname(),
+        "device": device,
+    }
+
+
+class _PutOnce:
+    """Object references by key, for the Ray session they were put in."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.session: tuple[str, str] | None = None
+        self.refs: dict[Hashable, tuple[Any, object]] = {}  # key -> (reference, what keeps the key's meaning)
+
+
+_put_once = _PutOnce()
+
+
+def put_once(key: Hashable, make: Callable[[], Any], keep: object = None) -> Any:
+    """`make()` put into Ray's object store once per Ray session, shared by every task that
+    reads it (a run's data travels to the cluster this way, never through a shared disk).
+    `keep` is held as long as the object, for a key made of an object's id."""
+    import ray
+
+    context = ray.get_runtime_context()
+    session = (context.get_job_id(), context.get_node_id())  # a job id alone repeats in a new Ray
+    cache = _put_once
+    with cache.lock:
+        if cache.session != session:  # Ray was restarted: the old references are void
+            cache.refs.clear()
+            cache.session = session
+        if key not in cache.refs:
+            cache.refs[key] = (ray.put(make()), keep)
+        return cache.refs[key][0]
 
 
 def cluster_gpus() -> int:
@@ -182,10 +251,11 @@ def board_class() -> Any:
             entry.update(update)
 
         def take(self) -> dict[str, dict]:
-            """Everything new since the last take (points are handed over once)."""
+            """Everything new since the last take (points and a trial's start are handed over once)."""
             out = {name: dict(entry) for name, entry in self.progress.items()}
             for entry in self.progress.values():
                 entry["points"] = []
+                entry.pop("begin", None)
             return out
 
         def stop(self) -> None:

@@ -44,6 +44,8 @@ class TemperatureSchedule:
         return max(self.tau_min, self.tau0 * math.exp(-self.rate * held))
 
 
+MNIST_TRAIN_IMAGES = 60_000  # the training split's size: a run with no subset trains on all of it
+
 # A run's random streams, each derived from its one seed (core.seeds), none related to another.
 Stream = Literal["init", "noise", "shuffle", "binarize", "evaluation", "preview"]
 
@@ -123,6 +125,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self) | {"model": self.model.to_dict()}
+
+    def images_to_train(self, available: int = MNIST_TRAIN_IMAGES) -> int:
+        """The images this run trains in all, from `available` training images: its size when it
+        waits in a server's line (`core.runtime.slots`)."""
+        total = min(self.train_subset or available, available) * self.epochs
+        return min(total, self.max_steps * self.batch_size) if self.max_steps else total
 
 
 # The names TrainConfig.from_settings reads: every field but the model, which a preset names.

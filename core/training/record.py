@@ -2,7 +2,12 @@
 page's process, the CLI and a sweep's trials all wrap `Trainer.events()` in a `RunRecorder`,
 so their records are identical — running at the start, history after every epoch, the
 weights and final metrics (or the error) at the end — and each has the same TensorBoard log
-beside its record (`core.training.tensorboard_log`)."""
+beside its record (`core.training.tensorboard_log`).
+
+A run that trains on another machine (a Ray worker: `core.training.remote`, a sweep's trial)
+writes nothing there: it sends `describe(trainer)` when it starts, its epochs as they end, and
+`checkpoint_metadata` with `pack_weights` at the end, and the server's recorder writes them
+(`begin`, `progress`, `save`) into the server's own store and TensorBoard log."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core.runtime.jobs import Status
-from core.store.checkpoints import save_checkpoint
+from core.store.checkpoints import PackedWeights, pack_weights, write_checkpoint
 from core.store.runs import RunStore
 from core.training.loop import EpochMetrics, Trainer
 from core.training.tensorboard_log import TensorBoardLog
@@ -34,7 +39,7 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
         final = asdict(last)
     return {
         **extra,
-        **_description(trainer),
+        **describe(trainer),
         "epochs": trainer.epoch,
         "steps": trainer.step,
         "final_tau": trainer.tau_at(max(trainer.step - 1, 0)),  # what the last step used, changes included
@@ -45,7 +50,8 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
     }
 
 
-def _description(trainer: Trainer) -> dict:
+def describe(trainer: Trainer) -> dict:
+    """What a record says of a run from its start: its settings, data, precision and length."""
     return {
         "train_config": trainer.config.to_dict(),
         "data": {"dataset": "MNIST", "train_images": trainer.x_train.shape[0], "test_images": trainer.x_test.shape[0]},
@@ -55,18 +61,19 @@ def _description(trainer: Trainer) -> dict:
     }
 
 
-def run_hparams(trainer: Trainer, metadata: dict) -> dict[str, bool | int | float | str]:
-    """A run's settings as TensorBoard hyperparameters: its training config (the model's sizes as
-    model.<name>), the precision it ran in, its data's size and its preset; unset ones left out."""
-    config = trainer.config.to_dict()
+def run_hparams(description: dict, metadata: dict) -> dict[str, bool | int | float | str]:
+    """A run's settings as TensorBoard hyperparameters, from its `describe(trainer)`: its training
+    config (the model's sizes as model.<name>), the precision it ran in, its data's size and its
+    preset; unset ones left out."""
+    config = dict(description["train_config"])
     model = config.pop("model")
     settings = (
         config
         | {f"model.{name}": value for name, value in model.items()}
         | {
-            "precision": trainer.precision,
-            "train_images": trainer.x_train.shape[0],
-            "test_images": trainer.x_test.shape[0],
+            "precision": description["precision"],
+            "train_images": description["data"]["train_images"],
+            "test_images": description["data"]["test_images"],
             "preset": metadata.get("preset"),
         }
     )
@@ -86,24 +93,39 @@ class RunRecorder:
         self.tensorboard = TensorBoardLog(self.path)
 
     def start(self, trainer: Trainer) -> None:
-        self.store.begin(self.path, {**self.metadata, **_description(trainer), "epochs": 0, "steps": 0})
-        self.tensorboard.start(run_hparams(trainer, self.metadata))
+        self.begin(describe(trainer))
+
+    def begin(self, description: dict) -> None:
+        """The running record of a run that starts now, described by `describe(trainer)`."""
+        self.store.begin(self.path, {**self.metadata, **description, "epochs": 0, "steps": 0})
+        self.tensorboard.start(run_hparams(description, self.metadata))
 
     def epoch(self, trainer: Trainer, epochs: list[EpochMetrics]) -> None:
-        self.store.beat(self.path, history=[asdict(e) for e in epochs], epochs=trainer.epoch, steps=trainer.step)
-        self.tensorboard.epochs(epochs)
+        self.progress([asdict(e) for e in epochs])
+
+    def progress(self, history: list[dict]) -> None:
+        """The history so far (each epoch's metrics as a dict), after an epoch."""
+        self.store.beat(self.path, history=history, epochs=history[-1]["epoch"], steps=history[-1]["step"])
+        self.tensorboard.epochs(history)
 
     def end(self, trainer: Trainer, epochs: list[EpochMetrics], status: Status) -> Path | None:
         """Save the weights and the record atomically (None when no step was taken), then
         apply the store's quota; what it deleted is in `notices`."""
         if trainer.step == 0:
+            return self.save(None, {}, status)
+        return self.save(pack_weights(trainer.model), checkpoint_metadata(trainer, epochs), status)
+
+    def save(self, weights: PackedWeights | None, metadata: dict, status: Status) -> Path | None:
+        """The end of a run trained here or elsewhere: its weights and `checkpoint_metadata`
+        (None and {} when it took no step), saved as `end` says."""
+        if weights is None:
             self.store.close(self.path, status, error="stopped before its first step; nothing to save")
             self.tensorboard.end(status)
             return None
-        metadata = checkpoint_metadata(trainer, epochs, **self.metadata) | self.store.ended_metadata(self.path, status)
-        saved = save_checkpoint(trainer.model, self.path, metadata | {"name": self.path.stem})
-        self.tensorboard.epochs(epochs)
-        self.tensorboard.end(status, metadata["final_metrics"], trainer.epoch)
+        metadata = {**self.metadata, **metadata} | self.store.ended_metadata(self.path, status)
+        saved = write_checkpoint(weights, self.path, metadata | {"name": self.path.stem})
+        self.tensorboard.epochs(metadata["history"])
+        self.tensorboard.end(status, metadata["final_metrics"], metadata["epochs"])
         self.notices = self.store.enforce_quota(keep=self.path)
         return saved
 

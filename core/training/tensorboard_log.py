@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from core.runtime.jobs import Status
 from core.store.runs import remove_tensorboard, tensorboard_dir
-from core.training.loop import EpochMetrics
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +101,15 @@ class TensorBoardLog:
             return
         self._write(lambda writer: writer.file_writer.add_summary(_session_start(hparams)))
 
-    def epochs(self, epochs: list[EpochMetrics]) -> None:
-        """Write the scalars of every epoch in `epochs` not written yet."""
+    def epochs(self, history: Sequence[Mapping[str, Any]]) -> None:
+        """Write the scalars of every epoch in `history` (each `EpochMetrics` as a dict, as a run's
+        record keeps them; a run on a Ray worker sends no more) not written yet."""
 
         def write(writer: Any) -> None:
-            for metrics in epochs[self._epochs_written :]:
+            for metrics in history[self._epochs_written :]:
                 for tag, field in EPOCH_SCALARS.items():
-                    writer.add_scalar(tag, getattr(metrics, field), metrics.epoch)
-            self._epochs_written = len(epochs)
+                    writer.add_scalar(tag, metrics[field], metrics["epoch"])
+            self._epochs_written = len(history)
 
         self._write(write)
 
