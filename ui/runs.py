@@ -6,11 +6,19 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from core.runtime.slots import RunSlots
+from core.data import MNISTSplit
+from core.runtime.slots import RunSlots, SlotsView, round_wait
+from core.runtime.threads import requested_threads
 from core.store.runs import RunStore
+from core.sweeps.ray_backend import ray_address
+from core.training.config import TrainConfig
+from core.training.live import LiveRun, RunSnapshot
+from core.training.remote import RayTrainingRun
+from core.training.run import TrainingRun
 
 # Session keys more than one page or the sidebar read.
 TRAINED_MODELS_KEY = "trained_models"
@@ -99,3 +107,45 @@ def register_finished_run() -> None:
         checkpoint = run.snapshot().checkpoint
         if checkpoint is not None:
             add_session_model(checkpoint)
+
+
+def duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def new_run(config: TrainConfig, train: MNISTSplit, test: MNISTSplit, **common: Any) -> LiveRun:
+    """A run in a local process, or on the Ray cluster the server is pointed at (RAY_ADDRESS):
+    the same live view either way."""
+    address = ray_address()
+    if address:
+        return RayTrainingRun(config, train, test, address=address, **common)
+    return TrainingRun(config, train, test, threads=requested_threads(), max_threads=run_threads(), **common)
+
+
+def server_runs(view: SlotsView) -> None:
+    """What the server trains now and who waits, for the lecturer (and every visitor)."""
+    text = f"Server: training {view.busy} of {view.limit} at once"
+    if view.waiting:
+        text += f" · {len(view.waiting)} waiting"
+    if not view.running:
+        st.caption(text + ".")
+        return
+    with st.expander(text, icon=":material/groups:"):
+        lines = [
+            f"- {h.name}" + (f" · about {round_wait(h.seconds_left)} left" if h.seconds_left is not None else "")
+            for h in view.running
+        ]
+        lines += [f"{i}. {name} (waiting)" for i, name in enumerate(view.waiting, 1)]
+        st.markdown("\n".join(lines))
+
+
+def queued(run: LiveRun, snap: RunSnapshot) -> None:
+    """A run waiting for a slot: its place in line, and a way out of it."""
+    place = snap.place.describe() if snap.place else "In line"
+    st.info(
+        f"**{place}.** The server trains {run_limit()} model(s) at once; yours starts by itself "
+        "when a place frees. Keep this page (or any page of the app) open to keep your place.",
+        icon=":material/hourglass_top:",
+    )
+    st.button("Leave the line", on_click=run.stop, icon=":material/logout:", key="train_leave")

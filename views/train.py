@@ -16,14 +16,10 @@ from core.figures.training import diagnostics_figure, objectives_figure, prior_s
 from core.names import ALIASES, PRECISIONS, SHORT_LABELS
 from core.runtime.device import available_devices, device_label, device_name
 from core.runtime.jobs import Status
-from core.runtime.slots import SlotsView, round_wait
-from core.runtime.threads import requested_threads
 from core.sweeps.ray_backend import ray_address
 from core.training.config import ANNEAL_EVERY, ANNEAL_RATE, ESTIMATORS, TrainConfig
 from core.training.curves import training_curves
 from core.training.live import LiveRun, RunSnapshot
-from core.training.remote import RayTrainingRun
-from core.training.run import TrainingRun
 from core.vae import PRESETS
 from ui import layout, mnist, models, runs, urls
 
@@ -199,32 +195,6 @@ def more_settings() -> dict[str, Any]:
     return values | annealing_settings()
 
 
-def server_runs(view: SlotsView) -> None:
-    """What the server trains now and who waits, for the lecturer (and every visitor)."""
-    text = f"Server: training {view.busy} of {view.limit} at once"
-    if view.waiting:
-        text += f" · {len(view.waiting)} waiting"
-    if not view.running:
-        st.caption(text + ".")
-        return
-    with st.expander(text, icon=":material/groups:"):
-        lines = [
-            f"- {h.name}" + (f" · about {round_wait(h.seconds_left)} left" if h.seconds_left is not None else "")
-            for h in view.running
-        ]
-        lines += [f"{i}. {name} (waiting)" for i, name in enumerate(view.waiting, 1)]
-        st.markdown("\n".join(lines))
-
-
-def new_run(config: TrainConfig, train: MNISTSplit, test: MNISTSplit, **common: Any) -> LiveRun:
-    """A run in a local process, or on the Ray cluster the server is pointed at (RAY_ADDRESS):
-    the same live view either way."""
-    address = ray_address()
-    if address:
-        return RayTrainingRun(config, train, test, address=address, **common)
-    return TrainingRun(config, train, test, threads=requested_threads(), max_threads=runs.run_threads(), **common)
-
-
 def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     """Build the config and start the run (at once, or in the server's line); errors become messages."""
     active = st.session_state.get(runs.RUN_KEY)
@@ -234,7 +204,7 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     train_subset, test_subset = SUBSETS[values["data"]]
     try:
         config = TrainConfig.from_settings(values | {"train_subset": train_subset, "test_subset": test_subset})
-        run = new_run(
+        run = runs.new_run(
             config,
             train,
             test,
@@ -257,16 +227,11 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     return True
 
 
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
 def progress_text(run: LiveRun, snap: RunSnapshot) -> str:
     waiting = snap.stalled_seconds >= STALL_SECONDS
     if not snap.steps:
         if waiting:
-            return f"Preparing the data and the model… waiting for CPU ({_duration(snap.stalled_seconds)})"
+            return f"Preparing the data and the model… waiting for CPU ({runs.duration(snap.stalled_seconds)})"
         return "Preparing the data and the model…"
     text = (
         f"Epoch {snap.epoch} of {run.config.epochs} · step {snap.step:,} of {snap.total_steps:,} · "
@@ -275,10 +240,10 @@ def progress_text(run: LiveRun, snap: RunSnapshot) -> str:
     if snap.status == Status.PAUSED:
         return f"Paused · {text}"
     if waiting:
-        return f"Waiting for CPU: no step for {_duration(snap.stalled_seconds)} · {text}"
+        return f"Waiting for CPU: no step for {runs.duration(snap.stalled_seconds)} · {text}"
     if snap.seconds_left is not None:
-        return f"{text} · about {_duration(snap.seconds_left)} left"
-    return f"{text} · {_duration(snap.elapsed_seconds)} in all"
+        return f"{text} · about {runs.duration(snap.seconds_left)} left"
+    return f"{text} · {runs.duration(snap.elapsed_seconds)} in all"
 
 
 def draw_run(run: LiveRun, snap: RunSnapshot) -> None:
@@ -350,17 +315,6 @@ def change_controls(run: LiveRun, snap: RunSnapshot) -> None:
         )
 
 
-def queued(run: LiveRun, snap: RunSnapshot) -> None:
-    """A run waiting for a slot: its place in line, and a way out of it."""
-    place = snap.place.describe() if snap.place else "In line"
-    st.info(
-        f"**{place}.** The server trains {runs.run_limit()} model(s) at once; yours starts by itself "
-        "when a place frees. Keep this page (or any page of the app) open to keep your place.",
-        icon=":material/hourglass_top:",
-    )
-    st.button("Leave the line", on_click=run.stop, icon=":material/logout:", key="train_leave")
-
-
 @st.fragment(run_every=REFRESH_SECONDS)
 def live(run: LiveRun, shown_epoch: int, shown_at: float, was_queued: bool) -> None:
     """Redraws the curves; reruns the whole page at the end, when a queued run starts, and for a
@@ -375,7 +329,7 @@ def live(run: LiveRun, shown_epoch: int, shown_at: float, was_queued: bool) -> N
             runs.add_session_model(snap.checkpoint)  # before the rerun, so the sidebar lists it
         st.rerun()
     if snap.status == Status.QUEUED:
-        queued(run, snap)
+        runs.queued(run, snap)
         return
     with st.container(horizontal=True):  # buttons as wide as their labels, at any page width
         if snap.status == Status.PAUSED:
@@ -397,7 +351,7 @@ def outcome(snap: RunSnapshot) -> None:
     """How the run ended, and where its model went."""
     if not snap.began:
         why = (
-            f"no page watched it for {_duration(runs.abandon_seconds())} (its tab was closed)"
+            f"no page watched it for {runs.duration(runs.abandon_seconds())} (its tab was closed)"
             if snap.abandoned
             else "you left it"
         )
@@ -405,7 +359,7 @@ def outcome(snap: RunSnapshot) -> None:
         return
     if snap.abandoned:
         st.warning(
-            f"This run was stopped because no page watched it for {_duration(runs.abandon_seconds())} "
+            f"This run was stopped because no page watched it for {runs.duration(runs.abandon_seconds())} "
             "(its tab was closed), which freed its place on the server for others.",
             icon=":material/timer_off:",
         )
@@ -491,7 +445,7 @@ run: LiveRun | None = st.session_state.get(runs.RUN_KEY)
 # and the first screen (its own label, so the fold is drawn afresh when the run starts).
 with st.expander("Settings" if run is None else "Settings for the next run", expanded=run is None):
     values, pressed = settings_form(busy=run is not None and not run.done)
-server_runs(runs.run_slots().view())  # outside the fold: everyone sees who trains and who waits
+runs.server_runs(runs.run_slots().view())  # outside the fold: everyone sees who trains and who waits
 with st.container(key="train_run_area"):
     st.html(NO_FADE)
     train, test = mnist.splits_or_stop()
