@@ -119,6 +119,7 @@ def plot_data(page, index: int) -> list:
 def test_home_links_every_page(server, page):
     open_page(page, server)
     assert page.get_by_role("heading", name="Gumbel Lab").is_visible()
+    page.locator('[data-testid="stPageLink"]').first.wait_for()  # drawn a moment after the status widget goes
     for label in ("Temperature", "Train", "Latent editor", "Gradient estimators", "Subsets & permutations", "Graphs"):
         assert page.locator('[data-testid="stPageLink"]').filter(has_text=label).count() >= 1
     page.wait_for_selector(PLOTS)
