@@ -184,7 +184,7 @@ class TemperatureView {
     this.root.querySelector(".gl-simplex-note").hidden = three;
     if (!three) return;
     const { context, width } = fitCanvas(canvas, 300);
-    const side = Math.min(width - 40, 320);
+    const side = Math.min(width - 40, 280); // 24 px above, the triangle, the corner labels below: 300 px
     this.dotScale = canvas.width / width;
     const corners = [
       [width / 2, 24],

@@ -115,7 +115,8 @@ FORMULAS: dict[str, Formula] = {
     "code_grid": Formula(
         r"z \in \{e_1,\dots,e_C\}^{30}, \qquad \hat x = \sigma\big(\mathrm{dec}(z)\big) \in [0,1]^{784}",
         "Each column is one categorical variable, the dark cell its active class; the digit beside it is the "
-        "decoder's output for exactly this one-hot code.",
+        "decoder's output for exactly this code. A dragged variable sits between two classes, a point of the "
+        "simplex the decoder also sees in training.",
     ),
     "encoder_probabilities": Formula(
         r"q(z_n = i \mid x) = \mathrm{softmax}\big(\mathrm{enc}(x)_n\big)_i, \qquad "
