@@ -20,7 +20,7 @@ from tests.apptest import bound
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "train.py")
 TIMEOUT = 60
-STALL_SECONDS = 3.0  # views/train.py: no step for this long and the page says the run waits
+STALL_SECONDS = 3.0  # ui/runs.py: no step for this long and the page says the run waits
 
 
 @pytest.fixture

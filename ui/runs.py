@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from core.data import MNISTSplit
+from core.runtime.jobs import Status
 from core.runtime.slots import RunSlots, SlotsView, round_wait
 from core.runtime.threads import requested_threads
 from core.store.runs import RunStore
@@ -29,6 +30,7 @@ MAX_RUNS_ENV = "GUMBEL_LAB_MAX_RUNS"
 DEFAULT_MAX_RUNS = 2
 ABANDON_ENV = "GUMBEL_LAB_ABANDON_SECONDS"  # a run or a background task nobody polls this long is stopped
 DEFAULT_ABANDON_SECONDS = 120.0
+STALL_SECONDS = 3.0  # no step for this long while running: say the run waits, never look frozen
 
 
 def server_setting(name: str, default: float, minimum: float) -> float:
@@ -149,3 +151,23 @@ def queued(run: LiveRun, snap: RunSnapshot) -> None:
         icon=":material/hourglass_top:",
     )
     st.button("Leave the line", on_click=run.stop, icon=":material/logout:", key="train_leave")
+
+
+def progress_text(run: LiveRun, snap: RunSnapshot) -> str:
+    """The line under a run's progress bar: where it is, how fast, and how long is left or why it waits."""
+    waiting = snap.stalled_seconds >= STALL_SECONDS
+    if not snap.steps:
+        if waiting:
+            return f"Preparing the data and the model… waiting for CPU ({duration(snap.stalled_seconds)})"
+        return "Preparing the data and the model…"
+    text = (
+        f"Epoch {snap.epoch} of {run.config.epochs} · step {snap.step:,} of {snap.total_steps:,} · "
+        f"{snap.images_per_second:,.0f} images/s"
+    )
+    if snap.status == Status.PAUSED:
+        return f"Paused · {text}"
+    if waiting:
+        return f"Waiting for CPU: no step for {duration(snap.stalled_seconds)} · {text}"
+    if snap.seconds_left is not None:
+        return f"{text} · about {duration(snap.seconds_left)} left"
+    return f"{text} · {duration(snap.elapsed_seconds)} in all"

@@ -23,7 +23,6 @@ from core.training.live import LiveRun, RunSnapshot
 from core.vae import PRESETS
 from ui import layout, mnist, models, runs, urls
 
-STALL_SECONDS = 3.0  # no step for this long while running: say the run waits, never look frozen
 REFRESH_SECONDS = 0.5
 # A new epoch's digits redraw the whole page at most this often: a tiny run finishes an epoch
 # every fraction of a second, and rebuilding the page that fast keeps its buttons out of reach.
@@ -227,28 +226,9 @@ def start_run(values: dict, train: MNISTSplit, test: MNISTSplit) -> bool:
     return True
 
 
-def progress_text(run: LiveRun, snap: RunSnapshot) -> str:
-    waiting = snap.stalled_seconds >= STALL_SECONDS
-    if not snap.steps:
-        if waiting:
-            return f"Preparing the data and the model… waiting for CPU ({runs.duration(snap.stalled_seconds)})"
-        return "Preparing the data and the model…"
-    text = (
-        f"Epoch {snap.epoch} of {run.config.epochs} · step {snap.step:,} of {snap.total_steps:,} · "
-        f"{snap.images_per_second:,.0f} images/s"
-    )
-    if snap.status == Status.PAUSED:
-        return f"Paused · {text}"
-    if waiting:
-        return f"Waiting for CPU: no step for {runs.duration(snap.stalled_seconds)} · {text}"
-    if snap.seconds_left is not None:
-        return f"{text} · about {runs.duration(snap.seconds_left)} left"
-    return f"{text} · {runs.duration(snap.elapsed_seconds)} in all"
-
-
 def draw_run(run: LiveRun, snap: RunSnapshot) -> None:
     """Progress, the latest numbers and the curves; called by the live fragment and once at the end."""
-    st.progress(snap.progress, text=progress_text(run, snap))
+    st.progress(snap.progress, text=runs.progress_text(run, snap))
     if not snap.steps:
         return
     curves = training_curves(snap.steps, SMOOTHING)
