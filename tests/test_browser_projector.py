@@ -52,7 +52,9 @@ SURVEY = """(picture) => {
       past.push(`options hidden behind a sideways scroll: "${inner.textContent.slice(0, 40)}"`);
     }
   }
-  const pictures = [...main.querySelectorAll(picture)].map(box).filter((r) => r.height > 0);
+  // The browser components draw on canvases inside their own shadow roots.
+  const roots = [main, ...[...main.querySelectorAll('*')].filter((e) => e.shadowRoot).map((e) => e.shadowRoot)];
+  const pictures = roots.flatMap((root) => [...root.querySelectorAll(picture)]).map(box).filter((r) => r.height > 0);
   const top = pictures.length ? Math.min(...pictures.map((r) => r.top + window.scrollY)) : null;
   const smallest = [...main.querySelectorAll('.js-plotly-plot')].map((chart) => Math.min(
     ...[...chart.querySelectorAll('text')].filter((t) => t.textContent.trim())
