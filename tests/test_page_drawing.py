@@ -42,7 +42,7 @@ def drawn(at: AppTest, draw, canvas: str = CANVAS) -> AppTest:
 
 
 def outputs(at: AppTest):
-    probabilities = next(c.proto.spec for c in at.get("plotly_chart") if "your drawing" in c.proto.spec)
+    probabilities = next(c.proto.spec for c in at.get("plotly_chart") if "for your" in c.proto.spec)  # titles wrap
     code = next(c.proto.spec for c in at.get("plotly_chart") if "Its mode code" in c.proto.spec)
     images = {caption: url for image in at.get("image") for caption, url in zip(image.captions, image.value)}
     return probabilities, code, images["As MNIST (28 × 28)"], images["Decoded mode code"]
