@@ -9,7 +9,6 @@ import json
 import logging
 
 import pytest
-import torch
 
 from core.runtime.jobs import Status
 from core.store.checkpoints import metadata_path
@@ -20,6 +19,7 @@ from core.training.record import RunRecorder
 from core.training.run import TrainingRun
 from core.vae import VAEConfig
 from tests.tensorboard_events import assert_log_matches_record, read_log
+from tests.test_training import one_thread  # noqa: F401  (autouse: tiny models on one thread)
 
 TINY = {"epochs": 2, "train_subset": 200, "test_subset": 100, "batch_size": 50}
 
@@ -29,14 +29,6 @@ def store(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.delenv("GUMBEL_LAB_RUNS_MAX_COUNT", raising=False)
     monkeypatch.delenv("GUMBEL_LAB_RUNS_MAX_MB", raising=False)
     return RunStore(tmp_path / "runs")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _record(path) -> dict:
