@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
 import resource
 import sys
+import warnings
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import torch
@@ -37,6 +43,7 @@ from tests.apptest import REPO
 from tests.test_checkpoints import SMALL, small_model
 
 MEMORY_BUDGET = 50 * 2**20
+T = TypeVar("T")
 
 
 def reset_peak_memory() -> int:
@@ -166,9 +173,8 @@ def hostile_weights(draw) -> tuple[object, object, str]:
     return SMALL.to_dict(), state, f"{name} is "
 
 
-@pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants")
-def test_hostile_configs_and_weights_are_refused_within_50_mb(tmp_path):
-    path = tmp_path / "hostile.pt"
+def refuse_hostile_files(path: Path) -> int:
+    """Load 300 hostile files at `path`, each refused; returns how far peak memory grew."""
 
     @settings(max_examples=300, derandomize=True, database=None, deadline=None)
     @given(st.one_of(hostile_settings(), hostile_weights()))
@@ -181,9 +187,22 @@ def test_hostile_configs_and_weights_are_refused_within_50_mb(tmp_path):
         assert message.startswith("hostile.pt is not a valid Gumbel Lab checkpoint: ")
         assert said in message, (said, message)
 
+    warnings.filterwarnings("ignore", "Validating sparse tensor invariants")
     before = reset_peak_memory()
     refused()
-    grown = peak_memory() - before
+    return peak_memory() - before
+
+
+def in_fresh_process(work: Callable[..., T], *args: object) -> T:
+    """Run `work` in a new Python process. A process's peak memory counts every thread in it, and
+    the suite's process carries earlier tests' threads and freed pages: only a fresh process
+    measures the work alone."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(work, *args).result()
+
+
+def test_hostile_configs_and_weights_are_refused_within_50_mb(tmp_path):
+    grown = in_fresh_process(refuse_hostile_files, tmp_path / "hostile.pt")
     assert grown < MEMORY_BUDGET, f"peak memory grew by {grown / 2**20:.0f} MB"
 
 
@@ -283,15 +302,12 @@ def test_deeply_nested_json_side_file_is_refused(tmp_path):
 # --- the sidebar (AppTest) --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "hidden, field",
-    [([10**12, 256], "hidden[0] must be at most"), ([50_000, 50_000], "hidden[0] must be at most")],
-    ids=["10^12 units", "50,000 x 50,000"],
-)
-def test_sidebar_refuses_a_model_asking_for_absurd_sizes(tmp_path, monkeypatch, hidden, field):
+def upload_to_sidebar(runs: Path, hidden: list[int]) -> tuple[bool, list[str], int]:
+    """Upload the faithful model with `hidden` layer sizes on a fresh app; returns whether the
+    page raised, the sidebar's errors and how far peak memory grew during the upload."""
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
+    os.environ["GUMBEL_LAB_RUNS"] = str(runs)
     app = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     torch.manual_seed(0)
     faithful = CategoricalVAE(PRESETS["faithful"])
@@ -300,7 +316,16 @@ def test_sidebar_refuses_a_model_asking_for_absurd_sizes(tmp_path, monkeypatch, 
     app.sidebar.get("file_uploader")[0].set_value(("huge.pt", upload, "application/octet-stream"))
     app.run()
     grown = peak_memory() - before
-    assert not app.exception
-    errors = [e.value for e in app.sidebar.error]
+    return bool(app.exception), [e.value for e in app.sidebar.error], grown
+
+
+@pytest.mark.parametrize(
+    "hidden, field",
+    [([10**12, 256], "hidden[0] must be at most"), ([50_000, 50_000], "hidden[0] must be at most")],
+    ids=["10^12 units", "50,000 x 50,000"],
+)
+def test_sidebar_refuses_a_model_asking_for_absurd_sizes(tmp_path, hidden, field):
+    raised, errors, grown = in_fresh_process(upload_to_sidebar, tmp_path / "runs", hidden)
+    assert not raised
     assert any("huge.pt was refused" in e and field in e and f"{MAX_LAYER_WIDTH:,}" in e for e in errors), errors
     assert grown < MEMORY_BUDGET, f"peak memory grew by {grown / 2**20:.0f} MB"
