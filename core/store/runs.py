@@ -38,7 +38,7 @@ from core.store.checkpoints import FORMAT, atomic_write_json, metadata_path, rea
 RUNS_ENV = "GUMBEL_LAB_RUNS"
 MAX_COUNT_ENV = "GUMBEL_LAB_RUNS_MAX_COUNT"
 MAX_MB_ENV = "GUMBEL_LAB_RUNS_MAX_MB"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("page", "cli", "sweeps")
 SOURCE_LABELS = {"page": "Train page", "cli": "CLI", "sweeps": "sweep", "shipped": "shipped"}
 # A record from another machine that has not beaten for this long is taken for dead.
