@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sf-samples",
         type=int,
         default=4,
-        help="exact samples per image for the score function (each one's baseline is the others' mean)",
+        help="exact samples per image for the score function and MuProp (each one's baseline is the others' mean)",
     )
     p.add_argument(
         "--binarize",

@@ -62,7 +62,7 @@ class TrainConfig:
     anneal_every: int = ANNEAL_EVERY
     estimator: str = "gumbel_softmax"
     rao_samples: int = 10
-    # Score function: exact samples per image; each one's baseline is the mean loss of the others.
+    # Score function and MuProp: exact samples per image; each one's baseline is the mean of the others'.
     sf_samples: int = 4
     binarize: str = "none"
     seed: int = 0
@@ -80,7 +80,7 @@ class TrainConfig:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}.")
         whole_number(self.rao_samples, "Gumbel-Rao's conditional draws (rao_samples)", 1)
-        whole_number(self.sf_samples, "the score function's samples per image (sf_samples)", 2)
+        whole_number(self.sf_samples, "the score function's and MuProp's samples per image (sf_samples)", 2)
         check_binarize(self.binarize)
         whole_number(self.seed, "the seed", 0)
         for name, what in (

@@ -14,15 +14,17 @@ import torch
 from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, held_out_pixels
 from core.evaluation import ExactSampleObjective, exact_sample_objective
 from core.guards import positive_number
-from core.gumbel import gumbel_rao, one_hot_argmax
+from core.gumbel import gumbel_rao, one_hot_argmax, straight_through_sample
 from core.runtime.device import resolve_precision
 from core.training.adam import FlatAdam
 from core.training.backprop import relaxed_step
 from core.training.config import TrainConfig
 from core.training.losses import StepLosses
-from core.vae import CategoricalVAE, Forward, reconstruction_nll, score_function_loss, vae_loss
+from core.vae import CategoricalVAE, Forward, muprop_loss, reconstruction_nll, score_function_loss, vae_loss
 
 ZERO_LOSSES = StepLosses(0.0, 0.0, 0.0, 0.0)
+# The estimators whose forward pass decodes several exact samples per image, by their surrogate losses.
+SCORE_FUNCTION_LOSSES = {"score_function": score_function_loss, "muprop": muprop_loss}
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,10 @@ class Trainer:
         if estimator == "straight_through":
             return self.model(x, "straight_through", tau, self.noise)
         logits = self.model.encode(x)
-        code = gumbel_rao(logits, tau, self.config.rao_samples, self.noise)
+        if estimator == "gumbel_rao":
+            code = gumbel_rao(logits, tau, self.config.rao_samples, self.noise)
+        else:  # plain straight-through: an exact sample forward, softmax(logits / tau) backward
+            code = straight_through_sample(logits, tau, self.noise)
         return Forward(logits, code, self.model.decode_logits(code))
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
@@ -156,9 +161,10 @@ class Trainer:
             losses = relaxed_step(self.model, x, tau, self.noise, hard=self.config.estimator == "straight_through")
             self.optimizer.step()
             return losses
-        if self.config.estimator == "score_function":
+        if self.config.estimator in SCORE_FUNCTION_LOSSES:
             # Exact samples in the forward pass: the objective is the unrelaxed one.
-            sf, surrogate = score_function_loss(self.model, x, self.config.sf_samples, self.noise)
+            sampled = SCORE_FUNCTION_LOSSES[self.config.estimator]
+            sf, surrogate = sampled(self.model, x, self.config.sf_samples, self.noise)
             return self._update(surrogate, sf.total, sf.total, sf.kl, sf.reconstruction)
         out = self._forward(x, tau)
         loss = vae_loss(out.pixel_logits, x, out.logits)
