@@ -15,9 +15,13 @@ from core.training.loop import EpochMetrics, Trainer
 
 
 def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -> dict:
-    """What a checkpoint's side-file says of the run that made it."""
-    last = epochs[-1] if epochs else None
-    if last is None or last.step != trainer.step:  # stopped mid-epoch: measure where it is
+    """What a checkpoint's side-file says of the run that made it. A run that selected its
+    weights on a validation split ends with them: its final metrics are those of the epoch
+    whose end they had, measured on the same weights."""
+    selection = trainer.selection
+    chosen = selection.step if selection is not None and selection.restored else trainer.step
+    last = next((e for e in reversed(epochs) if e.step == chosen), None)
+    if last is None:  # stopped mid-epoch: measure where it is
         test = trainer.test_objective()
         final = {
             "epoch": trainer.epoch,
@@ -36,7 +40,7 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
         "final_metrics": final,
         "history": [asdict(e) for e in epochs],
         "changes": [asdict(c) for c in trainer.changes],
-    }
+    } | ({"selection": selection.summary()} if selection is not None else {})
 
 
 def _description(trainer: Trainer) -> dict:
