@@ -9,6 +9,9 @@ Binarized MNIST, the protocol of the discrete-latent VAE papers: each pixel beco
 Bernoulli draw with its grey level as probability. "dynamic" draws training batches afresh
 every time (seeded by the run); "static" draws the training set once; either way the test set
 is drawn once with `TEST_BINARIZE_SEED`, so every binarized run is scored on the same images.
+
+A validation split (`split_validation`) is the last images of the training split, held out from
+training and, for binarized runs, drawn once with `VALIDATION_BINARIZE_SEED`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Literal
 
 import torch
 
+from core.guards import whole_number
 from core.names import BINARIZE
 
 DATA_ENV = "GUMBEL_LAB_DATA"
@@ -50,6 +54,7 @@ BINARIZE_LABELS = {
 # The fixed draws of the binarized test set and of the statically binarized training set.
 TEST_BINARIZE_SEED = 20170
 STATIC_BINARIZE_SEED = 20171
+VALIDATION_BINARIZE_SEED = 20172
 
 
 class MissingDataError(RuntimeError):
@@ -91,11 +96,22 @@ def binarized(pixels: torch.Tensor, seed: int) -> torch.Tensor:
     return bernoulli(pixels, torch.Generator(pixels.device).manual_seed(seed))
 
 
-def held_out_pixels(test: MNISTSplit, binarize: bool, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The test images as the runs are scored on them: grey levels, or the fixed binarization
-    of the whole split (drawn on the CPU, so every device and every subset sees the same)."""
+def held_out_pixels(
+    test: MNISTSplit, binarize: bool, device: torch.device | str = "cpu", seed: int = TEST_BINARIZE_SEED
+) -> torch.Tensor:
+    """Held-out images as the runs are scored on them: grey levels, or the fixed binarization
+    of the whole split (drawn on the CPU, so every device and every subset sees the same); the
+    test set's draw unless `seed` names another (the validation split's)."""
     x = test.pixels()
-    return (binarized(x, TEST_BINARIZE_SEED) if binarize else x).to(device)
+    return (binarized(x, seed) if binarize else x).to(device)
+
+
+def split_validation(train: MNISTSplit, images: int) -> tuple[MNISTSplit, MNISTSplit]:
+    """The training split without its last `images` images, and those images: a validation
+    split no training step sees (the standard 50,000 / 10,000 split of MNIST's 60,000 with 10,000)."""
+    images = whole_number(images, "the validation images", 1, len(train) - 1)
+    kept = len(train) - images
+    return MNISTSplit(train.images[:kept], train.labels[:kept]), MNISTSplit(train.images[kept:], train.labels[kept:])
 
 
 def check_binarize(binarize: str) -> str:

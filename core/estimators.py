@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from core.guards import whole_number
-from core.gumbel import check_tau, gumbel_rao, one_hot_argmax, perturbed_logits, relax
+from core.gumbel import check_tau, gumbel_rao, one_hot_argmax, perturbed_logits, relax, straight_through_sample
 from core.names import ESTIMATOR_LABELS
 from core.vae import CategoricalVAE, reconstruction_nll
 
 MAX_OUTCOMES = 100_000
 
-TEMPERATURE_FREE: tuple[str, ...] = ("score_function", "score_function_loo")
+TEMPERATURE_FREE: tuple[str, ...] = ("score_function", "score_function_loo", "muprop")
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
@@ -201,6 +201,36 @@ def gumbel_softmax_gradients(
     return (_hard_gradient if hard else _relaxed_gradient)(problem, codes, logits)
 
 
+def plain_straight_through_gradients(
+    problem: Problem, draws: int, tau: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Plain straight-through (`core.gumbel.straight_through_sample`): f's slope at an exact
+    sample, through the Jacobian of softmax(logits / tau) (no noise), shape (draws, V, K)."""
+    draws = whole_number(draws, "the number of draws", 1)
+    logits = _per_draw_logits(problem, draws)
+    codes = straight_through_sample(logits, tau, _generator(problem, generator))
+    return _hard_gradient(problem, codes, logits)
+
+
+def muprop_gradients(problem: Problem, draws: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """MuProp (Gu et al. 2016), one sample each, shape (draws, V, K):
+    (f(z) - h(z)) (z - p) + J_p^T f'(p), where h(z) = f(p) + f'(p) . (z - p) is f's first-order
+    Taylor expansion around the mean-field point p = softmax(logits) and J_p^T f'(p) the exact
+    gradient of E[h]. Unbiased; the closer f is to linear, the smaller its variance (0 for a
+    linear f). Needs f differentiable at p, as the relaxed estimators do."""
+    draws = whole_number(draws, "the number of draws", 1)
+    logits = problem.logits.detach()
+    p = torch.softmax(logits, dim=-1)
+    point = p.clone().requires_grad_(True)
+    with torch.enable_grad():
+        at_point = problem.f(point[None])[0]
+        (slope,) = torch.autograd.grad(at_point, point)
+    codes = one_hot_argmax(perturbed_logits(logits.expand(draws, -1, -1), _generator(problem, generator)))
+    values = problem.vertex_table[0][problem.outcome_index(codes)]
+    residual = values - at_point.detach() - (slope * (codes - p)).sum(dim=(-2, -1))
+    return residual[:, None, None] * (codes - p) + p * (slope - (p * slope).sum(dim=-1, keepdim=True))
+
+
 def gumbel_rao_gradients(
     problem: Problem, draws: int, tau: float, samples: int = 10, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -229,6 +259,10 @@ def estimator_gradients(
         return gumbel_softmax_gradients(problem, draws, tau, generator, hard=estimator == "straight_through")
     if estimator == "gumbel_rao":
         return gumbel_rao_gradients(problem, draws, tau, rao_samples, generator)
+    if estimator == "plain_straight_through":
+        return plain_straight_through_gradients(problem, draws, tau, generator)
+    if estimator == "muprop":
+        return muprop_gradients(problem, draws, generator)
     raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATOR_LABELS)}.")
 
 

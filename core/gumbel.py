@@ -1,5 +1,6 @@
-"""Gumbel noise, the Gumbel-max trick, the Gumbel-Softmax relaxation, straight-through and
-Gumbel-Rao: every sampler the lab and training share.
+"""Gumbel noise, the Gumbel-max trick, the Gumbel-Softmax relaxation, straight-through (with
+and without Gumbel noise in its backward pass) and Gumbel-Rao: every sampler the lab and
+training share.
 
 Every draw takes an optional `torch.Generator` so a demo shows the same picture twice.
 Half-precision inputs are computed in float32 and returned in their own dtype: noise and
@@ -152,6 +153,21 @@ def relax(scores: torch.Tensor, tau: float, hard: bool = False, dim: int = -1) -
     if not hard:
         return soft
     return straight_through(one_hot_argmax(scores, dim), soft)
+
+
+def straight_through_sample(
+    logits: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Plain straight-through (Bengio et al. 2013, as Jang et al. 2017 describe it: the gradient
+    of a sample approximated by the gradient of its mean, d z / d theta ~ d mu / d theta): an exact
+    one-hot sample z ~ softmax(logits) (classes last) forward, and backward the gradient of
+    softmax(logits / tau) -- the mean of z at tau = 1 -- with no Gumbel noise in it. tau below 1
+    steepens that slope (slope-annealed straight-through with a softmax in place of Chung et al.'s
+    hard sigmoid); the forward sample never depends on tau. Straight-through Gumbel-Softmax
+    differs only in its backward pass: the softmax of the *perturbed* logits over tau."""
+    tau = check_tau(tau)
+    sample = one_hot_argmax(perturbed_logits(logits.detach(), generator))
+    return straight_through(sample, softmax(logits / tau)).to(logits.dtype)
 
 
 def gumbel_argmax(logits: torch.Tensor, dim: int = -1, generator: torch.Generator | None = None) -> torch.Tensor:

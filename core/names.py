@@ -6,7 +6,14 @@ threads variable). Nothing here imports torch, so `python -m core.training --hel
 from __future__ import annotations
 
 # The estimators a training run can use (the estimator lab compares more: ESTIMATOR_LABELS).
-ESTIMATORS: tuple[str, ...] = ("gumbel_softmax", "straight_through", "gumbel_rao", "score_function")
+ESTIMATORS: tuple[str, ...] = (
+    "gumbel_softmax",
+    "straight_through",
+    "gumbel_rao",
+    "score_function",
+    "plain_straight_through",
+    "muprop",
+)
 # The keys of core.vae.PRESETS, sorted.
 PRESET_NAMES: tuple[str, ...] = ("faithful", "jang", "linear")
 BINARIZE: tuple[str, ...] = ("none", "dynamic", "static")
@@ -22,6 +29,8 @@ ESTIMATOR_LABELS: dict[str, str] = {
     "gumbel_softmax": "Gumbel-Softmax (relaxed)",
     "straight_through": "Straight-through Gumbel-Softmax",
     "gumbel_rao": "Gumbel-Rao",
+    "plain_straight_through": "Straight-through, plain (no Gumbel noise in its gradient)",
+    "muprop": "MuProp (Taylor control variate)",
 }
 SHORT_LABELS: dict[str, str] = {
     "score_function": "REINFORCE",
@@ -29,6 +38,8 @@ SHORT_LABELS: dict[str, str] = {
     "gumbel_softmax": "Gumbel-Softmax",
     "straight_through": "Straight-through",
     "gumbel_rao": "Gumbel-Rao",
+    "plain_straight_through": "Plain ST",
+    "muprop": "MuProp",
 }
 # Names older URLs, CLI calls and checkpoint files use for the same estimators.
 ALIASES: dict[str, str] = {"relaxed": "gumbel_softmax"}

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.guards import shown, whole_number
-from core.gumbel import log_softmax, one_hot_argmax, perturbed_logits, relax
+from core.gumbel import log_softmax, one_hot_argmax, perturbed_logits, relax, softmax
 
 Generator = torch.Generator | None
 Mode = Literal["relaxed", "straight_through", "sample", "mode"]
@@ -268,6 +268,38 @@ def vae_loss(pixel_logits: torch.Tensor, x: torch.Tensor, logits: torch.Tensor) 
     return VAELoss(rec + kl, rec, kl)
 
 
+def _exact_samples(
+    model: CategoricalVAE, x: torch.Tensor, samples: int, generator: Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The logits of q(z | x), `samples` exact one-hot samples of z per image (no gradient),
+    log q of each sample (shape (samples, batch), with gradient to the encoder) and each
+    sample's reconstruction loss (samples, batch), whose gradient reaches the decoder only."""
+    if samples < 2:
+        raise ValueError(f"a leave-one-out baseline needs at least 2 samples per image, got {samples}.")
+    logits = model.encode(x)
+    with torch.no_grad():
+        code = one_hot_argmax(perturbed_logits(logits.detach().expand(samples, *logits.shape), generator))
+    pixel_logits = model.decode_logits(code.reshape(samples * x.shape[0], *logits.shape[1:]))
+    rec = reconstruction_nll(pixel_logits, x.reshape(x.shape[0], -1).repeat(samples, 1)).view(samples, -1)
+    log_q_code = (log_softmax(logits, dim=-1) * code).sum(dim=(-2, -1))
+    return logits, code, log_q_code, rec
+
+
+def _centred(f: torch.Tensor, leave_one_out: bool) -> torch.Tensor:
+    """f (samples, batch) minus each sample's baseline: the mean of the image's other samples
+    (unbiased), or with `leave_one_out=False` of all its samples, its own included (biased)."""
+    samples = f.shape[0]
+    baseline = (f.sum(0, keepdim=True) - f) / (samples - 1) if leave_one_out else f.mean(0, keepdim=True)
+    return f - baseline
+
+
+def _surrogate(logits: torch.Tensor, rec: torch.Tensor, encoder_term: torch.Tensor) -> tuple[VAELoss, torch.Tensor]:
+    """The exact-sample objective, and the surrogate adding the encoder's score term to it."""
+    kl = kl_to_uniform(logits).mean()
+    rec_mean = rec.mean()
+    return VAELoss(rec_mean + kl, rec_mean, kl), rec_mean + kl + encoder_term
+
+
 def score_function_loss(
     model: CategoricalVAE,
     x: torch.Tensor,
@@ -287,18 +319,47 @@ def score_function_loss(
     loss included: a biased baseline (the gradient shrinks by (K - 1) / K), kept for the test
     that tells the two apart.
     """
-    if samples < 2:
-        raise ValueError(f"a leave-one-out baseline needs at least 2 samples per image, got {samples}.")
-    logits = model.encode(x)
-    log_q = log_softmax(logits, dim=-1)
-    with torch.no_grad():
-        code = one_hot_argmax(perturbed_logits(logits.detach().expand(samples, *logits.shape), generator))
-    pixel_logits = model.decode_logits(code.reshape(samples * x.shape[0], *logits.shape[1:]))
-    rec = reconstruction_nll(pixel_logits, x.reshape(x.shape[0], -1).repeat(samples, 1)).view(samples, -1)
-    log_q_code = (log_q * code).sum(dim=(-2, -1))  # (samples, batch)
-    f = rec.detach()
-    baseline = (f.sum(0, keepdim=True) - f) / (samples - 1) if leave_one_out else f.mean(0, keepdim=True)
-    kl = kl_to_uniform(logits).mean()
-    rec_mean = rec.mean()
-    surrogate = rec_mean + kl + ((f - baseline) * log_q_code).mean()
-    return VAELoss(rec_mean + kl, rec_mean, kl), surrogate
+    logits, _, log_q_code, rec = _exact_samples(model, x, samples, generator)
+    return _surrogate(logits, rec, (_centred(rec.detach(), leave_one_out) * log_q_code).mean())
+
+
+def _taylor_control_variate(
+    model: CategoricalVAE, x: torch.Tensor, logits: torch.Tensor, code: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MuProp's control variate: h(z) = f(mu) + f'(mu) . (z - mu), the first-order Taylor expansion
+    of the reconstruction loss f around the mean-field point mu = softmax(logits) (held fixed),
+    at every sample (samples, batch), no gradient; and the term whose gradient is that of
+    E_q[h] = f(mu) + f'(mu) . (E_q[z] - mu), that is f'(mu) . grad E_q[z], batch-averaged."""
+    q = softmax(logits, dim=-1)
+    point = q.detach().requires_grad_(True)
+    with torch.enable_grad():
+        at_point = reconstruction_nll(model.decode_logits(point), x)
+        (slope,) = torch.autograd.grad(at_point.sum(), point)  # the decoder's weights get no gradient
+    taylor = at_point.detach() + (slope * (code - point.detach())).sum(dim=(-2, -1))
+    return taylor, (slope * q).sum(dim=(-2, -1)).mean()
+
+
+def muprop_loss(
+    model: CategoricalVAE,
+    x: torch.Tensor,
+    samples: int = 4,
+    generator: Generator = None,
+    *,
+    leave_one_out: bool = True,
+) -> tuple[VAELoss, torch.Tensor]:
+    """The objective with `samples` exact samples per image, and the surrogate whose gradient is
+    MuProp (Gu et al. 2016) with a leave-one-out baseline.
+
+    The encoder gets (r_k - b_k) grad log q(z_k | x) + f'(mu) . grad mu: the score function of
+    the residual r_k = f(z_k) - h(z_k) left by the Taylor control variate h (`_taylor_control_variate`;
+    one stochastic layer, so its mean-field point is mu = E_q[z] = softmax(logits)), plus the
+    analytic gradient of E_q[h]; b_k is the mean residual of the image's other samples. Each part
+    is unbiased, so the sum is: the baseline costs nothing beyond the K samples the score function
+    draws anyway and needs no learned parameters (Gu et al. pair MuProp with a baseline too). The
+    decoder gets the pathwise gradient of f at the samples and the KL term its exact gradient, as
+    in `score_function_loss`; `leave_one_out=False` is that function's biased baseline.
+    """
+    logits, code, log_q_code, rec = _exact_samples(model, x, samples, generator)
+    taylor, analytic = _taylor_control_variate(model, x, logits, code)
+    residual = _centred(rec.detach() - taylor, leave_one_out)
+    return _surrogate(logits, rec, (residual * log_q_code).mean() + analytic)

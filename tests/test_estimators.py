@@ -76,7 +76,7 @@ def test_exact_gradient_of_the_decoder_matches_autograd(small_vae, digit) -> Non
 # --- the estimators -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("estimator", ["score_function", "score_function_loo"])
+@pytest.mark.parametrize("estimator", ["score_function", "score_function_loo", "muprop"])
 def test_score_function_mean_matches_the_exact_gradient_within_its_standard_error(estimator: str) -> None:
     problem = quadratic_problem(5, 2, seed=3)
     draws = 20_000
@@ -86,6 +86,39 @@ def test_score_function_mean_matches_the_exact_gradient_within_its_standard_erro
     z = (gradients.mean(dim=0) - exact_gradient(problem)) / standard_error
     # 10 coordinates: P(any |z| > 4) is about 6e-4 for an unbiased estimator.
     assert z.abs().max() < 4, z
+
+
+def test_muprop_is_exact_in_every_draw_for_a_linear_f() -> None:
+    """f linear in z: its Taylor expansion is f itself, the residual is 0 and the analytic term
+    is the whole gradient, so every single draw is the exact gradient."""
+    problem = reward_problem(5, 3, rewarded_class=1, seed=4)
+    gradients = estimator_gradients(problem, "muprop", 200, seed=1)
+    torch.testing.assert_close(gradients, exact_gradient(problem).expand_as(gradients), rtol=0, atol=1e-12)
+
+
+def test_plain_straight_through_is_exact_for_a_linear_f_and_its_own_mean_otherwise(small_vae, digit) -> None:
+    """Plain straight-through's gradient is J^T f'(z) at the sample z, with J the Jacobian of
+    softmax(logits): exact for a linear f (f' is constant, J^T f' is the gradient), and for
+    the decoder's f its mean is sum_z p(z) J^T f'(z) by enumeration, within its standard error;
+    straight-through Gumbel-Softmax, whose Jacobian is taken at the noisy logits, is not."""
+    linear = reward_problem(5, 3, rewarded_class=1, seed=4)
+    gradients = estimator_gradients(linear, "plain_straight_through", 100, 1.0, seed=1)
+    torch.testing.assert_close(gradients, exact_gradient(linear).expand_as(gradients), rtol=0, atol=1e-12)
+
+    problem = decoder_problem(small_vae, digit, variable=2)
+    _, slopes = problem.vertex_table
+    p = torch.softmax(problem.logits, -1)
+    per_code = p * (slopes - (p * slopes).sum(-1, keepdim=True))  # J^T f'(z) for every code z
+    probabilities = (problem.codes * p.log()).sum((-2, -1)).exp()
+    expected = torch.einsum("s,svk->vk", probabilities, per_code)
+    assert (expected - exact_gradient(problem)).norm() > 0.05 * exact_gradient(problem).norm()  # biased
+
+    def z_scores(estimator: str) -> torch.Tensor:
+        draws = estimator_gradients(problem, estimator, 20_000, 1.0, seed=6)
+        return (draws.mean(0) - expected) / (draws.std(0) / math.sqrt(draws.shape[0]))
+
+    assert z_scores("plain_straight_through").abs().max() < 4.5
+    assert z_scores("straight_through").abs().max() > 8
 
 
 def test_relaxed_bias_shrinks_as_the_temperature_falls_for_a_linear_f() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -131,5 +131,52 @@ def tau_study_figure(points: Sequence[tuple[str, float, float]], title: str, hei
             title=dict(text="temperature τ"), type="log", tickvals=taus_all, ticktext=[f"{t:g}" for t in taus_all]
         ),
         yaxis=dict(title=dict(text="test objective, exact samples (nats, lower is better)")),
+    )
+    return figure(traces, layout, title=title, height=height)
+
+
+def bound_curves_figure(
+    curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]],
+    references: Mapping[str, float | None],
+    title: str,
+    height: int = 560,
+) -> go.Figure:
+    """A held-out bound against updates: one colour per estimator (`curves` maps its label to one
+    list of (updates, bound) per seed), and its published figure (`references`, same labels) as a
+    dashed horizontal line of that colour."""
+    traces: list[dict[str, Any]] = []
+    for i, (label, seeds) in enumerate(curves.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        for j, points in enumerate(seeds):
+            traces.append(
+                dict(
+                    type="scatter",
+                    mode="lines+markers",
+                    x=[p[0] for p in points],
+                    y=[p[1] for p in points],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=j == 0,
+                    line=dict(color=colour, width=2),
+                    marker=dict(size=6),
+                    hovertemplate=f"{label}<br>%{{x:,}} updates: %{{y:.2f}}<extra></extra>",
+                )
+            )
+    shapes, notes = [], []
+    for i, label in enumerate(curves):
+        value = references.get(label)
+        if value is None:
+            continue
+        colour = PALETTE[i % len(PALETTE)]
+        dashed = dict(color=colour, width=2, dash="dash")
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=value, y1=value, line=dashed))
+        notes.append(
+            dict(xref="paper", x=1, y=value, text=f"{value:g}", showarrow=False, xanchor="right", yanchor="bottom")
+        )
+    layout = dict(
+        xaxis=dict(title=dict(text="updates"), rangemode="tozero"),
+        yaxis=dict(title=dict(text="nats per image (lower is better)")),
+        shapes=shapes,
+        annotations=notes,
     )
     return figure(traces, layout, title=title, height=height)

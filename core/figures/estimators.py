@@ -19,6 +19,8 @@ COLORS: dict[str, str] = {
     "gumbel_softmax": "#1f77b4",
     "straight_through": "#ff7f0e",
     "gumbel_rao": "#d62728",
+    "plain_straight_through": "#9467bd",
+    "muprop": "#8c564b",
 }
 
 # (metric, panel title with units, log y axis)

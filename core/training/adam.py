@@ -77,3 +77,25 @@ class FlatAdam:
         if self.steps_taken % FLUSH_EVERY == 0:
             for moment in (self.exp_avg, self.exp_avg_sq):  # in place: no 5 MB mask to allocate
                 torch.hardshrink(moment, NEGLIGIBLE_MOMENT, out=moment)
+
+    def state_dict(self) -> dict:
+        """The weights, both moments, the step count and the learning rate (a resumable run's)."""
+        return {
+            "flat": self.flat,
+            "exp_avg": self.exp_avg,
+            "exp_avg_sq": self.exp_avg_sq,
+            "steps": self.steps_taken,
+            "lr": self.lr,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy a `state_dict` of an optimizer over the same model back in (the buffers stay the model's)."""
+        for name in ("flat", "exp_avg", "exp_avg_sq"):
+            buffer = getattr(self, name)
+            if state[name].shape != buffer.shape:
+                saved, here = state[name].numel(), buffer.numel()
+                raise ValueError(f"the saved {name} has {saved:,} numbers; this model has {here:,}.")
+            buffer.copy_(state[name])
+        self.steps_taken = int(state["steps"])
+        self.steps.fill_(self.steps_taken)
+        self.lr = positive_number(state["lr"], "the learning rate")

@@ -64,7 +64,7 @@ class TrainConfig:
     anneal_every: int = ANNEAL_EVERY
     estimator: str = "gumbel_softmax"
     rao_samples: int = 10
-    # Score function: exact samples per image; each one's baseline is the mean loss of the others.
+    # Score function and MuProp: exact samples per image; each one's baseline is the mean of the others'.
     sf_samples: int = 4
     binarize: str = "none"
     seed: int = 0
@@ -74,6 +74,19 @@ class TrainConfig:
     max_steps: int | None = None
     train_subset: int | None = None
     test_subset: int | None = None
+    # Adam's learning rate is multiplied by lr_decay every lr_decay_every steps (1: constant).
+    lr_decay: float = 1.0
+    lr_decay_every: int = 1000
+    # Train for this many updates, over as many epochs as they take (None: `epochs` epochs).
+    updates: int | None = None
+    # The last `validation` training images are held out (0: none). At the end of the epoch that
+    # reaches each multiple of `validate_every` updates, and at the run's end, the m-sample bound
+    # (m = validation_samples) is measured on them; the weights with the best one are restored when
+    # the run ends, and `patience` validations without a better one stop it early (None: never).
+    validation: int = 0
+    validate_every: int = 2500
+    validation_samples: int = 10
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         whole_number(self.epochs, "epochs", 1)
@@ -82,13 +95,23 @@ class TrainConfig:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}.")
         whole_number(self.rao_samples, "Gumbel-Rao's conditional draws (rao_samples)", 1)
-        whole_number(self.sf_samples, "the score function's samples per image (sf_samples)", 2)
+        whole_number(self.sf_samples, "the score function's and MuProp's samples per image (sf_samples)", 2)
         check_binarize(self.binarize)
         whole_number(self.seed, "the seed", 0)
+        if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
+            raise ValueError(f"the learning-rate decay must be a factor in (0, 1], got {self.lr_decay!r}.")
+        whole_number(self.lr_decay_every, "the learning-rate decay interval (steps)", 1)
+        whole_number(self.validation, "the validation images", 0)
+        whole_number(self.validate_every, "the updates between validations (validate_every)", 1)
+        whole_number(self.validation_samples, "the validation bound's samples per image", 1)
+        if self.patience is not None and not self.validation:
+            raise ValueError("early stopping (patience) needs a validation split: give validation images too.")
         for name, what in (
             ("max_steps", "max steps"),
             ("train_subset", "train_subset (images)"),
             ("test_subset", "test_subset (images)"),
+            ("updates", "updates"),
+            ("patience", "patience (validations without improvement)"),
         ):
             value = getattr(self, name)
             if value is not None:
@@ -114,6 +137,10 @@ class TrainConfig:
     @property
     def schedule(self) -> TemperatureSchedule:
         return TemperatureSchedule(self.tau, self.tau_min, self.anneal_rate, self.anneal_every)
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of step `step` (counted from 0): lr x lr_decay^(step // lr_decay_every)."""
+        return self.lr * self.lr_decay ** (step // self.lr_decay_every)
 
     def stream_seed(self, purpose: Stream) -> int:
         """The seed of this run's `purpose` stream (what `generator` seeds its generator with)."""

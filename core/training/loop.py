@@ -12,18 +12,30 @@ from functools import cached_property
 
 import torch
 
-from core.data import STATIC_BINARIZE_SEED, MNISTSplit, batch_indices, bernoulli, binarized, held_out_pixels
-from core.evaluation import ExactSampleObjective, exact_sample_objective
+from core.data import (
+    STATIC_BINARIZE_SEED,
+    VALIDATION_BINARIZE_SEED,
+    MNISTSplit,
+    batch_indices,
+    bernoulli,
+    binarized,
+    held_out_pixels,
+    split_validation,
+)
+from core.evaluation import ExactSampleObjective, exact_sample_objective, held_out_bounds
 from core.guards import positive_number
-from core.gumbel import gumbel_rao, one_hot_argmax
+from core.gumbel import gumbel_rao, one_hot_argmax, straight_through_sample
 from core.runtime.precision import PrecisionChoice, choose_precision
 from core.training.adam import FlatAdam
 from core.training.backprop import Bf16Weights, relaxed_step
 from core.training.config import TrainConfig
 from core.training.losses import StepLosses
-from core.vae import CategoricalVAE, Forward, reconstruction_nll, score_function_loss, vae_loss
+from core.training.selection import Selection
+from core.vae import CategoricalVAE, Forward, muprop_loss, reconstruction_nll, score_function_loss, vae_loss
 
 ZERO_LOSSES = StepLosses(0.0, 0.0, 0.0, 0.0)
+# The estimators whose forward pass decodes several exact samples per image, by their surrogate losses.
+SCORE_FUNCTION_LOSSES = {"score_function": score_function_loss, "muprop": muprop_loss}
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,8 @@ CHANGEABLE = ("tau", "lr")
 
 @dataclass(frozen=True)
 class EpochMetrics:
-    """Training means over the epoch's steps, and the test objective with exact samples."""
+    """Training means over the epoch's steps, and the test objective with exact samples; after
+    a validation, the m-sample bound on the validation and on the test images."""
 
     epoch: int
     step: int
@@ -67,6 +80,8 @@ class EpochMetrics:
     tau: float
     seconds: float
     lr: float = 0.0
+    validation_bound: float | None = None
+    test_bound: float | None = None
 
 
 class Trainer:
@@ -84,10 +99,15 @@ class Trainer:
         # (core.training.backprop), ~15 % faster on a CPU, in either precision; the rest go
         # through autograd (bfloat16 by autocast).
         self.handwritten = config.estimator in ("gumbel_softmax", "straight_through")
-        self.x_train = train.subset(config.train_subset).pixels(self.device)
+        # A validation split is the training split's last images; training never sees them.
+        fit, held = split_validation(train, config.validation) if config.validation else (train, None)
+        self.x_train = fit.subset(config.train_subset).pixels(self.device)
         if config.binarize == "static":
             self.x_train = binarized(self.x_train.cpu(), STATIC_BINARIZE_SEED).to(self.device)
-        self.x_test = held_out_pixels(test, config.binarize != "none", self.device)[: config.test_subset]
+        binarize = config.binarize != "none"
+        self.x_test = held_out_pixels(test, binarize, self.device)[: config.test_subset]
+        self.x_valid = None if held is None else held_out_pixels(held, binarize, self.device, VALIDATION_BINARIZE_SEED)
+        self.selection = None if held is None else Selection(config.patience)
         self.noise = config.generator("noise", self.device)
         self.shuffle = config.generator("shuffle")
         # Dynamic binarization: a fresh Bernoulli draw per pixel for every batch, seeded by the run.
@@ -95,6 +115,7 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self.tau_override: float | None = None  # set mid-run: replaces the schedule from then on
+        self.lr_override: float | None = None  # likewise for the learning rate's decay
         self.changes: list[Change] = []
 
     @cached_property
@@ -120,8 +141,14 @@ class Trainer:
         return math.ceil(self.x_train.shape[0] / self.config.batch_size)
 
     @property
+    def epochs_to_run(self) -> int:
+        """`epochs`, or as many epochs as `updates` take."""
+        updates = self.config.updates
+        return math.ceil(updates / self.steps_per_epoch) if updates else self.config.epochs
+
+    @property
     def total_steps(self) -> int:
-        total = self.steps_per_epoch * self.config.epochs
+        total = self.config.updates or self.steps_per_epoch * self.config.epochs
         return min(total, self.config.max_steps) if self.config.max_steps else total
 
     @property
@@ -133,8 +160,22 @@ class Trainer:
         (restarted at every call, so successive epochs are scored with the same draws)."""
         return exact_sample_objective(self.model, self.x_test, seed=self.config.stream_seed("evaluation"))
 
+    def held_out_bounds(self) -> tuple[float, float]:
+        """The m-sample bound (-log of the mean of m importance weights, m = validation_samples)
+        on the validation and on the test images, each from the run's evaluation stream."""
+        assert self.x_valid is not None, "a run without a validation split has no validation bound"
+        seed, samples = self.config.stream_seed("evaluation"), self.config.validation_samples
+        valid, test = (
+            held_out_bounds(self.model, x, elbo_samples=1, is_samples=samples, seed=seed).nll
+            for x in (self.x_valid, self.x_test)
+        )
+        return valid, test
+
     def tau_at(self, step: int) -> float:
         return self.tau_override if self.tau_override is not None else self.config.schedule.at(step)
+
+    def lr_at(self, step: int) -> float:
+        return self.lr_override if self.lr_override is not None else self.config.lr_at(step)
 
     def change(self, name: str, value: float) -> Change:
         """Set τ or the learning rate for the next steps (a run's page changes them mid-run)."""
@@ -144,7 +185,7 @@ class Trainer:
         if name == "tau":
             self.tau_override = value
         else:
-            self.optimizer.lr = value
+            self.optimizer.lr = self.lr_override = value
         made = Change(self.step, name, value)
         self.changes.append(made)
         return made
@@ -157,7 +198,10 @@ class Trainer:
         if estimator == "straight_through":
             return self.model(x, "straight_through", tau, self.noise)
         logits = self.model.encode(x)
-        code = gumbel_rao(logits, tau, self.config.rao_samples, self.noise)
+        if estimator == "gumbel_rao":
+            code = gumbel_rao(logits, tau, self.config.rao_samples, self.noise)
+        else:  # plain straight-through: an exact sample forward, softmax(logits / tau) backward
+            code = straight_through_sample(logits, tau, self.noise)
         return Forward(logits, code, self.model.decode_logits(code))
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
@@ -178,9 +222,10 @@ class Trainer:
             return self._autograd_step(x, tau)
 
     def _autograd_step(self, x: torch.Tensor, tau: float) -> StepLosses:
-        if self.config.estimator == "score_function":
+        if self.config.estimator in SCORE_FUNCTION_LOSSES:
             # Exact samples in the forward pass: the objective is the unrelaxed one.
-            sf, surrogate = score_function_loss(self.model, x, self.config.sf_samples, self.noise)
+            sampled = SCORE_FUNCTION_LOSSES[self.config.estimator]
+            sf, surrogate = sampled(self.model, x, self.config.sf_samples, self.noise)
             return self._update(surrogate, sf.total, sf.total, sf.kl, sf.reconstruction)
         out = self._forward(x, tau)
         loss = vae_loss(out.pixel_logits, x, out.logits)
@@ -213,7 +258,7 @@ class Trainer:
         """Step events, and after each epoch (or a final partial one) an epoch event."""
         config = self.config
         speed = 0.0
-        while self.epoch < config.epochs and self.step < self.total_steps:
+        while self.epoch < self.epochs_to_run and self.step < self.total_steps:
             self.epoch += 1
             started = time.perf_counter()
             sums, steps = ZERO_LOSSES, 0
@@ -223,6 +268,7 @@ class Trainer:
                 if self.step >= self.total_steps:
                     break
                 tau = self.tau_at(self.step)
+                self.optimizer.lr = self.lr_at(self.step)
                 tick = time.perf_counter()
                 losses = self.train_step(self.batch(idx), tau)
                 now = len(idx) / max(time.perf_counter() - tick, 1e-9)
@@ -242,6 +288,10 @@ class Trainer:
                     lr=self.lr,
                 )
             test = self.test_objective()
+            validation = test_bound = None
+            if self.selection is not None and self._validation_due():
+                validation, test_bound = self.held_out_bounds()
+                self.selection.offer(validation, self.step, self.epoch, self.optimizer.flat)
             means = sums / max(steps, 1)
             yield EpochMetrics(
                 self.epoch,
@@ -256,4 +306,16 @@ class Trainer:
                 tau=self.tau_at(max(self.step - 1, 0)),
                 seconds=time.perf_counter() - started,
                 lr=self.lr,
+                validation_bound=validation,
+                test_bound=test_bound,
             )
+            if self.selection is not None and self.selection.exhausted:
+                break  # early stopping: `patience` validations without a better bound
+        if self.selection is not None:
+            self.selection.restore(self.optimizer.flat)  # the run ends with the weights validation chose
+
+    def _validation_due(self) -> bool:
+        """At the end of the epoch that reaches each multiple of `validate_every` updates, and at the run's end."""
+        every = self.config.validate_every
+        assert self.selection is not None
+        return self.step // every > self.selection.last_step // every or self.step >= self.total_steps

@@ -24,9 +24,12 @@ from core.training.tensorboard_log import TensorBoardLog
 def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -> dict:
     """What a checkpoint's side-file says of the run that made it: what it was asked to do
     (its config) and what it did (epochs and steps run, the τ and learning rate it ended with,
-    the changes made while it trained)."""
-    last = epochs[-1] if epochs else None
-    if last is None or last.step != trainer.step:  # stopped mid-epoch: measure where it is
+    the changes made while it trained). A run that selected its weights on a validation split
+    ends with them: its final metrics are those of the epoch whose end they had."""
+    selection = trainer.selection
+    chosen = selection.step if selection is not None and selection.restored else trainer.step
+    last = next((e for e in reversed(epochs) if e.step == chosen), None)
+    if last is None:  # stopped mid-epoch: measure where it is
         test = trainer.test_objective()
         final = {
             "epoch": trainer.epoch,
@@ -47,7 +50,7 @@ def checkpoint_metadata(trainer: Trainer, epochs: list[EpochMetrics], **extra) -
         "final_metrics": final,
         "history": [asdict(e) for e in epochs],
         "changes": [asdict(c) for c in trainer.changes],
-    }
+    } | ({"selection": selection.summary()} if selection is not None else {})
 
 
 def describe(trainer: Trainer) -> dict:
