@@ -141,7 +141,15 @@ def ship(name: str, runs: list[tuple[Path, dict]], test_x) -> Path:
     its configuration's row in the results table sets."""
     ordered = sorted(runs, key=lambda item: item[1]["test"])
     source, _ = ordered[len(ordered) // 2]
-    target = REPO / "checkpoints" / f"{SHIPPED[name]}.pt"
+    summaries = [summary for _, summary in runs]
+    return ship_run(source, SHIPPED[name], name, summaries, test_x, "docs/results.json")
+
+
+def ship_run(source: Path, name: str, config: str, runs: list[dict], test_x, table: str) -> Path:
+    """Copy the model of `source` to checkpoints/<name>.pt with a quality check: its test
+    objective (`test_x`, the run's own evaluation stream) and the bound that `runs`, the seeds of
+    its configuration `config` in the results file `table`, set."""
+    target = REPO / "checkpoints" / f"{name}.pt"
     shutil.copy(source, target)
     model = load_checkpoint(target).model
     source_meta = read_metadata(source)
@@ -151,19 +159,20 @@ def ship(name: str, runs: list[tuple[Path, dict]], test_x) -> Path:
     evaluation_seed = stream_seed(seed, "evaluation")  # the stream the run scored its epochs with
     check = exact_sample_objective(model, test_x, seed=evaluation_seed).total
     meta = source_meta | {
-        "name": SHIPPED[name],
+        "name": name,
         "source_run": source.stem,
-        "quality_check": quality_check(name, [summary for _, summary in runs], check, evaluation_seed, len(test_x)),
+        "quality_check": quality_check(config, runs, check, evaluation_seed, len(test_x), table),
     }
     target.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     return target
 
 
-def quality_check(config: str, runs: list[dict], measured: float, seed: int, images: int) -> dict:
+def quality_check(config: str, runs: list[dict], measured: float, seed: int, images: int, table: str) -> dict:
     """The shipped model's check; `seed` is the one `exact_sample_objective` measured it with."""
     return {
         "config": config,
-        "rule": f"mean + {QUALITY_SPREADS:g} sd of 'test, 1 sample' over the configuration's seeds (docs/results.json)",
+        "rule": f"mean + {QUALITY_SPREADS:g} sd of 'test, 1 sample' over the configuration's seeds ({table})",
+        "table": table,
         "test_images": images,
         "seed": seed,
         "measured": round(measured, 3),

@@ -35,6 +35,7 @@ from core.evaluation import held_out_bounds
 from core.figures.compare import bound_curves_figure
 from core.store.checkpoints import load_checkpoint, read_metadata, recorded_seed
 from scripts.markers import replace_between
+from scripts.report import ship_run
 from scripts.reproduce_jang import CONVERGED_ROWS, CONVERGED_RUNS, ROWS, RUNS, grid_rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,6 +93,7 @@ CONVERGED_LABELS = {
     "gumbel_rao": "Gumbel-Rao (10 draws)",
 }
 CONVERGED_JSON = REPO / "docs" / "jang_converged.json"
+SHIPPED_ROW = "gumbel_softmax"  # the converged row whose median run ships as checkpoints/binarized.pt
 CONVERGED_FIGURE = REPO / "docs" / "jang_converged.png"
 
 
@@ -187,6 +189,7 @@ def converged_report(images: int) -> int:
             print(f"{path.stem}: evaluating", flush=True)
             keep = ("command", "device", "threads", "steps", "wall_seconds", "selection")
             summary = {"run": path.stem, "seed": recorded_seed(meta), **{k: meta.get(k) for k in keep}}
+            summary["test"] = meta["final_metrics"]["test"]  # 1 sample per image, the chosen weights
             results.setdefault(row, []).append(summary | bounds(path, x))
     rows = CONVERGED_ROWS | {row: options for row, options in grid_rows().items() if row in records}
     CONVERGED_JSON.write_text(json.dumps(results, indent=2))
@@ -196,7 +199,17 @@ def converged_report(images: int) -> int:
     title = "Test bound (m = 10) at each validation; dashed: Jang et al. 2017"
     bound_curves_figure(curves, references, title).write_image(CONVERGED_FIGURE, width=1200, height=600, scale=1)
     print(text)
+    if results.get(SHIPPED_ROW):
+        print(f"shipped {ship_binarized(results[SHIPPED_ROW], x)}")
     return 0 if all(math.isfinite(r["nll"]) for runs in results.values() for r in runs) else 1
+
+
+def ship_binarized(runs: list[dict], test_x: torch.Tensor) -> Path:
+    """Ship the Gumbel-Softmax run with the median IS-1000 as checkpoints/binarized.pt: the
+    binarized model the Latent editor and the Compare page offer beside the grey-level ones."""
+    chosen = sorted(runs, key=lambda r: r["nll"])[len(runs) // 2]
+    table = str(CONVERGED_JSON.relative_to(REPO))
+    return ship_run(CONVERGED_RUNS / f"{chosen['run']}.pt", "binarized", SHIPPED_ROW, runs, test_x, table)
 
 
 def bounds(path: Path, x: torch.Tensor) -> dict:

@@ -46,6 +46,7 @@ def test_gumbel_rao_within_the_spread_of_straight_through_gumbel_softmax_misses(
 def record(path, status: str, history: list[dict]) -> None:
     meta = {"format": "gumbel-lab/checkpoint/1", "status": status, "steps": history[-1]["step"], "history": history}
     meta |= {"train_config": {"seed": 0}, "wall_seconds": 60.0, "selection": {"best_step": 5, "validation_bound": 99.0}}
+    meta |= {"final_metrics": {"test": 110.0}}
     path.with_suffix(".json").write_text(json.dumps(meta))
 
 
@@ -67,6 +68,8 @@ def test_the_report_scores_finished_runs_and_draws_every_runs_test_bounds(tmp_pa
         return Figure()
 
     monkeypatch.setattr(report_jang, "bound_curves_figure", figure)
+    shipped = []
+    monkeypatch.setattr(report_jang, "ship_binarized", lambda runs, x: shipped.append([r["run"] for r in runs]))
     history = [{"step": 5, "test_bound": 100.0}, {"step": 10, "test_bound": None}, {"step": 15, "test_bound": 98.0}]
     record(tmp_path / "gumbel_softmax-s0.pt", "finished", history)
     record(tmp_path / "gumbel_softmax-s1.pt", "stopped", history[:1])
@@ -81,7 +84,20 @@ def test_the_report_scores_finished_runs_and_draws_every_runs_test_bounds(tmp_pa
     text = page.read_text()
     assert text.startswith("before\n<!-- jang-converged:start -->\n| estimator") and text.endswith("after\n")
     assert "| Gumbel-Softmax |" in text and "| MuProp, leave-one-out baseline (4 samples) |" in text
-    assert json.loads((tmp_path / "converged.json").read_text())["gumbel_softmax"][0]["run"] == "gumbel_softmax-s0"
+    written = json.loads((tmp_path / "converged.json").read_text())["gumbel_softmax"][0]
+    assert written["run"] == "gumbel_softmax-s0" and written["test"] == 110.0  # the bound a shipped model meets
+    assert shipped == [["gumbel_softmax-s0"]]
+
+
+def test_the_gumbel_softmax_run_with_the_median_bound_ships_as_the_binarized_model(monkeypatch):
+    calls = []
+    monkeypatch.setattr(report_jang, "ship_run", lambda *args: calls.append(args))
+    runs = [{"run": "gumbel_softmax-s0", "nll": 93.5}, {"run": "gumbel_softmax-s1", "nll": 92.1}]
+    runs.append({"run": "gumbel_softmax-s2", "nll": 92.8})
+    report_jang.ship_binarized(runs, x := object())
+    ((source, name, config, seeds, test_x, table),) = calls
+    assert source == report_jang.CONVERGED_RUNS / "gumbel_softmax-s2.pt" and name == "binarized"
+    assert (config, seeds, test_x, table) == ("gumbel_softmax", runs, x, "docs/jang_converged.json")
 
 
 def test_the_figure_draws_a_line_per_seed_and_each_papers_figure_dashed_in_its_colour():
