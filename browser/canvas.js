@@ -37,19 +37,30 @@ function textColour(element) {
   return getComputedStyle(element).color;
 }
 
-// A canvas `height` CSS pixels tall and as wide as its box, drawn in CSS pixels.
-function fitCanvas(canvas, height) {
-  const width = canvas.glWidth || canvas.clientWidth || 600;
-  const scale = window.devicePixelRatio || 1;
-  if (canvas.width !== Math.round(width * scale) || canvas.height !== Math.round(height * scale)) {
-    canvas.width = Math.round(width * scale);
-    canvas.height = Math.round(height * scale);
-    canvas.style.height = `${height}px`;
+// A canvas as wide as its box and `height` drawing units tall, a unit being `zoom` CSS pixels:
+// presenter view zooms a picture's text, lines and margins alike, and the picture lays itself out
+// in the narrower width (in units) it returns.
+function fitCanvas(canvas, height, zoom = 1) {
+  const cssWidth = canvas.glWidth || canvas.clientWidth || 600;
+  const ratio = window.devicePixelRatio || 1;
+  const [pixelWidth, pixelHeight] = [Math.round(cssWidth * ratio), Math.round(height * zoom * ratio)];
+  if (canvas.width !== pixelWidth || canvas.height !== pixelHeight) {
+    canvas.width = pixelWidth;
+    canvas.height = pixelHeight;
+    canvas.style.height = `${height * zoom}px`;
   }
   const context = canvas.getContext("2d");
-  context.setTransform(scale, 0, 0, scale, 0, 0);
-  context.clearRect(0, 0, width, height);
-  return { context, width };
+  context.setTransform(ratio * zoom, 0, 0, ratio * zoom, 0, 0);
+  context.clearRect(0, 0, cssWidth / zoom, height);
+  return { context, width: cssWidth / zoom };
+}
+
+// Presenter view's factor from the server (1 otherwise), also given to the component's own text
+// through the --gl-zoom custom property its stylesheet sizes by.
+function takeZoom(root, zoom) {
+  const factor = Number.isFinite(zoom) && zoom > 0 ? zoom : 1;
+  root.style.setProperty("--gl-zoom", String(factor));
+  return factor;
 }
 
 // After the frame that shows this edit has been painted: a task queued from the animation frame

@@ -57,6 +57,7 @@ class EditorView {
     this.status = root.querySelector(".gl-status");
     this.version = null;
     this.modelId = null;
+    this.zoom = 1;
     this.asked = new Set();
     this.playing = false;
     this.drag = null;
@@ -89,6 +90,11 @@ class EditorView {
   apply(header, decoder, send) {
     this.send = send;
     this.decoder = decoder;
+    const zoom = takeZoom(this.root, header.zoom);
+    if (zoom !== this.zoom) {
+      this.zoom = zoom;
+      this.drawGrid();
+    }
     if (header.version === this.version && header.model === this.modelId) return;
     if (this.playing) this.togglePlay();
     this.version = header.version;
@@ -140,8 +146,9 @@ class EditorView {
     this.drawGrid();
   }
 
+  // The grid's layout in drawing units (CSS pixels / zoom).
   geometry() {
-    const width = this.grid.glWidth || this.grid.clientWidth || 600;
+    const width = (this.grid.glWidth || this.grid.clientWidth || 600) / this.zoom;
     const left = 34;
     const cell = Math.max(8, Math.min(30, Math.floor((width - left - 4) / this.vars)));
     return { width, left, top: 6, cell, height: 6 + cell * this.classes + 30 };
@@ -150,7 +157,7 @@ class EditorView {
   drawGrid() {
     if (this.vars === undefined) return;
     const { left, top, cell, height } = this.geometry();
-    const { context } = fitCanvas(this.grid, height);
+    const { context } = fitCanvas(this.grid, height, this.zoom);
     const shown = this.playing ? this.sample : this.code;
     const k = this.classes;
     for (let v = 0; v < this.vars; v++) {
@@ -183,8 +190,8 @@ class EditorView {
   // Where a pointer is on the grid: its variable, and its continuous position on the class axis.
   locate(event) {
     const { left, top, cell } = this.geometry();
-    const variable = Math.floor((event.offsetX - left) / cell);
-    const position = (event.offsetY - top) / cell - 0.5;
+    const variable = Math.floor((event.offsetX / this.zoom - left) / cell);
+    const position = (event.offsetY / this.zoom - top) / cell - 0.5;
     return { variable, position: Math.min(Math.max(position, 0), this.classes - 1) };
   }
 

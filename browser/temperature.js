@@ -27,6 +27,7 @@ class TemperatureView {
   constructor(root) {
     this.root = root;
     this.tauInput = root.querySelector(".gl-tau");
+    this.zoom = 1;
     this.timings = [];
     root.glTimings = this.timings; // read by benchmarks/browser_latency.py
     this.report = reporter(root, () => this.send("edit", { logits: [...this.logits], tau: this.tauRounded() }));
@@ -67,6 +68,7 @@ class TemperatureView {
   // (a preset, another number of classes): otherwise the visitor's own slider positions stand.
   apply(data, send) {
     this.send = send;
+    this.zoom = takeZoom(this.root, data.zoom);
     const k = data.logits.length;
     if (data.version !== this.version || k !== this.classes) {
       this.version = data.version;
@@ -153,7 +155,7 @@ class TemperatureView {
   drawSamples() {
     const k = this.classes;
     const rows = this.relax(this.tau, SHOWN);
-    const { context, width } = fitCanvas(this.root.querySelector(".gl-samples"), 36 + SHOWN * 34);
+    const { context, width } = fitCanvas(this.root.querySelector(".gl-samples"), 36 + SHOWN * 34, this.zoom);
     const left = 56;
     const cellWidth = (width - left - 8) / k;
     context.font = "13px sans-serif";
@@ -183,7 +185,7 @@ class TemperatureView {
     canvas.hidden = !three;
     this.root.querySelector(".gl-simplex-note").hidden = three;
     if (!three) return;
-    const { context, width } = fitCanvas(canvas, 300);
+    const { context, width } = fitCanvas(canvas, 300, this.zoom);
     const side = Math.min(width - 40, 280); // 24 px above, the triangle, the corner labels below: 300 px
     this.dotScale = canvas.width / width;
     const corners = [
@@ -260,7 +262,7 @@ class TemperatureView {
       this.curve = CURVE_TAUS.map((tau) => this.closeness(tau));
       this.curveFor = this.logits.join(",") + this.seed;
     }
-    const { context, width } = fitCanvas(this.root.querySelector(".gl-curve"), 300);
+    const { context, width } = fitCanvas(this.root.querySelector(".gl-curve"), 300, this.zoom);
     const box = { left: 44, right: width - 12, top: 12, bottom: 260 };
     const x = (tau) => box.left + ((Math.log10(tau) + 2) / 3.5) * (box.right - box.left);
     const y = (v) => box.bottom - (v / 1.05) * (box.bottom - box.top);
@@ -314,7 +316,7 @@ class TemperatureView {
   drawMeans() {
     const k = this.classes;
     const taus = this.taus;
-    const { context, width } = fitCanvas(this.root.querySelector(".gl-means"), 240);
+    const { context, width } = fitCanvas(this.root.querySelector(".gl-means"), 240, this.zoom);
     if (!taus.length) return;
     const p = this.probabilities();
     const gap = 18;

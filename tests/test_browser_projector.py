@@ -108,3 +108,36 @@ def test_every_page_fits_a_projector_and_presenter_view_enlarges_its_charts(serv
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+# Inside a browser component's shadow root: a text's font size and a picture's height, CSS pixels.
+COMPONENT_SIZES = """([text, picture]) => {
+  const host = [...document.querySelectorAll('*')].find((e) => e.shadowRoot && e.shadowRoot.querySelector(picture));
+  if (!host) return null;
+  const root = host.shadowRoot;
+  const height = root.querySelector(picture).getBoundingClientRect().height;
+  return height > 0 ? {font: parseFloat(getComputedStyle(root.querySelector(text)).fontSize), height} : null;
+}"""
+
+
+@pytest.mark.parametrize(
+    "path, text, picture",
+    [("temperature", ".gl-heading", ".gl-curve"), ("latent_editor", ".gl-title", ".gl-digit.gl-decoded")],
+)
+def test_presenter_view_enlarges_the_browser_components_text_and_pictures(server, browser, path, text, picture):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        sizes = {}
+        for presenter in (False, True):
+            page.goto(f"{server}/{path}{'?presenter=on' if presenter else ''}")
+            page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=90_000)
+            settle(page)
+            handle = page.wait_for_function(COMPONENT_SIZES, arg=[text, picture], timeout=90_000)
+            sizes[presenter] = handle.json_value()
+            no_errors(page)
+        normal, big = sizes[False], sizes[True]
+        assert big["font"] >= GROWTH * normal["font"], sizes
+        assert big["height"] >= GROWTH * normal["height"], sizes
+    finally:
+        context.close()

@@ -17,7 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 import streamlit as st
 import torch
 
-from core.figures.style import presenter_view
+from core.figures.style import PRESENTER_SCALE, presenter_view
 from core.studies.formulas import formula
 from ui import urls
 
@@ -166,6 +166,12 @@ def maths_on() -> bool:
 
 def presenter_on() -> bool:
     return bool(urls.first(PRESENTER, False))
+
+
+def zoom() -> float:
+    """How much larger presenter view draws: what the browser components scale their text and
+    pictures by, as `chart` does a figure's."""
+    return PRESENTER_SCALE if presenter_on() else 1.0
 
 
 def maths(name: str) -> None:

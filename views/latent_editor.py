@@ -279,6 +279,7 @@ def browser_editor(model: CategoricalVAE, packed: browser.BrowserModel) -> None:
         "variable": state[VARIABLE_KEY],
         "tau": state[PLAY_TAU_KEY],
         "seed": state[PLAY_SEED_KEY],
+        "zoom": layout.zoom(),
     }
     layout.guarded(lambda: browser.latent_editor(BROWSER_KEY, packed, header, lambda: browser_edited(model)))
     code_controls(model)

@@ -121,6 +121,7 @@ def live_pictures(logits: list[float], taus: list[float], seed: int) -> None:
         "low": LOGIT_RANGE[0],
         "high": LOGIT_RANGE[1],
         "step": LOGIT_STEP,
+        "zoom": layout.zoom(),
     }
     layout.guarded(lambda: browser.temperature(BROWSER_KEY, header, browser_edited))
     if state.get(ERROR_KEY):
