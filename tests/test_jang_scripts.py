@@ -50,7 +50,7 @@ def record(path, status: str, history: list[dict]) -> None:
     path.with_suffix(".json").write_text(json.dumps(meta))
 
 
-def test_the_report_scores_finished_runs_and_draws_every_runs_test_bounds(tmp_path, monkeypatch, mnist):
+def test_the_report_scores_finished_runs_and_draws_every_runs_test_bounds(tmp_path, monkeypatch, mnist, capsys):
     page = tmp_path / "jang.md"
     page.write_text("before\n<!-- jang-converged:start -->\nold\n<!-- jang-converged:end -->\nafter\n")
     monkeypatch.setattr(report_jang, "CONVERGED_RUNS", tmp_path)
@@ -74,7 +74,9 @@ def test_the_report_scores_finished_runs_and_draws_every_runs_test_bounds(tmp_pa
     record(tmp_path / "gumbel_softmax-s0.pt", "finished", history)
     record(tmp_path / "gumbel_softmax-s1.pt", "stopped", history[:1])
     record(tmp_path / "muprop-s0.pt", "stopped", history)
+    (tmp_path / "gumbel_softmax-s0.is1000-n100.json").write_text(json.dumps(run(95.0)))  # a cached bound
     assert report_jang.converged_report(images=100) == 0
+    assert "is1000" not in capsys.readouterr().out  # a cache is not a run
     assert scored == [("gumbel_softmax-s0", 100)]  # the finished run only, on the asked images
     assert drawn["curves"] == {
         "Gumbel-Softmax": [[(5, 100.0), (15, 98.0)], [(5, 100.0)]],
