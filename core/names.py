@@ -29,7 +29,7 @@ ESTIMATOR_LABELS: dict[str, str] = {
     "gumbel_softmax": "Gumbel-Softmax (relaxed)",
     "straight_through": "Straight-through Gumbel-Softmax",
     "gumbel_rao": "Gumbel-Rao",
-    "plain_straight_through": "Straight-through, plain (no Gumbel noise in its gradient)",
+    "plain_straight_through": "Straight-through, plain (no Gumbel)",
     "muprop": "MuProp (Taylor control variate)",
 }
 SHORT_LABELS: dict[str, str] = {
