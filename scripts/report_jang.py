@@ -159,7 +159,7 @@ def converged_table(results: dict[str, list[dict]], rows: dict[str, list[str]], 
         lines.append(
             f"| {label} | `{' '.join(options)}` | {len(runs)} | {trained} ({chosen}) | {wall} | "
             f"{fmt([r['selection']['validation_bound'] for r in runs])} | "
-            f"{fmt(nll)} (≤ {max(r['nll_se'] for r in runs):.2f}) | {paper_text} | {bar} | "
+            f"{fmt(nll)} (≤ {max(r['nll_se'] for r in runs):.3f}) | {paper_text} | {bar} | "
             f"{verdict(base, nll, results)} |"
         )
     lines.append("")
