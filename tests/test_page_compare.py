@@ -110,3 +110,12 @@ def test_presenter_view_reaches_the_comparison(store):
         return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["font"]["size"]
 
     assert font(run_page(PAGE, presenter="on")) > font(run_page(PAGE))
+
+
+def test_the_page_opens_on_the_grey_level_models_and_warns_when_pixels_are_mixed(store):
+    at = run_page(PAGE)
+    assert at.multiselect(key="compare_runs").value == ["shipped/best", "shipped/faithful"]  # not the binarized one
+    assert not at.warning
+    at.multiselect(key="compare_runs").select("shipped/binarized").run()
+    assert not at.exception
+    assert any("binarized MNIST and some on grey levels" in w.value for w in at.warning)

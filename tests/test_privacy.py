@@ -20,7 +20,7 @@ from tests.apptest import REPO
 from tests.test_checkpoints import small_model
 
 ALICE, BOB = "a11ce000", "b0b00000"
-SHIPPED = ("best (shipped)", "faithful (shipped)")
+SHIPPED = ("best (shipped)", "binarized (shipped)", "faithful (shipped)")
 
 
 def give_run(store: RunStore, source: str, name: str, group: str | None = None) -> str:

@@ -19,6 +19,10 @@ RUN_ID = re.compile(r"[\w.-]+(/[\w.-]+)*", re.ASCII)  # how the run store names 
 SHOW_MISSING = 5
 LISTED = "Compare lists your runs, the command line's and sweeps', and runs their owners shared."
 HIGHLIGHT = "background-color: #fff3b0; font-weight: 600"
+MIXED_PIXELS = (
+    "Some of these runs trained on binarized MNIST and some on grey levels: their objectives are on "
+    "different scales, so compare the curves within each kind only (their binarize setting says which)."
+)
 
 
 def table(comparison) -> None:
@@ -46,6 +50,17 @@ def missing_text(runs: list[str]) -> str:
     return ", ".join(f"`{run}`" for run in shown) + (f" and {rest} more" if rest else "")
 
 
+def default_view(catalogue: dict[str, models.RunEntry]) -> list[str]:
+    """The first two shipped models trained on grey levels: a binarized model's objectives are on
+    another scale, so the page does not open with one beside them."""
+    grey = [run for run, entry in catalogue.items() if run.startswith("shipped/") and not binarized(entry)]
+    return grey[:2]
+
+
+def binarized(entry: models.RunEntry) -> bool:
+    return entry.metadata.get("train_config", {}).get("binarize", "none") != "none"
+
+
 def _css() -> dict[str, str]:
     return dict(part.split(": ") for part in HIGHLIGHT.split("; "))
 
@@ -66,7 +81,7 @@ urls.open_bookmark([RUNS])
 picked = st.multiselect(
     "Runs",
     RUNS.options,
-    [i for i in catalogue if i.startswith("shipped/")][:2],
+    default_view(catalogue),
     key=RUNS.key,
     max_selections=MAX_RUNS,
     help="Shipped models first, then this session's runs, then the runs shared on this server (the CLI's, "
@@ -81,6 +96,8 @@ chosen = [i for i in catalogue if i in picked]  # the picker's order, whatever t
 if not chosen:
     st.info("Pick one or more runs to compare.", icon=":material/compare_arrows:")
     st.stop()
+if len({binarized(catalogue[i]) for i in chosen}) > 1:
+    st.warning(MIXED_PIXELS, icon=":material/warning:")
 entries = {catalogue[i].label: (catalogue[i].source, catalogue[i].metadata) for i in chosen}
 comparison = compare_runs(entries)
 layout.chart(comparison_figure(comparison.labels, comparison.histories), width="stretch", key="compare_curves")
