@@ -135,3 +135,23 @@ def test_precision_option_reaches_the_config():
     assert config_from_args(build_parser().parse_args(["--precision", "bf16"])).precision == "bf16"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--precision", "fp16"])
+
+
+def test_a_terminated_run_saves_its_model_and_says_it_stopped(data_root, tmp_path):
+    """`kill <pid>` as Ctrl-C: the record says stopped, never "running" with no process behind it."""
+    out = tmp_path / "x"
+    args = ["--epochs", "50", "--train-subset", "2000", "--quiet", "--out", str(out)]
+    env = os.environ | {"GUMBEL_LAB_DATA": str(data_root), "OMP_NUM_THREADS": "1", "GUMBEL_LAB_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.training", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        first = process.stdout.readline()  # an epoch has ended: the run is training
+        assert first.startswith("Epoch  1:"), first
+        process.terminate()
+        assert process.wait(timeout=120) == 130
+    finally:
+        process.kill()
+    side = json.loads((tmp_path / "x.json").read_text())
+    assert side["status"] == "stopped" and 1 <= side["epochs"] < 50
+    assert load_checkpoint(tmp_path / "x.pt").metadata == side

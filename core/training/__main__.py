@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import gc
 import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,6 +141,25 @@ def default_name(args: argparse.Namespace, config: TrainConfig) -> str:
     return f"{args.preset}-{config.estimator}-tau{config.tau:g}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _stop_on_terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While training, `kill` (SIGTERM) stops the run as Ctrl-C does: the model as it stands is
+    saved and its record says stopped, where it used to stay "running" with no process behind it.
+    Only the main thread may set a handler; the previous one comes back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _stop_on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from core.runtime.threads import ThreadPolicy, requested_threads
@@ -208,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     status = Status.FINISHED
     started = time.perf_counter()
     try:
-        with tqdm(total=trainer.total_steps, disable=args.quiet, unit="step", file=sys.stderr, leave=False) as bar:
+        with (
+            _terminate_as_interrupt(),
+            tqdm(total=trainer.total_steps, disable=args.quiet, unit="step", file=sys.stderr, leave=False) as bar,
+        ):
             for event in threads.follow(trainer.events()):
                 if isinstance(event, StepMetrics):
                     bar.update(1)
