@@ -35,7 +35,7 @@ from core.evaluation import held_out_bounds
 from core.figures.compare import bound_curves_figure
 from core.store.checkpoints import load_checkpoint, read_metadata, recorded_seed
 from scripts.markers import replace_between
-from scripts.report import ship_run
+from scripts.report import mean_spread, ship_run
 from scripts.reproduce_jang import CONVERGED_ROWS, CONVERGED_RUNS, ROWS, RUNS, grid_rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,10 +121,6 @@ def test_bound_curve(meta: dict) -> list[tuple[int, float]]:
     return [(h["step"], h["test_bound"]) for h in meta.get("history", []) if h.get("test_bound") is not None]
 
 
-def spread(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def verdict(base: str, nll: list[float], results: dict[str, list[dict]]) -> str:
     """Whether a row's seed mean meets issue 25's bar for its estimator `base`, or by how much it misses."""
     mean = statistics.fmean(nll)
@@ -134,7 +130,7 @@ def verdict(base: str, nll: list[float], results: dict[str, list[dict]]) -> str:
     rival = [r["nll"] for r in results.get("straight_through", [])]
     if not rival:
         return "no ST-GS runs to compare with"
-    lead, noise = statistics.fmean(rival) - mean, max(spread(nll), spread(rival))
+    lead, noise = statistics.fmean(rival) - mean, max(mean_spread(nll)[1], mean_spread(rival)[1])
     return f"{lead:+.2f} below ST-GS, spread {noise:.2f}: " + ("met" if lead > noise else "missed")
 
 

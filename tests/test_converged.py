@@ -16,16 +16,9 @@ from core.training.loop import EpochMetrics, StepMetrics, Trainer
 from core.training.record import checkpoint_metadata
 from core.training.resume import load_state, save_state, state_path
 from core.vae import VAEConfig
+from tests.test_training import one_thread  # noqa: F401  (autouse: tiny models on one thread)
 
 TINY = VAEConfig(latent_vars=3, classes=4, hidden=(16,))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def numbered_split(n: int) -> MNISTSplit:

@@ -11,6 +11,7 @@ import pytest
 from core.data import held_out_pixels
 from core.evaluation import exact_sample_objective
 from core.store.checkpoints import list_checkpoints, load_checkpoint, recorded_seed
+from core.store.compare import pixels
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "checkpoints"
@@ -41,7 +42,6 @@ def test_shipped_model_meets_its_configurations_bound(path, mnist):
     bound = table_bound(check.get("table", "docs/results.json"), config)
     assert check["bound"] == pytest.approx(bound, abs=1e-3)  # the metadata says what the table says
     _, test = mnist
-    binarize = meta.get("train_config", {}).get("binarize", "none") != "none"
-    x = held_out_pixels(test, binarize)[: check["test_images"]]
+    x = held_out_pixels(test, pixels(meta) != "none")[: check["test_images"]]
     measured = exact_sample_objective(checkpoint.model, x, seed=check["seed"]).total
     assert measured <= bound, f"{path.stem}: {measured:.2f} > {config}'s mean + 2 sd {bound:.2f}"

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.figures.compare import comparison_figure, setting_text
-from core.store.compare import DONE_COLUMNS, METRIC_COLUMNS, SETTING_COLUMNS, compare_runs
+from core.store.compare import DONE_COLUMNS, METRIC_COLUMNS, SETTING_COLUMNS, compare_runs, pixels
 from ui import layout, models, urls
 
 MAX_RUNS = 12
@@ -58,7 +58,7 @@ def default_view(catalogue: dict[str, models.RunEntry]) -> list[str]:
 
 
 def binarized(entry: models.RunEntry) -> bool:
-    return entry.metadata.get("train_config", {}).get("binarize", "none") != "none"
+    return pixels(entry.metadata) != "none"
 
 
 def _css() -> dict[str, str]:

@@ -51,6 +51,12 @@ class Comparison:
         return out.getvalue()
 
 
+def pixels(metadata: dict) -> str:
+    """How a run's training images were binarized ("none": grey levels, as records from before
+    the setting say by leaving it out)."""
+    return str((metadata.get("train_config") or {}).get("binarize", "none"))
+
+
 def _settings(metadata: dict) -> dict:
     from core.names import canonical_estimator
 
@@ -70,7 +76,7 @@ def _settings(metadata: dict) -> dict:
         "seed": recorded_seed(metadata),
         "train_images": data.get("train_images"),
         "test_images": data.get("test_images"),
-        "binarize": config.get("binarize", "none"),
+        "binarize": pixels(metadata),
     }
 
 
