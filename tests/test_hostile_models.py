@@ -4,8 +4,8 @@ A model file names its own sizes. Before this guard, `load_checkpoint` built the
 sizes described and only then compared the weights: a config of 10^12 units crashed the page,
 and one of tens of GB took the server's memory. Every case here must end in a
 `CheckpointError` whose message says what is wrong, having made less than 50 MB of tensors
-(counted op by op; a process's peak memory also counts what other tests' threads do, and moved
-by 200 MB in the full suite); the sidebar's upload is measured by its fresh process's peak.
+(counted op by op: the process's peak memory, 20 MB for these files alone, read 177-211 MB in the
+full suite for reasons not found); the sidebar's upload is measured by a fresh process's peak.
 """
 
 from __future__ import annotations
@@ -177,8 +177,7 @@ def hostile_weights(draw) -> tuple[object, object, str]:
 
 class TensorBytes(TorchDispatchMode):
     """The bytes of the tensor storages torch's operations make while active, off the meta
-    device: building the model a file describes would show here, whatever else the process does
-    (its peak resident memory also counts other threads and pages it has freed)."""
+    device: building the model a file describes would show here, whatever else the process does."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -203,9 +202,8 @@ def test_the_tensor_count_sees_a_model_being_built():
 
 
 def in_fresh_process(work: Callable[..., T], *args: object) -> T:
-    """Run `work` in a new Python process. A process's peak memory counts every thread in it, and
-    the suite's process carries earlier tests' threads and freed pages: only a fresh process
-    measures the work alone."""
+    """Run `work` in a new Python process, whose peak memory holds no earlier test's allocations
+    or threads."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(work, *args).result()
 
