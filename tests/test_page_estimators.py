@@ -8,6 +8,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from core.names import SHORT_LABELS
 from core.store.checkpoints import save_checkpoint
 from core.vae import CategoricalVAE, VAEConfig
 from tests.apptest import bound, metric, run_page
@@ -39,6 +40,10 @@ def test_the_default_renders_figures_and_mirrors_the_settings_in_the_url() -> No
     assert not at.exception
     assert len(at.get("plotly_chart")) == 2
     assert float(metric(at, "Exact gradient norm ‖∇‖")) > 0
+    # The lowest MSE is the metric's value, a number; the estimator that reached it is named below
+    # (a name as the value was cut to "Plain …" in presenter view).
+    lowest = next(m for m in at.metric if m.label == "Lowest MSE")
+    assert float(lowest.value) > 0 and lowest.delta.split(",")[0] in SHORT_LABELS.values()
     assert bound(at)["est_preset"] == "quadratic" and bound(at)["est_classes"] == 10
     assert not at.query_params  # defaults are left out of the URL
 

@@ -139,13 +139,16 @@ def lecture_toggles() -> None:
 
 
 # Presenter view's page text, ×PRESENTER_SCALE: the main area's paragraphs, captions, widget
-# labels, metrics, headings and formulas (KaTeX sizes itself in em of its container).
+# labels, metrics, headings and formulas (KaTeX sizes itself in em of its container). Labels and
+# page links wrap rather than end in "…"; a metric's number shrinks with a narrow window instead.
 PRESENTER_CSS = """<style>
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] :is(p, li) {font-size: 1.5em}
 [data-testid="stMain"] [data-testid="stCaptionContainer"] {font-size: 1.5em}
 [data-testid="stMain"] [data-testid="stWidgetLabel"] p {font-size: 1.35em}
-[data-testid="stMain"] [data-testid="stMetricValue"] {font-size: 3.4rem}
+[data-testid="stMain"] [data-testid="stMetricValue"] {font-size: min(3.4rem, 4.4vw)}
 [data-testid="stMain"] [data-testid="stMetricLabel"] p {font-size: 1.35em}
+[data-testid="stMain"] :is([data-testid="stMetricLabel"], [data-testid="stWidgetLabel"], [data-testid="stPageLink"]) *
+  {white-space: normal}
 [data-testid="stMain"] h1 {font-size: 3.6rem}
 [data-testid="stMain"] h2 {font-size: 2.6rem}
 [data-testid="stMain"] h3 {font-size: 2.1rem}

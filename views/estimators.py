@@ -181,9 +181,10 @@ def results(comparison: Comparison, note: str) -> None:
     first, second, third = st.columns(3)
     first.metric("Exact E[f]", f"{comparison.value:.4g}")
     second.metric("Exact gradient norm ‖∇‖", f"{comparison.exact.norm().item():.4g}")
-    third.metric(
-        "Lowest MSE", SHORT_LABELS[best.estimator], f"{where}, MSE {best.mse:.3g}", delta_color="off", delta_arrow="off"
-    )
+    # The value is the number; the estimator's name goes below it, where a long name wraps instead
+    # of being cut to "Plain …" in presenter view's large metric font.
+    winner = f"{SHORT_LABELS[best.estimator]}, {where}"
+    third.metric("Lowest MSE", f"{best.mse:.3g}", winner, delta_color="off", delta_arrow="off")
     layout.note(
         note + " Dashed: score-function estimators (no temperature). "
         "Dotted in the bias panel: √(variance / N), the bias noise alone produces."

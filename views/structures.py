@@ -120,9 +120,9 @@ def subsets_view(weights: list[float], k: int, tau: float, draws: int, seed: int
     with right:
         st.metric("Sum of the relaxed k-hot", f"{summary.draw_sum:.3f}", help="Always k, at any temperature.")
         st.metric(
-            "Largest gap to the hard k-hot",
+            "Gap to the hard k-hot",  # a longer label is cut to an ellipsis in this column at 1280 px
             f"{summary.draw_gap:.3f}",
-            help="Goes to 0 as τ → 0: the relaxed draw becomes the exact one.",
+            help="The largest difference over the items; goes to 0 as τ → 0: the relaxed draw becomes the exact one.",
         )
 
 
