@@ -178,7 +178,10 @@ class EditorView {
     for (let j = 0; j < k; j++) context.fillText(String(j), left - 6, top + (j + 0.5) * cell);
     context.textAlign = "center";
     context.textBaseline = "top";
-    for (let v = 0; v < this.vars; v++) context.fillText(String(v), left + (v + 0.5) * cell, top + k * cell + 4);
+    // Every variable's number where it fits beside its neighbours', else every 2nd, 5th or 10th.
+    const widest = context.measureText(String(this.vars - 1)).width + 3;
+    const step = [1, 2, 5, 10].find((s) => s * cell >= widest) || 10;
+    for (let v = 0; v < this.vars; v += step) context.fillText(String(v), left + (v + 0.5) * cell, top + k * cell + 4);
     context.save();
     context.translate(9, top + (k * cell) / 2);
     context.rotate(-Math.PI / 2);

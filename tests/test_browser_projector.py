@@ -150,3 +150,65 @@ def test_presenter_view_enlarges_the_browser_components_text_and_pictures(server
         assert big["height"] >= GROWTH * normal["height"], sizes
     finally:
         context.close()
+
+
+# The texts on each component canvas now, with their horizontal extents in canvas pixels: each
+# drawing starts with a clearRect (canvas.js's fitCanvas), which drops that canvas's earlier texts.
+RECORD_CANVAS_TEXT = """
+window.canvasTexts = [];
+const fillText = CanvasRenderingContext2D.prototype.fillText;
+const clearRect = CanvasRenderingContext2D.prototype.clearRect;
+CanvasRenderingContext2D.prototype.clearRect = function (...args) {
+  window.canvasTexts = window.canvasTexts.filter((t) => t.canvas !== this.canvas);
+  return clearRect.apply(this, args);
+};
+CanvasRenderingContext2D.prototype.fillText = function (text, x, y, ...rest) {
+  const m = this.getTransform(), width = this.measureText(text).width;
+  const start = {left: 0, start: 0, center: -width / 2, right: -width, end: -width}[this.textAlign];
+  if (m.b === 0 && m.c === 0) {  // upright text; a rotated axis title stands alone
+    const space = 0.25 * parseFloat(this.font) * m.a;  // a quarter of the font's size between texts
+    window.canvasTexts.push({canvas: this.canvas, text: String(text), y: Math.round(m.f + m.d * y),
+      from: m.e + m.a * (x + start), to: m.e + m.a * (x + start + width) + space});
+  }
+  return fillText.call(this, text, x, y, ...rest);
+};
+"""
+
+# Texts on one line of one canvas closer to their neighbours than a quarter of their font's size.
+OVERLAPS = """() => {
+  const lines = new Map();
+  for (const t of window.canvasTexts) {
+    const key = [t.canvas, t.y];
+    const line = [...lines.keys()].find(([canvas, y]) => canvas === t.canvas && y === t.y) || key;
+    lines.set(line, [...(lines.get(line) || []), t]);
+  }
+  const clashes = [];
+  for (const row of lines.values()) {
+    row.sort((a, b) => a.from - b.from);
+    for (let i = 1; i < row.length; i++) {
+      if (row[i].from < row[i - 1].to) clashes.push(`"${row[i - 1].text}" and "${row[i].text}"`);
+    }
+  }
+  return {texts: window.canvasTexts.length, clashes};
+}"""
+
+
+@pytest.mark.parametrize("width, height", SCREENS)
+@pytest.mark.parametrize("path", ["temperature", "latent_editor"])
+def test_the_browser_components_canvas_labels_stand_apart_in_presenter_view(server, browser, path, width, height):  # noqa: F811
+    """The latent editor's 30 variable numbers ran together ("1011121314") in presenter view: each
+    number now needs its width and a gap of the axis, else every 2nd, 5th or 10th is drawn."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.add_init_script(RECORD_CANVAS_TEXT)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/{path}?presenter=on")
+        page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=90_000)
+        settle(page)
+        page.wait_for_function("() => window.canvasTexts.length > 0", timeout=90_000)
+        page.wait_for_timeout(500)
+        survey = page.evaluate(OVERLAPS)
+        no_errors(page)
+        assert survey["texts"] > 0 and not survey["clashes"], survey
+    finally:
+        context.close()
