@@ -102,6 +102,15 @@ def base_row(row: str) -> str:
     return row.split("-r", 1)[0]
 
 
+def row_label(row: str) -> str:
+    """A row's label; a grid row's names its schedule (`…-r1e-05-n500`: rate 1e-05 every 500 steps)."""
+    base = base_row(row)
+    if row == base:
+        return CONVERGED_LABELS[base]
+    rate, every = row[len(base) + 2 :].split("-n")
+    return f"{CONVERGED_LABELS[base]}, τ rate {rate} every {int(every):,} steps"
+
+
 def converged_records(root: Path) -> dict[str, list[tuple[Path, dict]]]:
     """Every run record under `root` by its row (`<row>-s<seed>`), whatever its status."""
     records: dict[str, list[tuple[Path, dict]]] = {}
@@ -144,7 +153,7 @@ def converged_table(results: dict[str, list[dict]], rows: dict[str, list[str]], 
     ]
     for row, options in rows.items():
         runs, base = results.get(row, []), base_row(row)
-        label, paper = CONVERGED_LABELS[base], CONVERGED_PAPER[base]
+        label, paper = row_label(row), CONVERGED_PAPER[base]
         paper_text, bar = "" if paper is None else f"{paper}", f"≤ {BARS[base]:.1f}" if base in BARS else "< ST-GS"
         if not runs:
             lines.append(f"| {label} | `{' '.join(options)}` | 0 | not run yet | | | | {paper_text} | {bar} | |")
@@ -181,7 +190,7 @@ def converged_report(images: int) -> int:
         for path, meta in runs:
             curve = test_bound_curve(meta)
             if curve:
-                curves.setdefault(CONVERGED_LABELS[base_row(row)], []).append(curve)
+                curves.setdefault(row_label(row), []).append(curve)
             if meta.get("status") != "finished":
                 where = f"{meta.get('status')} at step {meta.get('steps', 0):,}"
                 print(f"{path.stem}: {where}, not in the table", flush=True)

@@ -120,6 +120,19 @@ def test_grid_rows_give_each_annealed_row_the_papers_four_schedules():
     assert report_jang.base_row("gumbel_softmax-r0.0001-n500") == "gumbel_softmax"
 
 
+def test_a_grid_rows_table_line_and_curve_name_its_schedule():
+    """A grid run is its own line of the table, apart from its row's own schedule."""
+    grid = "slope_annealed_straight_through-r1e-05-n1000"
+    results = {"slope_annealed_straight_through": [run(107.0)], grid: [run(104.5)]}
+    rows = CONVERGED_ROWS | {grid: grid_rows()[grid]}
+    lines = report_jang.converged_table(results, rows, 10_000).splitlines()
+    label = "Straight-through, slope-annealed, τ rate 1e-05 every 1,000 steps"
+    assert report_jang.row_label(grid) == label
+    assert next(line for line in lines if line.startswith(f"| {label} |")).endswith(
+        "| missed by 1.70 on 1 of 3 seeds |"
+    )
+
+
 @pytest.mark.parametrize("row", list(CONVERGED_ROWS))
 def test_every_converged_row_has_a_label_and_a_paper_entry(row):
     assert row in report_jang.CONVERGED_LABELS and row in report_jang.CONVERGED_PAPER
