@@ -112,6 +112,15 @@ def test_the_figure_draws_a_line_per_seed_and_each_papers_figure_dashed_in_its_c
     assert shape.line.color == figure.data[0].line.color != figure.data[2].line.color
 
 
+def test_the_papers_figures_close_together_are_labelled_side_by_side_in_their_colours():
+    """Jang et al.'s 110.6 and 110.9 (or 107.0 and 107.8, twice) were written over each other."""
+    curves = {"SF": [[(1, 130.0), (2, 95.0)]], "ST": [[(1, 128.0)]], "GS": [[(1, 125.0)]]}
+    figure = bound_curves_figure(curves, {"SF": 110.6, "ST": 110.9, "GS": 101.5}, "t")
+    sf, st, gs = figure.layout.annotations
+    assert sf.x != st.x and gs.x == sf.x  # 101.5 is far enough from 110.6 to share its place
+    assert [note.font.color for note in (sf, st, gs)] == [trace.line.color for trace in figure.data]
+
+
 def test_grid_rows_give_each_annealed_row_the_papers_four_schedules():
     rows = grid_rows()
     assert len(rows) == 4 * sum("--anneal" in options for options in CONVERGED_ROWS.values())

@@ -163,6 +163,10 @@ def bound_curves_figure(
                 )
             )
     shapes, notes = [], []
+    heights = [p[1] for seeds in curves.values() for points in seeds for p in points]
+    heights += [v for v in references.values() if v is not None]
+    near = 0.03 * (max(heights) - min(heights)) if heights else 0.0  # a label's height, roughly
+    placed: list[tuple[float, int]] = []
     for i, label in enumerate(curves):
         value = references.get(label)
         if value is None:
@@ -170,9 +174,17 @@ def bound_curves_figure(
         colour = PALETTE[i % len(PALETTE)]
         dashed = dict(color=colour, width=2, dash="dash")
         shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=value, y1=value, line=dashed))
+        # Figures a label's height apart (110.6 and 110.9) are written side by side, not over each other.
+        slot = 0
+        while any(abs(value - y) < near and s == slot for y, s in placed):
+            slot += 1
+        placed.append((value, slot))
         notes.append(
-            dict(xref="paper", x=1, y=value, text=f"{value:g}", showarrow=False, xanchor="right", yanchor="bottom")
-        )
+            dict(
+                xref="paper", x=1 - 0.05 * slot, y=value, text=f"{value:g}", font=dict(color=colour),
+                showarrow=False, xanchor="right", yanchor="bottom",
+            )
+        )  # fmt: skip
     layout = dict(
         xaxis=dict(title=dict(text="updates"), rangemode="tozero"),
         yaxis=dict(title=dict(text="nats per image (lower is better)")),
