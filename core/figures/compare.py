@@ -179,12 +179,8 @@ def bound_curves_figure(
         while any(abs(value - y) < near and s == slot for y, s in placed):
             slot += 1
         placed.append((value, slot))
-        notes.append(
-            dict(
-                xref="paper", x=1 - 0.05 * slot, y=value, text=f"{value:g}", font=dict(color=colour),
-                showarrow=False, xanchor="right", yanchor="bottom",
-            )
-        )  # fmt: skip
+        note = dict(xref="paper", x=1 - 0.05 * slot, y=value, text=f"{value:g}", font=dict(color=colour))
+        notes.append(note | dict(showarrow=False, xanchor="right", yanchor="bottom"))
     layout = dict(
         xaxis=dict(title=dict(text="updates"), rangemode="tozero"),
         yaxis=dict(title=dict(text="nats per image (lower is better)")),
