@@ -62,7 +62,7 @@ def test_changing_k_and_tau_changes_what_is_shown() -> None:
 
 def test_the_permutation_grid_follows_its_controls() -> None:
     at = page()
-    at.multiselect(key="perm_iters").set_value([5, 50]).run()
+    at.button_group(key="perm_iters").set_value([5, 50]).run()
     at.slider(key="perm_n").set_value(3).run()
     assert not at.exception
     grid = chart(at, "sinkhorn_grid")

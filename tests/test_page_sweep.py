@@ -11,7 +11,7 @@ def test_the_form_renders_without_starting_ray(tmp_path, monkeypatch):
     monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
     at = run_page("views/sweep.py")
     assert not at.exception and not at.error
-    assert at.multiselect(key="sweep_tau").value == [0.5, 1.0]
+    assert at.button_group(key="sweep_tau").value == [0.5, 1.0]
     assert "Start sweep" in [b.label for b in at.get("form_submit_button")]
     ray = sys.modules.get("ray")
     assert ray is None or not ray.is_initialized()  # the page does not wait for Ray
@@ -30,7 +30,7 @@ def test_the_grid_lives_in_the_url(tmp_path, monkeypatch):
         sweep_data="Quick demo (5k / 1k)",
     )
     assert not at.exception and not at.error
-    assert at.multiselect(key="sweep_tau").value == [0.2, 2.0]
-    assert at.multiselect(key="sweep_est").value == ["straight_through"]
+    assert at.button_group(key="sweep_tau").value == [0.2, 2.0]
+    assert at.button_group(key="sweep_est").value == ["straight_through"]
     assert at.number_input(key="sweep_seeds").value == 1 and at.number_input(key="sweep_epochs").value == 100
     assert at.selectbox(key="sweep_data").value == "demo"

@@ -167,18 +167,16 @@ def permutations_section() -> None:
     with controls:
         st.slider("Matrix size n", 2, MAX_MATRIX, 5, key="perm_n", **urls.BOUND)
         layout.toggles("Temperatures τ (rows)", SINKHORN_TAUS, [0.1, 0.3, 1.0], "perm_taus", MAX_SINKHORN_TAUS)
-        st.multiselect(
-            "Sinkhorn iterations L (columns)",
-            SINKHORN_ITERATIONS,
-            [1, 5, 20],
-            key="perm_iters",
-            max_selections=MAX_SINKHORN_ITERATIONS,
-            **urls.BOUND,
+        layout.toggles(
+            "Sinkhorn iterations L (columns)", SINKHORN_ITERATIONS, [1, 5, 20], "perm_iters", MAX_SINKHORN_ITERATIONS
         )
         st.toggle("Add Gumbel noise", True, key="perm_noise", help="Off: plain Sinkhorn of the scores.", **urls.BOUND)
         st.number_input("Permutation seed", 0, urls.SEED_MAX, 0, step=1, key="perm_seed", **urls.BOUND)
     state = st.session_state
-    taus, iterations = layout.picked("perm_taus", MAX_SINKHORN_TAUS), sorted(state.perm_iters)
+    taus, iterations = (
+        layout.picked("perm_taus", MAX_SINKHORN_TAUS),
+        layout.picked("perm_iters", MAX_SINKHORN_ITERATIONS),
+    )
     n, seed = state.perm_n, int(state.perm_seed)
     with view:
         grid = layout.guarded(lambda: cached_grid(n, tuple(taus), tuple(iterations), state.perm_noise, seed))

@@ -30,32 +30,37 @@ EPOCHS = urls.Param("sweep_epochs", low=1, high=100)
 
 
 def grid_form(busy: bool) -> tuple[dict, dict, bool]:
-    """The grid, the settings every trial shares, and whether Start was pressed; the URL keeps them."""
-    bound: dict = {"format_func": "{:g}".format, **urls.BOUND}
+    """The grid, the settings every trial shares, and whether Start was pressed; the URL keeps them.
+    Each axis is a row of toggles: every value and whether it is on stays in view, where a
+    multiselect beside the open sidebar cuts its chips to "Gumbe…" and hides those past its width."""
+    bound: dict = {"selection_mode": "multi", "wrap": True, **urls.BOUND}
     with st.form("sweep_form", border=False):
-        tau, estimator, anneal = st.columns(3)
-        lr, preset, data_column = st.columns(3)
+        estimators = st.pills(
+            "Estimators",
+            ESTIMATORS,
+            format_func=lambda e: SHORT_LABELS.get(e, e),
+            default=["gumbel_softmax"],
+            key="sweep_est",
+            **bound,
+        )
+        tau, anneal, lr, preset = st.columns(4)
         grid = {
-            "tau": tau.multiselect("Temperatures τ", TAUS, [0.5, 1.0], key="sweep_tau", **bound),
-            "estimator": estimator.multiselect(
-                "Estimators",
-                ESTIMATORS,
-                ["gumbel_softmax"],
-                lambda e: SHORT_LABELS.get(e, e),
-                key="sweep_est",
-                **urls.BOUND,
+            "tau": tau.pills(
+                "Temperatures τ", TAUS, format_func="{:g}".format, default=[0.5, 1.0], key="sweep_tau", **bound
             ),
-            "anneal": anneal.multiselect(
+            "estimator": estimators,
+            "anneal": anneal.pills(
                 "Annealing",
                 [False, True],
-                [False],
-                lambda a: "annealed" if a else "constant τ",
+                format_func=lambda a: "annealed" if a else "constant τ",
+                default=[False],
                 key="sweep_anneal",
-                **urls.BOUND,
+                **bound,
             ),
-            "lr": lr.multiselect("Learning rates", LRS, [1e-3], key="sweep_lr", **bound),
-            "preset": preset.multiselect("Presets", list(PRESETS), ["faithful"], key="sweep_preset", **urls.BOUND),
+            "lr": lr.pills("Learning rates", LRS, format_func="{:g}".format, default=[1e-3], key="sweep_lr", **bound),
+            "preset": preset.pills("Presets", list(PRESETS), default=["faithful"], key="sweep_preset", **bound),
         }
+        data_column, seeds, epochs_column, start = st.columns([3, 2, 2, 3], vertical_alignment="bottom")
         data = data_column.selectbox(
             "Data",
             list(SUBSETS),
@@ -64,7 +69,6 @@ def grid_form(busy: bool) -> tuple[dict, dict, bool]:
             key="sweep_data",
             **urls.BOUND,
         )
-        seeds, epochs_column, start = st.columns(3, vertical_alignment="bottom")
         grid["seed"] = list(range(seeds.number_input("Seeds per setting", 1, 10, 1, key=SEEDS.key, **urls.BOUND)))
         epochs = epochs_column.number_input("Epochs", 1, 100, 2, key=EPOCHS.key, **urls.BOUND)
         train_subset, test_subset = SUBSETS[data or "tiny"]
