@@ -15,7 +15,7 @@ st.set_page_config(
     layout="wide",
     initial_sidebar_state="collapsed" if layout.presenter_on() else "auto",  # the room sees the page
 )
-layout.presenter_style()
+layout.page_style()
 layout.leave_a_core_for_the_page()
 
 navigation = st.navigation(

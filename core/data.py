@@ -47,7 +47,7 @@ SPLIT_FILES = {True: RAW_FILES[:2], False: RAW_FILES[2:]}
 CACHE_FORMAT = "gumbel-lab/mnist-cache/1"
 Split = Literal["train", "test"]
 BINARIZE_LABELS = {
-    "none": "Grey levels (as the reference script)",
+    "none": "Grey levels",
     "dynamic": "Binarized afresh every batch",
     "static": "Binarized once",
 }

@@ -1,6 +1,6 @@
 """Every page on a projector, in Chromium: at 1280 × 800 and 1024 × 768, in normal and presenter
 view, nothing a room must read (a control, a title, a formula, a legend, a chart's text) runs past
-its container or the window, nor (in presenter view, and at 1280 px) is cut to an ellipsis; at
+its container or the window, nor is cut to an ellipsis, nor (a selectbox's choice) clipped; at
 1280 × 800 each page's picture (or, on Train and Sweep, the Start button) begins on the first
 screen; presenter view draws every chart's smallest text at least 1.4 times its normal size. One
 server, one browser, every page in a loop. Saves each page's first screen in presenter view under
@@ -24,7 +24,7 @@ STARTS = {"train": "Start training", "sweep": "Start sweep"}
 
 # In the page: what runs past its container (a chart for a chart's text, else the column or the
 # main area) or the window, the top of the first picture, and each chart's smallest font.
-SURVEY = """([picture, ellipses]) => {
+SURVEY = """(picture) => {
   const main = document.querySelector('[data-testid="stMainBlockContainer"]');
   const box = (e) => e.getBoundingClientRect();
   const readable = [
@@ -48,9 +48,18 @@ SURVEY = """([picture, ellipses]) => {
         ` in ${Math.round(h.left)}-${Math.round(right)}`);
     }
   }
-  for (const cut of ellipses ? main.querySelectorAll('*') : []) {  // what Streamlit shortens with "…"
+  for (const cut of main.querySelectorAll('*')) {  // what Streamlit shortens with "…"
     if (getComputedStyle(cut).textOverflow === 'ellipsis' && cut.scrollWidth > cut.clientWidth + 1) {
       past.push(`cut to an ellipsis: "${cut.textContent.slice(0, 40)}"`);
+    }
+  }
+  const pen = document.createElement('canvas').getContext('2d');
+  for (const chosen of main.querySelectorAll('[data-testid="stSelectbox"] input')) {  // a choice clipped
+    const style = getComputedStyle(chosen);
+    pen.font = style.font;
+    const room = chosen.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    if (chosen.clientWidth && pen.measureText(chosen.value).width > room + 1) {
+      past.push(`clipped: "${chosen.value.slice(0, 40)}"`);
     }
   }
   for (const inner of main.querySelectorAll('[data-testid="stButtonGroup"] *')) {  // options behind a scroll
@@ -84,10 +93,7 @@ def visit(page, url: str, path: str, presenter: bool) -> dict:
     page.wait_for_timeout(500)  # plotly's text is laid out after the chart appears
     no_errors(page)
     picture = PICTURE if slug(path) not in STARTS else '[data-testid="stFormSubmitButton"]'
-    # Normal view at 1024 px beside the open sidebar leaves chips and labels narrow; a lecturer
-    # projects that window in presenter view (no sidebar).
-    ellipses = presenter or page.viewport_size["width"] >= SCREENS[0][0]
-    return page.evaluate(SURVEY, [picture, ellipses])
+    return page.evaluate(SURVEY, picture)
 
 
 def test_every_page_fits_a_projector_and_presenter_view_enlarges_its_charts(server, browser):  # noqa: F811

@@ -120,6 +120,19 @@ def test_url_settings_fill_the_form_and_bad_ones_fall_back(runs_dir):
     assert _widget(at, "data").value == "tiny"
 
 
+def test_bookmarks_with_the_longer_names_of_older_versions_still_open(runs_dir):
+    at = _page()
+    at.query_params.update(
+        preset="Jang et al. 2017 (20 × 10)",
+        binarize="Grey levels (as the reference script)",
+        precision="Auto (measured on this machine)",
+    )
+    at.run()
+    assert not at.exception and not at.warning
+    assert _widget(at, "preset").value == "jang"
+    assert _widget(at, "binarize").value == "none" and _widget(at, "precision").value == "auto"
+
+
 def test_start_builds_the_config_from_the_form_and_saves_a_model(runs_dir):
     at = _start(_page().run(), preset="linear", estimator="straight_through", anneal=True, epochs=1, seed=3)
     assert not at.exception and not at.error

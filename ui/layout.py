@@ -138,17 +138,24 @@ def lecture_toggles() -> None:
     )
 
 
+# Every page, in either view: widget and metric labels and page links wrap rather than end in
+# "…", and a window narrower than 1100 px gives the page 96 px of Streamlit's side margins
+# (beside the open sidebar at 1024 px the page is then 656 px wide, not 560).
+PAGE_CSS = """<style>
+[data-testid="stMain"] :is([data-testid="stMetricLabel"], [data-testid="stWidgetLabel"], [data-testid="stPageLink"]) *
+  {white-space: normal}
+@media (max-width: 1100px) {[data-testid="stMainBlockContainer"] {padding-left: 2rem; padding-right: 2rem}}
+</style>"""
+
 # Presenter view's page text, ×PRESENTER_SCALE: the main area's paragraphs, captions, widget
-# labels, metrics, headings and formulas (KaTeX sizes itself in em of its container). Labels and
-# page links wrap rather than end in "…"; a metric's number shrinks with a narrow window instead.
+# labels, metrics, headings and formulas (KaTeX sizes itself in em of its container). A metric's
+# number shrinks with a narrow window rather than end in "…".
 PRESENTER_CSS = """<style>
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] :is(p, li) {font-size: 1.5em}
 [data-testid="stMain"] [data-testid="stCaptionContainer"] {font-size: 1.5em}
 [data-testid="stMain"] [data-testid="stWidgetLabel"] p {font-size: 1.35em}
 [data-testid="stMain"] [data-testid="stMetricValue"] {font-size: min(3.4rem, 4.4vw)}
 [data-testid="stMain"] [data-testid="stMetricLabel"] p {font-size: 1.35em}
-[data-testid="stMain"] :is([data-testid="stMetricLabel"], [data-testid="stWidgetLabel"], [data-testid="stPageLink"]) *
-  {white-space: normal}
 [data-testid="stMain"] h1 {font-size: 3.6rem}
 [data-testid="stMain"] h2 {font-size: 2.6rem}
 [data-testid="stMain"] h3 {font-size: 2.1rem}
@@ -156,11 +163,10 @@ PRESENTER_CSS = """<style>
 </style>"""
 
 
-def presenter_style() -> None:
-    """Presenter view's larger page text (app.py calls it on every page); its figures scale in
-    `chart`."""
-    if presenter_on():
-        st.html(PRESENTER_CSS)
+def page_style() -> None:
+    """Labels that wrap, and presenter view's larger page text (app.py calls it on every page);
+    figures scale in `chart`."""
+    st.html(PAGE_CSS + (PRESENTER_CSS if presenter_on() else ""))
 
 
 def maths_on() -> bool:

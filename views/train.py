@@ -36,12 +36,16 @@ SUBSETS: dict[str, tuple[int | None, int | None]] = {
     "tiny": (1000, 500),
 }
 SUBSET_LABELS = {"full": "All of MNIST (60k / 10k)", "demo": "Quick demo (5k / 1k)", "tiny": "Tiny (1k / 500)"}
-PRESET_LABELS = {
-    "faithful": "Faithful (as the reference script)",
-    "linear": "Linear logits",
-    "jang": "Jang et al. 2017 (20 × 10)",
+# Names short enough for a third of the page beside the open sidebar at 1024 px; the longer
+# names older bookmarks wrote still open them.
+PRESET_LABELS = {"faithful": "Faithful (reference)", "linear": "Linear logits", "jang": "Jang et al. (20 × 10)"}
+PRECISION_LABELS = {"auto": "Auto (measured)", "fp32": "float32", "bf16": "bfloat16 products"}
+OLD_LABELS = {
+    "Faithful (as the reference script)": "faithful",
+    "Jang et al. 2017 (20 × 10)": "jang",
+    "Auto (measured on this machine)": "auto",
+    "Grey levels (as the reference script)": "none",
 }
-PRECISION_LABELS = {"auto": "Auto (measured on this machine)", "fp32": "float32", "bf16": "bfloat16 products"}
 ESTIMATOR_HELP = (
     "Gumbel-Softmax: the decoder sees the relaxed sample. Straight-through: it sees the one-hot "
     "argmax, the gradient is the relaxed one's. Gumbel-Rao: straight-through with the relaxed "
@@ -52,7 +56,9 @@ SUBSETS_BY_SIZE = {sizes: name for name, sizes in SUBSETS.items()}
 DEFAULT = TrainConfig()
 # The form's settings in the URL (older bookmarks name them without "train_"); the defaults
 # are the reference script's preset (TrainConfig's).
-PRESET = urls.Param("train_preset", old="preset", options=tuple(PRESETS), label=lambda p: PRESET_LABELS.get(p, p))
+PRESET = urls.Param(
+    "train_preset", old="preset", options=tuple(PRESETS), label=lambda p: PRESET_LABELS.get(p, p), aliases=OLD_LABELS
+)
 ESTIMATOR = urls.Param(
     "train_estimator", old="estimator", options=ESTIMATORS, aliases=ALIASES, label=lambda e: SHORT_LABELS.get(e, e)
 )
@@ -67,8 +73,12 @@ BATCH = urls.Param("train_batch", old="batch", low=1, high=10_000)
 LR = urls.Param("train_lr", old="lr", low=1e-6, high=1.0)
 SEED = urls.Param("train_seed", old="seed", low=0, high=urls.SEED_MAX)
 DATA = urls.Param("train_data", old="data", options=tuple(SUBSETS), label=SUBSET_LABELS.__getitem__)
-PIXELS = urls.Param("train_binarize", old="binarize", options=BINARIZE, label=BINARIZE_LABELS.__getitem__)
-PRECISION = urls.Param("train_precision", old="precision", options=PRECISIONS, label=PRECISION_LABELS.__getitem__)
+PIXELS = urls.Param(
+    "train_binarize", old="binarize", options=BINARIZE, label=BINARIZE_LABELS.__getitem__, aliases=OLD_LABELS
+)
+PRECISION = urls.Param(
+    "train_precision", old="precision", options=PRECISIONS, label=PRECISION_LABELS.__getitem__, aliases=OLD_LABELS
+)
 PARAMS = (PRESET, ESTIMATOR, RAO, TAU, ANNEAL, RATE, EVERY, TAU_MIN, EPOCHS, BATCH, LR, SEED, DATA, PIXELS, PRECISION)
 # The run area redraws twice a second and the whole page once per epoch; Streamlit's fade of
 # elements waiting to be redrawn would make it blink on a projector.
@@ -189,7 +199,7 @@ def more_settings() -> dict[str, Any]:
             PRECISION,
             DEFAULT.precision,
             "The matrix products in float32 or bfloat16 (weights, Adam, sampler and losses stay float32). "
-            "Auto picks bfloat16 where this CPU has it natively and its products measured faster.",
+            "Auto measures on this machine: bfloat16 where this CPU has it natively and its products ran faster.",
         )
     return values | annealing_settings()
 
