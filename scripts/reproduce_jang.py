@@ -35,6 +35,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.store.checkpoints import metadata_path
 from core.store.runs import runs_root
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,6 +114,11 @@ def command(options: list[str], out: Path, seed: int, epochs: int, converged: bo
     return words + (["--device", device] if device else [])
 
 
+def marker_path(out: Path) -> Path:
+    """The `.running` marker of the run at `out` (a grid row's name holds a dot: r0.0001)."""
+    return out.with_name(f"{out.name}.running")
+
+
 def claim(marker: Path) -> bool:
     """Mark a run as this process's; False when a live process holds it (a dead one's is taken over)."""
     try:
@@ -150,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         for row in args.only or rows:
             out = run_path(row, seed, args.converged)
             out.parent.mkdir(parents=True, exist_ok=True)
-            if not args.converged and out.with_suffix(".json").exists():
+            if not args.converged and metadata_path(out).exists():
                 print(f"{out.name}: done already", flush=True)
                 continue
-            marker = out.with_suffix(".running")
+            marker = marker_path(out)
             if not claim(marker):
                 print(f"{out.name}: another copy is training it ({marker.name})", flush=True)
                 continue

@@ -27,7 +27,7 @@ def run_cli(args, data_root, **env):
 
 
 def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
-    out = tmp_path / "x"
+    out = tmp_path / "x-r0.0001"  # a name with a dot (a grid schedule's): every file keeps all of it
     result = run_cli(
         ["--epochs", "1", "--max-steps", "20", "--train-subset", "2000", "--quiet", "--out", str(out)], data_root
     )
@@ -35,14 +35,14 @@ def test_short_run_prints_an_epoch_line_and_saves(data_root, tmp_path):
     lines = result.stdout.splitlines()
     assert len([line for line in lines if line.startswith("Epoch")]) == 1
     assert re.match(r"Epoch  1: relaxed \d+\.\d\d  unrelaxed \d+\.\d\d  test \d+\.\d\d", lines[0])
-    side = json.loads((tmp_path / "x.json").read_text())
+    side = json.loads((tmp_path / "x-r0.0001.json").read_text())
     assert side["command"].startswith("python -m core.training --epochs 1 --max-steps 20")
     assert side["steps"] == 20 and side["status"] == "finished"
     assert side["train_config"]["precision"] == "auto"
     assert f"{side['precision']} ({side['precision_reason']})" == choose_precision("auto").describe()
-    assert load_checkpoint(tmp_path / "x.pt").metadata == side
+    assert load_checkpoint(tmp_path / "x-r0.0001.pt").metadata == side
     # TensorBoard: the epoch's scalars and the run's settings, beside the record
-    log = assert_log_matches_record(tmp_path / "x", side)
+    log = assert_log_matches_record(tmp_path / "x-r0.0001", side)
     assert log.hparams["preset"] == "faithful" and log.status == "STATUS_SUCCESS"
 
 

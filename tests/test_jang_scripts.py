@@ -10,8 +10,20 @@ import sys
 import pytest
 
 from core.figures.compare import bound_curves_figure
+from core.store.checkpoints import checkpoint_path, metadata_path
+from core.training.resume import state_path
 from scripts import report_jang
-from scripts.reproduce_jang import CONVERGED, CONVERGED_ROWS, claim, command, grid_rows, run_path, shown_path
+from scripts.reproduce_jang import (
+    CONVERGED,
+    CONVERGED_ROWS,
+    SEEDS,
+    claim,
+    command,
+    grid_rows,
+    marker_path,
+    run_path,
+    shown_path,
+)
 
 
 def run(nll: float, steps: int = 50_000, best: int = 30_000) -> dict:
@@ -155,6 +167,15 @@ def test_a_converged_run_is_one_resumable_cli_call_of_the_protocol_and_its_row()
     assert words[words.index("--estimator") + 1] == "muprop" and words[words.index("--seed") + 1] == "2"
     assert words[words.index("--out") + 1] == shown_path(out) and out.name == "muprop-s2"
     assert words[words.index("--updates") + 1] == "50000" and words[words.index("--validation") + 1] == "10000"
+
+
+def test_every_grid_run_has_files_and_a_marker_of_its_own():
+    """The grid's rates hold a dot (r0.0001): cut at it, r0.0001-n500 and r0.0001-n1000 of every
+    seed shared one marker and one checkpoint, and the second copy skipped its run."""
+    runs = [run_path(row, seed, converged=True) for row in grid_rows() for seed in SEEDS]
+    for files in (marker_path, checkpoint_path, metadata_path, lambda out: state_path(checkpoint_path(out))):
+        assert len({files(out) for out in runs}) == len(runs)
+    assert checkpoint_path(runs[-1]).name == f"{runs[-1].name}.pt"
 
 
 def test_a_run_is_claimed_once_and_a_dead_claimers_marker_is_taken_over(tmp_path):

@@ -40,8 +40,15 @@ class Checkpoint:
         return self.path.stem
 
 
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """A run's `.pt` file: `path` when it ends in `.pt`, else `path` with `.pt` added. A run's
+    name may hold dots (`tau0.5`, `r0.0001`), which `with_suffix` would cut the name at."""
+    path = Path(path)
+    return path if path.suffix == ".pt" else path.with_name(f"{path.name}.pt")
+
+
 def metadata_path(path: str | os.PathLike) -> Path:
-    return Path(path).with_suffix(".json")
+    return checkpoint_path(path).with_suffix(".json")
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -87,7 +94,7 @@ def pack_weights(model: CategoricalVAE) -> PackedWeights:
 
 def write_checkpoint(weights: PackedWeights, path: str | os.PathLike, metadata: dict | None = None) -> Path:
     """Write packed weights and the JSON side-file atomically; returns the `.pt` path."""
-    path = Path(path).with_suffix(".pt")
+    path = checkpoint_path(path)
     info = {
         "format": FORMAT,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

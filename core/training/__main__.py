@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.data import MissingDataError, load_mnist
     from core.runtime.device import device_name
-    from core.store.checkpoints import read_metadata
+    from core.store.checkpoints import checkpoint_path, read_metadata
     from core.store.runs import RunStore
     from core.training.loop import StepMetrics, Trainer
     from core.training.record import RunRecorder
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--resume needs the run's place: give --out or --name.")
         config = config_from_args(args)
         path = Path(args.out) if args.out else store.path_for("cli", args.name or default_name(args, config))
-        path = path.with_suffix(".pt")
+        path = checkpoint_path(path)
         state = state_path(path)
         if args.resume and path.is_file() and read_metadata(path).get("status") == Status.FINISHED:
             print(f"{path.stem}: finished already", file=sys.stderr)

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core.runtime.jobs import Status
-from core.store.checkpoints import PackedWeights, pack_weights, write_checkpoint
+from core.store.checkpoints import PackedWeights, checkpoint_path, pack_weights, write_checkpoint
 from core.store.runs import RunStore
 from core.training.loop import EpochMetrics, Trainer
 from core.training.tensorboard_log import TensorBoardLog
@@ -89,7 +89,7 @@ class RunRecorder:
     """A run's record in the store at `path` (its `.pt`; the `.json` beside it), kept current."""
 
     def __init__(self, path: str | Path, metadata: dict | None = None, store: RunStore | None = None) -> None:
-        self.path = Path(path).with_suffix(".pt")
+        self.path = checkpoint_path(path)
         self.metadata = metadata or {}
         self.store = store or RunStore()
         self.notices: list[str] = []
