@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -111,11 +112,14 @@ def row_label(row: str) -> str:
     return f"{CONVERGED_LABELS[base]}, τ rate {rate} every {int(every):,} steps"
 
 
+CACHED_BOUND = re.compile(r"\.is\d+-n\d+$")  # `bounds` caches beside a run: <run>.is1000-n10000.json
+
+
 def converged_records(root: Path) -> dict[str, list[tuple[Path, dict]]]:
     """Every run record under `root` by its row (`<row>-s<seed>`), whatever its status."""
     records: dict[str, list[tuple[Path, dict]]] = {}
     for side in sorted(root.glob("*.json")):
-        if "." in side.stem:  # a bound cached beside its run (<run>.is1000-n10000.json)
+        if CACHED_BOUND.search(side.stem):  # not a run: a run's name may hold a dot (r0.0001)
             continue
         try:
             meta = read_metadata(side.with_suffix(".pt"))

@@ -86,13 +86,15 @@ def test_the_report_scores_finished_runs_and_draws_every_runs_test_bounds(tmp_pa
     record(tmp_path / "gumbel_softmax-s0.pt", "finished", history)
     record(tmp_path / "gumbel_softmax-s1.pt", "stopped", history[:1])
     record(tmp_path / "muprop-s0.pt", "stopped", history)
+    record(tmp_path / "muprop-r0.0001-n500-s0.pt", "finished", history)  # a grid run: its name holds a dot
     (tmp_path / "gumbel_softmax-s0.is1000-n100.json").write_text(json.dumps(run(95.0)))  # a cached bound
     assert report_jang.converged_report(images=100) == 0
     assert "is1000" not in capsys.readouterr().out  # a cache is not a run
-    assert scored == [("gumbel_softmax-s0", 100)]  # the finished run only, on the asked images
+    assert scored == [("gumbel_softmax-s0", 100), ("muprop-r0.0001-n500-s0", 100)]  # finished runs, asked images
     assert drawn["curves"] == {
         "Gumbel-Softmax": [[(5, 100.0), (15, 98.0)], [(5, 100.0)]],
         "MuProp, leave-one-out baseline (4 samples)": [[(5, 100.0), (15, 98.0)]],
+        "MuProp, leave-one-out baseline (4 samples), τ rate 0.0001 every 500 steps": [[(5, 100.0), (15, 98.0)]],
     }
     assert drawn["references"]["Gumbel-Softmax"] == 101.5 and drawn["path"] == report_jang.CONVERGED_FIGURE
     text = page.read_text()
@@ -122,6 +124,12 @@ def test_the_figure_draws_a_line_per_seed_and_each_papers_figure_dashed_in_its_c
     (shape,) = figure.layout.shapes
     assert shape.y0 == shape.y1 == 2.5 and shape.line.dash == "dash"
     assert shape.line.color == figure.data[0].line.color != figure.data[2].line.color
+
+
+def test_each_of_a_dozen_estimators_and_schedules_has_a_colour_of_its_own():
+    curves = {f"row {i}": [[(1, float(i))]] for i in range(12)}  # 7 rows and 4 schedules of one, and more
+    figure = bound_curves_figure(curves, {}, "t")
+    assert len({trace.line.color for trace in figure.data}) == 12
 
 
 def test_the_papers_figures_close_together_are_labelled_side_by_side_in_their_colours():

@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from core.figures.style import PALETTE, figure, panels
+from core.figures.style import PALETTE, PALETTE_WIDE, figure, panels
 
 PANELS: tuple[tuple[str, str], ...] = (
     ("relaxed", "Relaxed (train)"),
@@ -146,7 +146,7 @@ def bound_curves_figure(
     dashed horizontal line of that colour."""
     traces: list[dict[str, Any]] = []
     for i, (label, seeds) in enumerate(curves.items()):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = PALETTE_WIDE[i % len(PALETTE_WIDE)]
         for j, points in enumerate(seeds):
             traces.append(
                 dict(
@@ -171,7 +171,7 @@ def bound_curves_figure(
         value = references.get(label)
         if value is None:
             continue
-        colour = PALETTE[i % len(PALETTE)]
+        colour = PALETTE_WIDE[i % len(PALETTE_WIDE)]
         dashed = dict(color=colour, width=2, dash="dash")
         shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=value, y1=value, line=dashed))
         # Figures a label's height apart (110.6 and 110.9) are written side by side, not over each other.

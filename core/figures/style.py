@@ -16,6 +16,8 @@ FONT_SIZE = 16
 TITLE_SIZE = 20
 PANEL_TITLE_SIZE = 17
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+# For figures with more series than PALETTE holds (a table's rows and their schedules): PALETTE first.
+PALETTE_WIDE = (*PALETTE, "#7f7f7f", "#bcbd22", "#393b79", "#e7ba52", "#637939", "#843c39", "#3182bd", "#7b4173")
 HEATMAP_SCALE = "Blues"
 TITLE_CHARS = 40  # a longer title wraps: ~420 px at the house size, ~650 px in presenter view
 
