@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from core.sweeps.grid import MAX_TRIALS
+from core.training.config import ESTIMATORS
+from core.vae import PRESETS
 from tests.apptest import bound, run_page
 
 
@@ -34,3 +37,27 @@ def test_the_grid_lives_in_the_url(tmp_path, monkeypatch):
     assert at.button_group(key="sweep_est").value == ["straight_through"]
     assert at.number_input(key="sweep_seeds").value == 1 and at.number_input(key="sweep_epochs").value == 100
     assert at.selectbox(key="sweep_data").value == "demo"
+
+
+def test_an_axis_with_every_toggle_off_is_refused_with_a_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
+    at = run_page("views/sweep.py")
+    at.button_group(key="sweep_est").set_value([])
+    at.button_group(key="sweep_lr").set_value([])
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Choose at least an estimator and a learning rate to sweep."]
+    assert "sweep_run" not in at.session_state  # nothing started, not the defaults swept unasked
+
+
+def test_a_grid_past_the_trial_limit_is_refused_and_the_message_stays(tmp_path, monkeypatch):
+    monkeypatch.setenv("GUMBEL_LAB_RUNS", str(tmp_path / "runs"))
+    at = run_page("views/sweep.py")
+    at.button_group(key="sweep_tau").set_value([0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0])
+    at.button_group(key="sweep_est").set_value(list(ESTIMATORS))
+    at.button_group(key="sweep_lr").set_value([1e-4, 3e-4, 1e-3, 3e-3])
+    at.button_group(key="sweep_preset").set_value(list(PRESETS))  # 7 x 6 x 4 x 3 = 504 trials
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception
+    assert any(f"a sweep runs at most {MAX_TRIALS}" in e.value for e in at.error)  # not wiped by a rerun
+    assert "sweep_run" not in at.session_state

@@ -79,12 +79,20 @@ def grid_form(busy: bool) -> tuple[dict, dict, bool]:
     return grid, fixed, pressed
 
 
-def start_sweep(grid: dict, fixed: dict) -> None:
-    """Expand the grid and start the sweep; errors become messages.
+AXIS_LABELS = {"estimator": "an estimator", "tau": "a temperature", "anneal": "an annealing", "lr": "a learning rate"}
+AXIS_LABELS |= {"preset": "a preset"}
+
+
+def start_sweep(grid: dict, fixed: dict) -> bool:
+    """Expand the grid and start the sweep; errors become messages (and False).
 
     A local sweep shares the server's run slots with the Train page's runs: it waits in the
     server's line for its first, takes free ones only while nobody waits, and gives one back
     each time a trial ends while a visitor waits. A cluster's sweep is bounded by the cluster."""
+    empty = [AXIS_LABELS[axis] for axis, values in grid.items() if not values and axis in AXIS_LABELS]
+    if empty:  # an axis with every toggle off: say so, rather than sweep its default unasked
+        layout.show_error(ValueError(f"Choose at least {' and '.join(empty)} to sweep."))
+        return False
     local = ray_address() is None
     try:
         sweep = SweepRun(
@@ -94,8 +102,10 @@ def start_sweep(grid: dict, fixed: dict) -> None:
             slots=runs.run_slots() if local else None,
         )
         st.session_state[SWEEP_KEY] = sweep.start()
+        return True
     except ValueError as err:
         layout.show_error(err)
+        return False
 
 
 def trial_table(snap: SweepSnapshot) -> None:
@@ -165,9 +175,8 @@ sweep: SweepRun | None = st.session_state.get(SWEEP_KEY)
 # The grid above the sweep, folded once a sweep exists so its table and overlay take the screen.
 with st.expander("Grid" if sweep is None else "Grid for the next sweep", expanded=sweep is None):
     grid, fixed, pressed = grid_form(busy=sweep is not None and not sweep.done)
-if pressed:
-    start_sweep(grid, fixed)
-    st.rerun()
+if pressed and start_sweep(grid, fixed):
+    st.rerun()  # the running sweep's view; a refusal stays on screen
 if sweep is None:
     st.info("Choose a grid and press **Start sweep**.", icon=":material/grid_view:")
 elif sweep.done:
