@@ -79,8 +79,13 @@ def grid_form(busy: bool) -> tuple[dict, dict, bool]:
     return grid, fixed, pressed
 
 
-AXIS_LABELS = {"estimator": "an estimator", "tau": "a temperature", "anneal": "an annealing", "lr": "a learning rate"}
-AXIS_LABELS |= {"preset": "a preset"}
+AXIS_LABELS = {
+    "estimator": "an estimator",
+    "tau": "a temperature",
+    "anneal": "an annealing",
+    "lr": "a learning rate",
+    "preset": "a preset",
+}
 
 
 def start_sweep(grid: dict, fixed: dict) -> bool:
